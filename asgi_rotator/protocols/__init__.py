@@ -1,0 +1,25 @@
+"""Wire protocols and the registry that names them.
+
+The built-in protocols register themselves here; :func:`register_protocol` adds a custom one.
+"""
+
+from __future__ import annotations
+
+from .base import Frame, NativeRequest, StreamFormatter, StreamParser, WireProtocol
+from .openai_chat import OpenAIChatProtocol
+from .registry import get_protocol, list_protocols, register_protocol, resolve_protocol_name
+
+register_protocol(OpenAIChatProtocol())
+
+__all__ = [
+    "Frame",
+    "NativeRequest",
+    "OpenAIChatProtocol",
+    "StreamFormatter",
+    "StreamParser",
+    "WireProtocol",
+    "get_protocol",
+    "list_protocols",
+    "register_protocol",
+    "resolve_protocol_name",
+]

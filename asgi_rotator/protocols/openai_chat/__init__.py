@@ -1,0 +1,43 @@
+"""OpenAI Chat Completions (``/v1/chat/completions``) in both roles."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ...errors import GatewayError
+from ..base import NativeRequest, StreamFormatter, StreamParser, WireProtocol
+from ..unified import Family, UnifiedRequest, UnifiedResponse
+from . import requests, responses, streams
+
+
+class OpenAIChatProtocol(WireProtocol):
+    """OpenAI Chat Completions: ``messages`` in, one ``choice`` out, ``chat.completion.chunk`` streams."""
+
+    name: ClassVar[str] = "openai_chat"
+    aliases: ClassVar[tuple[str, ...]] = ("openai", "chat", "chat_completions", "openai_chat_completions")
+    family: ClassVar[Family] = "openai"
+    default_auth: ClassVar[str] = "bearer"
+    id_prefix: ClassVar[str] = "chatcmpl-"
+
+    def parse_request(
+        self, body: dict[str, Any], *, model: str | None = None, operation: str = "generate", stream: bool = False
+    ) -> UnifiedRequest:
+        return requests.parse_request(body, model=model, stream=stream)
+
+    def format_response(self, response: UnifiedResponse, request: UnifiedRequest) -> dict[str, Any]:
+        return responses.format_response(response, request)
+
+    def stream_formatter(self, request: UnifiedRequest, response_id: str) -> StreamFormatter:
+        return streams.ChatStreamFormatter(request, response_id)
+
+    def format_error(self, error: GatewayError) -> dict[str, Any]:
+        return responses.format_error(error)
+
+    def build_request(self, request: UnifiedRequest, model: str) -> NativeRequest:
+        return requests.build_request(request, model)
+
+    def parse_response(self, body: dict[str, Any]) -> UnifiedResponse:
+        return responses.parse_response(body)
+
+    def stream_parser(self) -> StreamParser:
+        return streams.ChatStreamParser(lambda body: self.upstream_error(0, body))
