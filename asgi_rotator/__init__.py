@@ -1,0 +1,29 @@
+"""asgi_rotator: an LLM API gateway as a mountable ASGI app.
+
+Mount :class:`RotatorASGI` under a path of any ASGI host (or wrap the host in :class:`ProtocolRouter`) and
+clients reach every configured provider through the OpenAI Chat, OpenAI Responses, Anthropic Messages and
+Gemini protocols, with credential rotation, cooldowns and fallback behind them.
+"""
+
+from __future__ import annotations
+
+from .app import RotatorASGI
+from .config import RotatorConfig, load_config
+from .errors import BackendError, ConfigError, GatewayError, MissingDependency, RotatorError, UpstreamError
+from .middleware import ProtocolRouter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError",
+    "ConfigError",
+    "GatewayError",
+    "MissingDependency",
+    "ProtocolRouter",
+    "RotatorASGI",
+    "RotatorConfig",
+    "RotatorError",
+    "UpstreamError",
+    "__version__",
+    "load_config",
+]

@@ -1,0 +1,250 @@
+"""The configuration schema: pydantic models validated once, at construction.
+
+Secrets (provider credentials, client keys) are :class:`pydantic.SecretStr`, so no ``repr``, log line or
+validation error ever shows them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+PROTOCOL_NAMES = ("openai_chat", "openai_responses", "anthropic_messages", "gemini", "litellm")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Pricing(_Model):
+    """USD per million tokens. A missing cache price falls back to ``input``, ``reasoning`` to ``output``."""
+
+    input: float | None = None
+    output: float | None = None
+    cache_read: float | None = None
+    cache_write: float | None = None
+    reasoning: float | None = None
+
+
+class ModelOptions(_Model):
+    """Per-model options of a provider."""
+
+    pricing: Pricing | None = None
+    #: Credentials of a lower tier (higher number) may not serve this model.
+    min_tier: int | None = None
+
+
+def _key_strings(value: Any) -> Any:
+    """Let a bare string stand for ``{key: <string>}`` in credential and client-key lists."""
+    if isinstance(value, list):
+        return [{"key": item} if isinstance(item, str) else item for item in value]
+    return value
+
+
+class CredentialConfig(_Model):
+    """One provider credential and its limits."""
+
+    key: SecretStr
+    priority: int = Field(1, ge=1, description="Tier: 1 is tried first.")
+    max_concurrency: int | None = Field(None, ge=1, description="Hard cap on requests in flight.")
+
+
+Credentials = Annotated[list[CredentialConfig], BeforeValidator(_key_strings)]
+
+
+class ProviderConfig(_Model):
+    """An upstream: its protocol, where it lives, and its credential pool."""
+
+    protocol: str
+    base_url: str
+    credentials: Credentials = Field(default_factory=list)
+    models: dict[str, ModelOptions] = Field(default_factory=dict)
+    quota_groups: dict[str, list[str]] = Field(default_factory=dict)
+    selection: Literal["balanced", "sequential", "priority"] = "balanced"
+    headers: dict[str, str] = Field(default_factory=dict)
+    auth: Literal["bearer", "x-api-key", "x-goog-api-key", "none", "custom"] | None = None
+    auth_header: str | None = Field(None, description="Header name for auth: custom.")
+    adapters: list[Any] = Field(default_factory=list)
+    field_cache: list[Any] = Field(default_factory=list)
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        if value == "litellm":
+            raise ValueError(
+                "protocol 'litellm' arrives with the provider catalogue and is not available yet; "
+                "use one of openai_chat, openai_responses, anthropic_messages, gemini"
+            )
+        if value not in PROTOCOL_NAMES:
+            raise ValueError(f"unknown protocol {value!r}; expected one of {', '.join(PROTOCOL_NAMES[:-1])}")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _clean_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("must not carry credentials, a query or a fragment")
+        return value.rstrip("/")
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _model_list(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {name: {} for name in value}
+        if isinstance(value, dict):
+            return {name: options or {} for name, options in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _custom_auth_header(self) -> ProviderConfig:
+        if self.auth == "custom" and not self.auth_header:
+            raise ValueError("auth: custom needs auth_header")
+        return self
+
+
+class ClientKey(_Model):
+    """A key clients present; ``scope`` ties it to a tenant scope."""
+
+    key: SecretStr
+    scope: str | None = None
+    name: str | None = None
+
+
+ClientKeys = Annotated[list[ClientKey], BeforeValidator(_key_strings)]
+
+
+class AuthConfig(_Model):
+    """Client keys. With no ``api_keys`` the gateway is open (and says so at startup)."""
+
+    api_keys: ClientKeys = Field(default_factory=list)
+    admin_keys: ClientKeys = Field(default_factory=list)
+
+
+class ScopeProvider(_Model):
+    """A scope's own credentials for one provider."""
+
+    credentials: Credentials = Field(default_factory=list)
+
+
+class ScopeConfig(_Model):
+    """A tenant scope: its own credentials and isolated state."""
+
+    providers: dict[str, ScopeProvider] = Field(default_factory=dict)
+    fallback_to_global: bool = False
+
+
+class FallbackGroup(_Model):
+    """Targets tried in order; a requested model in the group is tried first."""
+
+    targets: list[str] = Field(min_length=1)
+    failover_on: list[str] = Field(
+        default_factory=lambda: ["rate_limit", "quota_exceeded", "server_error", "api_connection", "timeout",
+                                 "no_credentials", "authentication", "permission", "upstream_invalid"]
+    )
+    stop_on: list[str] = Field(default_factory=list)
+    streaming_policy: Literal["pre_output_only", "never"] = "pre_output_only"
+
+
+class RoutingConfig(_Model):
+    """Aliases, fallback groups and the request budget."""
+
+    aliases: dict[str, str] = Field(default_factory=dict)
+    fallback_groups: list[FallbackGroup] = Field(default_factory=list)
+    max_wait: float = Field(10.0, ge=0, description="Longest wait for a cooling or busy pool, in seconds.")
+    request_timeout: float = Field(600.0, gt=0, description="Budget for acquisition, waits, retries and fallbacks.")
+    connect_retries: int = Field(1, ge=0, description="Retries of the same provider after a connection error.")
+
+    @field_validator("fallback_groups", mode="before")
+    @classmethod
+    def _group_lists(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"targets": item} if isinstance(item, list) else item for item in value]
+        return value
+
+
+class CooldownConfig(_Model):
+    """How long failing credentials rest."""
+
+    rate_limit_default: float = Field(30.0, gt=0, description="429 without a retry-after.")
+    auth_bench: float = Field(300.0, gt=0, description="401/403 bench time.")
+
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class StreamingConfig(_Model):
+    """Stream guard timers in seconds; null disables one."""
+
+    ttfb_timeout: Seconds | None = 60.0
+    stall_timeout: Seconds | None = 60.0
+    heartbeat_interval: Seconds | None = 15.0
+
+
+class TraceConfig(_Model):
+    """Transformation trace files."""
+
+    enabled: bool = False
+    dir: str = "./traces"
+
+
+class ResponsesConfig(_Model):
+    """Stored Responses API state."""
+
+    ttl: int = Field(86400, gt=0)
+    shared: bool = False
+
+
+class StateConfig(_Model):
+    """Where shared state lives."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    url: str | None = None
+    prefix: str = "rotator:"
+    fingerprint_key: SecretStr | None = None
+
+
+class ServerConfig(_Model):
+    """HTTP limits and upstream transport."""
+
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    forward_headers: list[str] = Field(default_factory=lambda: ["anthropic-beta", "openai-beta"])
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(600.0, gt=0)
+
+
+class RotatorConfig(_Model):
+    """The whole gateway configuration."""
+
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    scopes: dict[str, ScopeConfig] = Field(default_factory=dict)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    cooldowns: CooldownConfig = Field(default_factory=CooldownConfig)
+    streaming: StreamingConfig = Field(default_factory=StreamingConfig)
+    trace: TraceConfig = Field(default_factory=TraceConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+
+    @model_validator(mode="after")
+    def _references(self) -> RotatorConfig:
+        for alias, target in self.routing.aliases.items():
+            if target.partition("/")[0] not in self.providers and target not in self.routing.aliases:
+                raise ValueError(f"routing.aliases.{alias}: target {target!r} names no configured provider")
+        for i, group in enumerate(self.routing.fallback_groups):
+            for target in group.targets:
+                if target.partition("/")[0] not in self.providers:
+                    raise ValueError(f"routing.fallback_groups[{i}]: target {target!r} names no configured provider")
+        for key in self.auth.api_keys:
+            if key.scope is not None and key.scope not in self.scopes:
+                raise ValueError(f"auth.api_keys: scope {key.scope!r} is not defined under scopes")
+        for name, scope in self.scopes.items():
+            for provider in scope.providers:
+                if provider not in self.providers:
+                    raise ValueError(f"scopes.{name}.providers.{provider}: no such provider")
+        return self

@@ -1,0 +1,55 @@
+"""ASGI message helpers, so header and message keys are spelled in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .. import _json
+from ..errors import GatewayError
+from ..types import Receive, Scope, Send
+
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class ClientDisconnected(Exception):
+    """The client went away while the gateway was reading or writing."""
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request headers, lower-cased names; a repeated header keeps its last value."""
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", ())}
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body, or a 413 once it grows past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise GatewayError("payload_too_large", f"The request body is larger than {limit} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def encode_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """ASGI header pairs from text pairs."""
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+async def send_bytes(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """A complete response in two messages."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send: Send, status: int, body: Any, headers: Iterable[tuple[str, str]] = ()) -> None:
+    """A JSON response."""
+    await send_bytes(send, status, _json.dumps(body), JSON_HEADERS + encode_headers(headers))

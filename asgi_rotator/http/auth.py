@@ -1,0 +1,72 @@
+"""Client authentication: the proxy key may come in any of the four forms the SDKs use, on every route.
+
+Keys are compared by their SHA-256 digest, so a lookup neither keeps nor leaks timing about the raw keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from ..config.models import AuthConfig
+from ..credentials.identity import fingerprint
+
+logger = logging.getLogger("asgi_rotator")
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who is calling: a key fingerprint (never the key), its tenant scope, and whether it is an admin."""
+
+    key_id: str | None
+    scope: str | None = None
+    admin: bool = False
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+class ClientAuth:
+    """Checks client keys against ``auth.api_keys`` and ``auth.admin_keys``. With none configured, all pass."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self._keys: dict[bytes, Client] = {}
+        for entry in config.api_keys:
+            secret = entry.key.get_secret_value()
+            self._keys[_digest(secret)] = Client(fingerprint(secret), entry.scope)
+        for entry in config.admin_keys:
+            secret = entry.key.get_secret_value()
+            self._keys[_digest(secret)] = Client(fingerprint(secret), None, admin=True)
+        self.open = not self._keys
+        if self.open:
+            logger.warning("asgi_rotator: no auth.api_keys configured: every route is OPEN to any caller")
+
+    def authenticate(self, headers: Mapping[str, str], query_string: bytes) -> Client | None:
+        """The calling client, or None when the key is missing or wrong."""
+        key = presented_key(headers, query_string)
+        if self.open:
+            return Client(fingerprint(key) if key else None, admin=True)
+        if key is None:
+            return None
+        return self._keys.get(_digest(key))
+
+
+def presented_key(headers: Mapping[str, str], query_string: bytes) -> str | None:
+    """The key from ``Authorization: Bearer``, ``x-api-key``, ``x-goog-api-key`` or ``?key=``."""
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    for name in ("x-api-key", "x-goog-api-key"):
+        if headers.get(name):
+            return headers[name]
+    if query_string and b"key=" in query_string:
+        values = parse_qs(query_string.decode("latin-1")).get("key")
+        if values:
+            return values[0]
+    return None

@@ -1,0 +1,92 @@
+"""The route table: method and mount-relative path to an endpoint. Pure matching, no I/O.
+
+Gemini puts the model and the operation in the path (``/v1beta/models/{model}:generateContent``); the
+current google-genai SDK uses ``/v1`` and may percent-encode the colon, which ASGI servers usually decode
+but not always.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import GatewayError
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What a request asks for: an endpoint, the client protocol it speaks, and values from the path."""
+
+    endpoint: str
+    protocol: str
+    model: str | None = None
+    stream: bool = False
+    item_id: str | None = None
+
+
+_STATIC: dict[str, tuple[str, str, str]] = {
+    "/v1/chat/completions": ("POST", "generate", "openai_chat"),
+    "/v1/responses": ("POST", "generate", "openai_responses"),
+    "/v1/messages": ("POST", "generate", "anthropic_messages"),
+    "/v1/messages/count_tokens": ("POST", "count_tokens", "anthropic_messages"),
+    "/v1/models": ("GET", "models", "openai_chat"),
+    "/v1beta/models": ("GET", "models", "gemini"),
+    "/rotator/health": ("GET", "health", "openai_chat"),
+    "/rotator/usage": ("GET", "usage", "openai_chat"),
+    "/rotator/credentials": ("GET", "credentials", "openai_chat"),
+}
+_GEMINI_OPERATIONS = {
+    "generateContent": ("generate", False),
+    "streamGenerateContent": ("generate", True),
+    "countTokens": ("count_tokens", False),
+}
+
+
+def protocol_for_path(path: str) -> str:
+    """The protocol whose error shape suits a request to ``path``, even one that matches no route."""
+    if path.startswith("/v1beta/") or ":" in path or "%3A" in path:
+        return "gemini"
+    if path.startswith("/v1/messages"):
+        return "anthropic_messages"
+    if path.startswith("/v1/responses"):
+        return "openai_responses"
+    return "openai_chat"
+
+
+def match(method: str, path: str) -> Route:
+    """The route for ``method`` and ``path``.
+
+    Raises:
+        GatewayError: 404 for an unknown path, 405 for a known path and the wrong method.
+    """
+    path = path.rstrip("/") or "/"
+    static = _STATIC.get(path)
+    if static is not None:
+        return _check(method, static[0], Route(static[1], static[2]), path)
+    if path.startswith("/v1/responses/"):
+        rest = path[len("/v1/responses/") :]
+        response_id, _, tail = rest.partition("/")
+        if response_id and not tail:
+            if method not in ("GET", "DELETE"):
+                raise _not_allowed(method, path, "openai_responses")
+            return Route("response_get" if method == "GET" else "response_delete", "openai_responses",
+                         item_id=response_id)
+        if response_id and tail == "input_items":
+            return _check(method, "GET", Route("response_input_items", "openai_responses", item_id=response_id), path)
+    for prefix in ("/v1beta/models/", "/v1/models/"):
+        if path.startswith(prefix):
+            model, sep, operation = path[len(prefix) :].replace("%3A", ":").replace("%3a", ":").rpartition(":")
+            found = _GEMINI_OPERATIONS.get(operation) if sep else None
+            if found is not None and model:
+                return _check(method, "POST", Route(found[0], "gemini", model=model, stream=found[1]), path)
+    raise GatewayError("not_found", f"No route for {method} {path}.")
+
+
+def _check(method: str, allowed: str, route: Route, path: str) -> Route:
+    if method != allowed:
+        raise _not_allowed(method, path, route.protocol)
+    return route
+
+
+def _not_allowed(method: str, path: str, protocol: str) -> GatewayError:
+    return GatewayError("method_not_allowed", f"Method {method} is not allowed on {path}.",
+                        details={"protocol": protocol})

@@ -1,0 +1,140 @@
+"""Sending a stream of canonical events to the client as SSE, with heartbeats and disconnect handling.
+
+The response starts lazily: if the very first event is an error (every credential failed before any output),
+the client gets a proper HTTP error status instead of a 200 stream. Heartbeats start it early when the
+upstream is slow. A client disconnect cancels the producer, whose ``finally`` blocks close the upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from ..errors import GatewayError
+from ..protocols.base import StreamFormatter
+from ..protocols.unified import StreamEvent
+from ..types import Receive, Send
+from .asgi import encode_headers
+from .sse import encode_frame
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+@dataclass(slots=True)
+class StreamOutcome:
+    """How a client stream ended: ``completed``, ``failed``, ``disconnected`` or ``error_response``."""
+
+    status: str = "completed"
+    error: GatewayError | None = None
+    chunks: int = 0
+
+
+async def send_event_stream(
+    send: Send,
+    receive: Receive,
+    events: AsyncIterator[StreamEvent],
+    formatter: StreamFormatter,
+    *,
+    headers: Callable[[], list[tuple[str, str]]],
+    on_error_response: Callable[[GatewayError], tuple[int, bytes, list[tuple[str, str]]]],
+    heartbeat_interval: float | None,
+    on_event: Callable[[StreamEvent], None] | None = None,
+) -> StreamOutcome:
+    """Pump ``events`` through ``formatter`` to the client until a terminal event or a disconnect.
+
+    Args:
+        headers: extra response headers, asked for when the response starts (the served target is known
+            by then, unless a heartbeat had to start it first).
+        on_error_response: renders an error that comes before the response started as (status, body, headers).
+        heartbeat_interval: seconds of silence before a heartbeat; None disables them.
+        on_event: sees every canonical event (usage accounting, state capture).
+    """
+    outcome = StreamOutcome()
+    started = False
+    last_sent = time.monotonic()
+    lock = asyncio.Lock()
+
+    async def start() -> None:
+        nonlocal started
+        started = True
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": SSE_HEADERS + encode_headers(headers())})
+
+    async def write(data: bytes) -> None:
+        nonlocal last_sent
+        last_sent = time.monotonic()
+        outcome.chunks += 1
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def pump() -> None:
+        async for event in events:
+            if on_event is not None:
+                on_event(event)
+            async with lock:
+                if not started and event.kind == "error":
+                    outcome.status, outcome.error = "error_response", event.error
+                    status, body, extra = on_error_response(event.error)
+                    await send({"type": "http.response.start", "status": status,
+                                "headers": [(b"content-type", b"application/json"), *encode_headers(extra)]})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+                if not started:
+                    await start()
+                data = b"".join(encode_frame(frame) for frame in formatter.feed(event))
+                if data:
+                    await write(data)
+            if event.kind in ("end", "error"):
+                if event.kind == "error":
+                    outcome.status, outcome.error = "failed", event.error
+                break
+        async with lock:
+            if not started:
+                await start()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def beat() -> None:
+        assert heartbeat_interval is not None
+        while True:
+            await asyncio.sleep(max(heartbeat_interval - (time.monotonic() - last_sent), 0.01))
+            if time.monotonic() - last_sent >= heartbeat_interval:
+                async with lock:
+                    if not started:
+                        await start()
+                    await write(formatter.heartbeat)
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    producer = asyncio.ensure_future(pump())
+    watcher = asyncio.ensure_future(watch())
+    helpers = [watcher]
+    if heartbeat_interval:
+        helpers.append(asyncio.ensure_future(beat()))
+    try:
+        await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in helpers:
+            task.cancel()
+        if not producer.done():
+            outcome.status = "disconnected"
+            producer.cancel()
+        try:
+            await producer
+        except OSError:  # the server reports a vanished client on send (ASGI spec 2.4)
+            outcome.status = "disconnected"
+        except asyncio.CancelledError:
+            pass
+        for task in helpers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await events.aclose()  # type: ignore[attr-defined]
+    return outcome

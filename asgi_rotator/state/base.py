@@ -1,0 +1,60 @@
+"""The state backend contract: every piece of mutable state replicas share goes through it.
+
+It is a :class:`typing.Protocol` so a user can plug in a backend without importing ours. Operations are
+sized to what the gateway needs and each is atomic on its own: counters with a window, leases that expire
+(a crashed replica's in-flight slots free themselves), extend-only deadlines (re-cooling never shortens a
+cooldown), key-value with TTL, and bounded lists.
+
+Times are Unix seconds from the backend's clock, so every replica agrees on when a cooldown ends.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class StateBackend(Protocol):
+    """Shared, atomic state operations. Keys are plain strings; the gateway namespaces them."""
+
+    async def get(self, key: str) -> bytes | None:
+        """The value at ``key``, or None when absent or expired."""
+
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """Values for several keys in one round trip."""
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        """Store ``value``; it expires after ``ttl`` seconds when given."""
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` (and any lease set or list under it)."""
+
+    async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        """Add ``amount`` and return the new value; ``ttl`` starts when the counter is created (a window)."""
+
+    async def extend_deadline(self, key: str, until: float, payload: bytes) -> tuple[float, bytes]:
+        """Set a deadline at ``until`` unless a later one is stored; returns the deadline and payload in force.
+
+        The record expires at its deadline.
+        """
+
+    async def acquire_lease(self, key: str, holder: str, limit: int | None, ttl: float) -> bool:
+        """Take a slot in the lease set at ``key`` unless ``limit`` live leases are held; leases expire."""
+
+    async def renew_lease(self, key: str, holder: str, ttl: float) -> None:
+        """Push a held lease's expiry ``ttl`` seconds ahead (a long stream keeps its slot)."""
+
+    async def release_lease(self, key: str, holder: str) -> None:
+        """Give a slot back."""
+
+    async def count_leases(self, keys: list[str]) -> list[int]:
+        """Live leases in each set, in one round trip."""
+
+    async def append(self, key: str, value: bytes, max_len: int, ttl: float | None = None) -> None:
+        """Append to the list at ``key``, keeping only the newest ``max_len`` entries."""
+
+    async def list(self, key: str) -> list[bytes]:
+        """The list at ``key``, oldest first."""
+
+    async def aclose(self) -> None:
+        """Release connections."""

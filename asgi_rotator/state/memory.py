@@ -1,0 +1,124 @@
+"""The default backend: one process, plain dictionaries.
+
+Every operation runs without awaiting anything, so under asyncio each one is atomic without a lock.
+Expired entries are dropped when touched and swept every few thousand writes, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+
+class MemoryBackend:
+    """State for a single process. Not shared between workers: use Redis for that."""
+
+    _SWEEP_EVERY = 4096
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._values: dict[str, tuple[bytes, float | None]] = {}
+        self._counters: dict[str, tuple[int, float | None]] = {}
+        self._leases: dict[str, dict[str, float]] = {}
+        self._lists: dict[str, tuple[deque[bytes], float | None]] = {}
+        self._writes = 0
+
+    def _expiry(self, ttl: float | None) -> float | None:
+        return None if ttl is None else self._clock() + ttl
+
+    def _live(self, expires: float | None) -> bool:
+        return expires is None or expires > self._clock()
+
+    def _wrote(self) -> None:
+        self._writes += 1
+        if self._writes % self._SWEEP_EVERY:
+            return
+        now = self._clock()
+        self._values = {k: v for k, v in self._values.items() if v[1] is None or v[1] > now}
+        self._counters = {k: v for k, v in self._counters.items() if v[1] is None or v[1] > now}
+        self._lists = {k: v for k, v in self._lists.items() if v[1] is None or v[1] > now}
+        leases = {key: {h: exp for h, exp in holders.items() if exp > now} for key, holders in self._leases.items()}
+        self._leases = {key: holders for key, holders in leases.items() if holders}
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._values.get(key)
+        if entry is None:
+            return None
+        if not self._live(entry[1]):
+            del self._values[key]
+            return None
+        return entry[0]
+
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        return [await self.get(key) for key in keys]
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        self._values[key] = (value, self._expiry(ttl))
+        self._wrote()
+
+    async def delete(self, key: str) -> None:
+        self._values.pop(key, None)
+        self._counters.pop(key, None)
+        self._leases.pop(key, None)
+        self._lists.pop(key, None)
+
+    async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        value, expires = self._counters.get(key, (0, None))
+        if value and not self._live(expires):
+            value, expires = 0, None
+        if not value and expires is None:
+            expires = self._expiry(ttl)
+        value += amount
+        self._counters[key] = (value, expires)
+        self._wrote()
+        return value
+
+    async def extend_deadline(self, key: str, until: float, payload: bytes) -> tuple[float, bytes]:
+        entry = self._values.get(key)
+        if entry is not None and self._live(entry[1]) and entry[1] is not None and entry[1] >= until:
+            return entry[1], entry[0]
+        self._values[key] = (payload, until)
+        self._wrote()
+        return until, payload
+
+    async def acquire_lease(self, key: str, holder: str, limit: int | None, ttl: float) -> bool:
+        now = self._clock()
+        holders = self._leases.setdefault(key, {})
+        for stale in [h for h, exp in holders.items() if exp <= now]:
+            del holders[stale]
+        if limit is not None and len(holders) >= limit and holder not in holders:
+            return False
+        holders[holder] = now + ttl
+        return True
+
+    async def renew_lease(self, key: str, holder: str, ttl: float) -> None:
+        holders = self._leases.get(key)
+        if holders is not None and holder in holders:
+            holders[holder] = self._clock() + ttl
+
+    async def release_lease(self, key: str, holder: str) -> None:
+        holders = self._leases.get(key)
+        if holders is not None:
+            holders.pop(holder, None)
+
+    async def count_leases(self, keys: list[str]) -> list[int]:
+        now = self._clock()
+        return [sum(1 for exp in self._leases.get(key, {}).values() if exp > now) for key in keys]
+
+    async def append(self, key: str, value: bytes, max_len: int, ttl: float | None = None) -> None:
+        entry = self._lists.get(key)
+        if entry is None or not self._live(entry[1]):
+            entry = (deque(maxlen=max_len), self._expiry(ttl))
+            self._lists[key] = entry
+        entry[0].append(value)
+        self._wrote()
+
+    async def list(self, key: str) -> list[bytes]:
+        entry = self._lists.get(key)
+        if entry is None or not self._live(entry[1]):
+            return []
+        return list(entry[0])
+
+    async def aclose(self) -> None:
+        return None

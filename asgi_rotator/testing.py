@@ -1,0 +1,256 @@
+"""``FakeUpstream``: a scripted stand-in for the four provider APIs, for your tests and our benchmarks.
+
+It is an ASGI app. Point a provider's ``base_url`` at it (``http://host/v1`` for the OpenAI protocols,
+``http://host`` for Anthropic and Gemini), serve it with uvicorn or call it through
+``httpx.ASGITransport``, and script what it answers::
+
+    upstream = FakeUpstream(keys=["sk-a", "sk-b"])
+    upstream.script(Reply(status=429, retry_after=30), Reply(text="hi"))
+    upstream.on_key("sk-b", Reply(status=401))
+
+It checks every request the way the real API would parse it (a malformed one gets a 400 in that
+protocol's shape) and records it in :attr:`FakeUpstream.requests`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _json
+from .errors import GatewayError
+from .http.asgi import read_body, request_headers, send_json
+from .http.auth import presented_key
+from .http.routes import match
+from .http.sse import encode_frame
+from .protocols import get_protocol
+from .protocols._common import new_id, now
+from .protocols.base import WireProtocol
+from .protocols.unified import (
+    Part,
+    Reasoning,
+    StopReason,
+    StreamEvent,
+    Text,
+    ToolCall,
+    UnifiedRequest,
+    UnifiedResponse,
+    Usage,
+)
+from .types import Receive, Scope, Send
+
+__all__ = ["FakeUpstream", "Received", "Reply"]
+
+_SIGNATURE_FAMILIES = {"anthropic_messages": "anthropic", "gemini": "gemini", "openai_responses": "openai"}
+
+
+@dataclass
+class Reply:
+    """One scripted answer.
+
+    Args:
+        text: the assistant's text.
+        tool_calls: ``(name, arguments)`` pairs the model "calls".
+        reasoning: reasoning text; ``signature`` is attached to it (and to the first tool call, Gemini-style)
+            when the protocol carries signatures.
+        usage: canonical token counts; defaults to a small fixed usage.
+        status: an HTTP error status to answer with instead (429, 401, 500 ...), in the protocol's error shape.
+        retry_after: sent as ``retry-after`` with an error status.
+        delay: seconds to wait before answering at all (for first-byte timeouts).
+        chunk_delay: seconds between stream chunks.
+        stall_after: in a stream, stop sending (but keep the connection) after this many frames.
+        drop_after: in a stream, end the connection without a terminal after this many frames.
+        error_after: in a stream, send an in-band error after this many frames.
+    """
+
+    text: str = "Hello from the fake upstream."
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    reasoning: str | None = None
+    signature: str = "sig-fake-0001"
+    usage: Usage | None = None
+    stop_reason: StopReason | None = None
+    status: int = 200
+    error_message: str = "scripted failure"
+    retry_after: float | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    chunk_delay: float = 0.0
+    stall_after: int | None = None
+    drop_after: int | None = None
+    error_after: int | None = None
+
+
+@dataclass
+class Received:
+    """A request the fake upstream got."""
+
+    protocol: str
+    path: str
+    model: str | None
+    key: str | None
+    headers: dict[str, str]
+    body: dict[str, Any]
+    request: UnifiedRequest | None = None
+
+
+class FakeUpstream:
+    """A scripted upstream speaking the four provider protocols.
+
+    Args:
+        keys: the API keys it accepts; None accepts any key (but still records it).
+        default: the answer when nothing is scripted.
+    """
+
+    def __init__(self, *, keys: Iterable[str] | None = None, default: Reply | None = None) -> None:
+        self.keys = set(keys) if keys is not None else None
+        self.default = default or Reply()
+        self.requests: list[Received] = []
+        self.open_streams = 0
+        self.closed_streams = 0
+        self._script: deque[Reply] = deque()
+        self._by_key: dict[str, Reply] = {}
+
+    def script(self, *replies: Reply) -> None:
+        """Queue answers, used in order by the next requests (any key)."""
+        self._script.extend(replies)
+
+    def on_key(self, key: str, reply: Reply | None) -> None:
+        """Answer every request made with ``key`` with ``reply`` (None clears it)."""
+        if reply is None:
+            self._by_key.pop(key, None)
+        else:
+            self._by_key[key] = reply
+
+    def reset(self) -> None:
+        """Forget scripts, key behaviours and recorded requests."""
+        self._script.clear()
+        self._by_key.clear()
+        self.requests.clear()
+
+    def keys_used(self) -> list[str | None]:
+        """The key of every recorded request, in order."""
+        return [r.key for r in self.requests]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        route = match(scope["method"], scope["path"])
+        protocol = get_protocol(route.protocol)
+        headers = request_headers(scope)
+        key = presented_key(headers, scope.get("query_string", b""))
+        body = _json.loads(await read_body(receive, 64 * 1024 * 1024) or b"{}")
+        received = Received(protocol.name, scope["path"], route.model or body.get("model"), key, headers, body)
+        self.requests.append(received)
+        if self.keys is not None and key not in self.keys:
+            await self._error(send, protocol, Reply(status=401, error_message="invalid api key"))
+            return
+        try:
+            received.request = protocol.parse_request(body, model=route.model, operation=route.endpoint,
+                                                      stream=route.stream)
+        except GatewayError as error:
+            await send_json(send, 400, protocol.format_error(error))
+            return
+        reply = self._by_key.get(key or "") or (self._script.popleft() if self._script else self.default)
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.status != 200:
+            await self._error(send, protocol, reply)
+        elif route.endpoint == "count_tokens":
+            await send_json(send, 200, protocol.format_count_tokens(len(json.dumps(body)) // 4))
+        elif received.request.stream:
+            await self._stream(send, receive, protocol, received.request, reply)
+        else:
+            response = _response(protocol, received.request, reply)
+            await send_json(send, 200, protocol.format_response(response, received.request), reply.headers.items())
+
+    async def _error(self, send: Send, protocol: WireProtocol, reply: Reply) -> None:
+        kinds = {401: "authentication", 403: "permission", 404: "not_found", 429: "rate_limit", 400: "invalid_request"}
+        error = GatewayError(kinds.get(reply.status, "server_error"), reply.error_message, status=reply.status)  # type: ignore[arg-type]
+        headers = dict(reply.headers)
+        if reply.retry_after is not None:
+            headers["retry-after"] = f"{reply.retry_after:g}"
+        await send_json(send, reply.status, protocol.format_error(error), headers.items())
+
+    async def _stream(self, send: Send, receive: Receive, protocol: WireProtocol, request: UnifiedRequest,
+                      reply: Reply) -> None:
+        formatter = protocol.stream_formatter(request, new_id(protocol.id_prefix))
+        line_end = b"\r\n" if protocol.name == "gemini" else b"\n"  # real Gemini SSE uses CRLF
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        self.open_streams += 1
+        try:
+            for sent, event in enumerate(_events(protocol, request, reply)):
+                if reply.drop_after is not None and sent >= reply.drop_after:
+                    break
+                if reply.stall_after is not None and sent >= reply.stall_after:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    return
+                if reply.error_after is not None and sent >= reply.error_after:
+                    event = StreamEvent("error", error=GatewayError("server_error", reply.error_message))
+                data = b"".join(encode_frame(frame, line_end=line_end) for frame in formatter.feed(event))
+                if data:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                if event.kind == "error":
+                    break
+                if reply.chunk_delay:
+                    await asyncio.sleep(reply.chunk_delay)
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            self.open_streams -= 1
+            self.closed_streams += 1
+
+
+def _usage(reply: Reply) -> Usage:
+    return reply.usage or Usage(input_tokens=12, output_tokens=8)
+
+
+def _signature_family(protocol: WireProtocol) -> Any:
+    return _SIGNATURE_FAMILIES.get(protocol.name)
+
+
+def _response(protocol: WireProtocol, request: UnifiedRequest, reply: Reply) -> UnifiedResponse:
+    family = _signature_family(protocol)
+    parts: list[Part] = []
+    if reply.reasoning is not None:
+        parts.append(Reasoning(reply.reasoning, signature=reply.signature if family else None, signature_family=family))
+    if reply.text:
+        parts.append(Text(reply.text))
+    for i, (name, arguments) in enumerate(reply.tool_calls):
+        signature = reply.signature if family == "gemini" and i == 0 else None
+        parts.append(ToolCall(new_id("call_"), name, _json.dumps_str(arguments), signature=signature,
+                              signature_family=family if signature else None))
+    stop = reply.stop_reason or ("tool_use" if reply.tool_calls else "stop")
+    return UnifiedResponse(new_id(protocol.id_prefix), request.model, parts, stop, usage=_usage(reply), created=now())
+
+
+def _events(protocol: WireProtocol, request: UnifiedRequest, reply: Reply) -> list[StreamEvent]:
+    """The answer as a stream: text in a few deltas, tool arguments split in fragments."""
+    response = _response(protocol, request, reply)
+    events = [StreamEvent("start", id=response.id, name=request.model)]
+    tool_index = 0
+    for part in response.parts:
+        if isinstance(part, Reasoning):
+            events += [StreamEvent("reasoning", text=piece) for piece in _pieces(part.text)]
+            if part.signature:
+                events.append(StreamEvent("reasoning_signature", signature=part.signature,
+                                          signature_family=part.signature_family))
+        elif isinstance(part, Text):
+            events += [StreamEvent("text", text=piece) for piece in _pieces(part.text)]
+        elif isinstance(part, ToolCall):
+            events.append(StreamEvent("tool_call_start", index=tool_index, id=part.id, name=part.name,
+                                      signature=part.signature, signature_family=part.signature_family))
+            events += [StreamEvent("tool_call_delta", index=tool_index, text=p) for p in _pieces(part.arguments, 3)]
+            tool_index += 1
+    events.append(StreamEvent("usage", usage=response.usage))
+    events.append(StreamEvent("end", stop_reason=response.stop_reason, usage=response.usage))
+    return events
+
+
+def _pieces(text: str, count: int = 3) -> list[str]:
+    size = max(1, -(-len(text) // count))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]

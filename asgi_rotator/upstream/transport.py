@@ -1,0 +1,111 @@
+"""One upstream HTTP exchange: build the request, send it on the shared client, map failures to errors.
+
+Upstream error bodies are scrubbed of the credential before they go anywhere: some providers echo the
+key they rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+
+from .. import _json
+from ..config.models import ProviderConfig, ServerConfig
+from ..credentials.identity import Credential
+from ..errors import UpstreamError
+from ..protocols.base import NativeRequest, WireProtocol
+from .auth import auth_headers
+
+_MAX_ERROR_BODY = 64 * 1024
+
+
+class UpstreamTransport:
+    """Sends native requests for the executor on one pooled :class:`httpx.AsyncClient`."""
+
+    def __init__(self, client: httpx.AsyncClient, server: ServerConfig) -> None:
+        self._client = client
+        self._timeout = httpx.Timeout(server.read_timeout, connect=server.connect_timeout)
+        self._forward = tuple(h.lower() for h in server.forward_headers)
+
+    def build(
+        self, provider: ProviderConfig, protocol: WireProtocol, credential: Credential, native: NativeRequest,
+        client_headers: Mapping[str, str],
+    ) -> httpx.Request:
+        """The HTTP request for ``native``, authenticated with ``credential``."""
+        headers = {"content-type": "application/json", "accept": "text/event-stream" if native.stream else
+                   "application/json"}
+        headers.update((name, client_headers[name]) for name in self._forward if name in client_headers)
+        headers.update(native.headers)
+        headers.update(provider.headers)
+        headers.update(auth_headers(provider, protocol, credential.secret))
+        return self._client.build_request(
+            native.method, provider.base_url + native.path, content=_json.dumps(native.body), headers=headers,
+            params=native.query or None, timeout=self._timeout,
+        )
+
+    async def send(self, request: httpx.Request, protocol: WireProtocol, credential: Credential,
+                   *, stream: bool = False) -> httpx.Response:
+        """Send ``request``; a non-2xx answer raises a classified :class:`UpstreamError` (response closed)."""
+        try:
+            response = await self._client.send(request, stream=stream)
+        except httpx.TimeoutException as exc:
+            raise UpstreamError("timeout", f"The upstream did not answer in time ({type(exc).__name__}).") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamError("api_connection", f"Could not reach the upstream ({type(exc).__name__}).") from exc
+        if response.is_success:
+            return response
+        try:
+            raw = await _read_limited(response) if stream else response.content
+        finally:
+            await response.aclose()
+        raise error_from_answer(protocol, response.status_code, raw, response.headers, credential)
+
+
+async def _read_limited(response: httpx.Response) -> bytes:
+    body = b""
+    async for chunk in response.aiter_raw():
+        body += chunk
+        if len(body) > _MAX_ERROR_BODY:
+            break
+    return body
+
+
+def error_from_answer(
+    protocol: WireProtocol, status: int, raw: bytes, headers: Mapping[str, str], credential: Credential
+) -> UpstreamError:
+    """Classify an upstream error answer, with the credential scrubbed from anything it says."""
+    text = raw.decode("utf-8", "replace")
+    if credential.secret and credential.secret in text:
+        text = text.replace(credential.secret, credential.masked)
+    body: Any
+    try:
+        body = _json.loads(text)
+    except _json.JSONDecodeError:
+        body = {"error": {"message": text[:500] or f"HTTP {status}"}}
+    error = protocol.upstream_error(status, body, headers)
+    error.details["credential"] = credential.masked
+    return error
+
+
+async def guarded_chunks(
+    response: httpx.Response, ttfb_timeout: float | None, stall_timeout: float | None
+) -> AsyncIterator[bytes]:
+    """The response's raw bytes, failing with ``timeout`` if the first byte or any later gap takes too long."""
+    iterator = response.aiter_raw().__aiter__()
+    limit, first = ttfb_timeout, True
+    while True:
+        try:
+            async with asyncio.timeout(limit):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            what = "send a first byte" if first else "send anything"
+            raise UpstreamError("timeout", f"The upstream stream did not {what} within {limit:g}s.",
+                                details={"stream_timeout": "ttfb" if first else "stall"}) from None
+        if chunk:
+            first, limit = False, stall_timeout
+            yield chunk

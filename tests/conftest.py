@@ -1,0 +1,79 @@
+"""Shared fixtures: a FakeUpstream and a gateway host, each served by uvicorn on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+
+from asgi_rotator import RotatorASGI
+from asgi_rotator.testing import FakeUpstream
+
+from .servers import LoopbackServer, Swappable
+
+PROXY_KEY = "proxy-test-key-0001"
+
+
+@pytest.fixture(scope="session")
+def _upstream_server() -> Iterator[tuple[Swappable, str]]:
+    swappable = Swappable()
+    server = LoopbackServer(swappable)
+    url = server.start()
+    yield swappable, url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _gateway_server() -> Iterator[tuple[Swappable, str]]:
+    swappable = Swappable()
+    server = LoopbackServer(swappable)
+    url = server.start()
+    yield swappable, url
+    server.stop()
+
+
+@pytest.fixture
+def fake(_upstream_server: tuple[Swappable, str]) -> FakeUpstream:
+    """A fresh FakeUpstream, served on loopback; its URL is ``fake.url``."""
+    swappable, url = _upstream_server
+    upstream = FakeUpstream()
+    upstream.url = url  # type: ignore[attr-defined]
+    swappable.app = upstream
+    return upstream
+
+
+def host_app(gateway: RotatorASGI) -> Starlette:
+    """A Starlette host with routes of its own and the gateway mounted at /llm (no lifespan forwarded)."""
+
+    async def home(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("host home")
+
+    return Starlette(routes=[Route("/", home), Mount("/llm", app=gateway)])
+
+
+@pytest.fixture
+def gateway(_gateway_server: tuple[Swappable, str], fake: FakeUpstream) -> Callable[..., str]:
+    """Build a gateway from a config, mount it in a Starlette host, and return the mount's base URL.
+
+    ``providers`` in the config may use ``{fake}`` in base_url; the proxy key is :data:`PROXY_KEY`.
+    """
+    swappable, url = _gateway_server
+
+    def build(config: dict[str, Any], **options: Any) -> str:
+        for provider in config.get("providers", {}).values():
+            provider["base_url"] = provider["base_url"].format(fake=fake.url)  # type: ignore[attr-defined]
+        config.setdefault("auth", {"api_keys": [PROXY_KEY]})
+        app = RotatorASGI(config, **options)
+        swappable.app = host_app(app)
+        return url + "/llm"
+
+    return build
+
+
+def openai_provider(*keys: str, **extra: Any) -> dict[str, Any]:
+    """A provider block for the fake upstream's OpenAI Chat endpoint."""
+    return {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": list(keys), **extra}
