@@ -157,8 +157,12 @@ def parse_retry_after(headers: Mapping[str, str], body: Any = None) -> float | N
     ]
     waits += [
         _seconds_until(headers[name])
-        for name in ("anthropic-ratelimit-requests-reset", "anthropic-ratelimit-tokens-reset",
-                     "anthropic-ratelimit-input-tokens-reset", "anthropic-ratelimit-output-tokens-reset")
+        for name in (
+            "anthropic-ratelimit-requests-reset",
+            "anthropic-ratelimit-tokens-reset",
+            "anthropic-ratelimit-input-tokens-reset",
+            "anthropic-ratelimit-output-tokens-reset",
+        )
         if name in headers
     ]
     known = [w for w in waits if w is not None]

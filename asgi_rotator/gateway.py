@@ -46,10 +46,16 @@ class Gateway:
         clock: Unix time, for tests that need a fake one.
     """
 
-    def __init__(self, config: RotatorConfig, *, backend: StateBackend | None = None,
-                 http_client: httpx.AsyncClient | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: RotatorConfig,
+        *,
+        backend: StateBackend | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.config = config
-        self.backend = backend or backend_from_config(config.state)
+        self.backend = backend or backend_from_config(config.state, clock=clock)
         self._owns_client = http_client is None
         self.http_client = http_client or httpx.AsyncClient(
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200), follow_redirects=False
@@ -85,8 +91,7 @@ class Gateway:
                 return
             body = await read_body(receive, self.config.server.max_body_bytes)
             payload = _parse_json(body)
-            request = protocol.parse_request(payload, model=route.model, operation=route.endpoint,
-                                             stream=route.stream)
+            request = protocol.parse_request(payload, model=route.model, operation=route.endpoint, stream=route.stream)
             plan = self.planner.plan(request.model, protocol.family)
             call = Call(request, protocol.family, client.scope, headers)
             if route.endpoint == "count_tokens":
@@ -132,7 +137,10 @@ class Gateway:
             return error.status, _json.dumps(protocol.format_error(error)), _error_headers(error, call)
 
         await send_event_stream(
-            send, receive, self.executor.stream(call, plan), formatter,
+            send,
+            receive,
+            self.executor.stream(call, plan),
+            formatter,
             headers=lambda: _served_headers(call),
             on_error_response=error_response,
             heartbeat_interval=self.config.streaming.heartbeat_interval,
@@ -140,8 +148,12 @@ class Gateway:
 
     async def _send_error(self, send: Send, protocol: WireProtocol, error: GatewayError, call: Call | None) -> None:
         body = _json.dumps(protocol.format_error(error))
-        await send_bytes(send, error.status, body,
-                         [(b"content-type", b"application/json"), *encode_headers(_error_headers(error, call))])
+        await send_bytes(
+            send,
+            error.status,
+            body,
+            [(b"content-type", b"application/json"), *encode_headers(_error_headers(error, call))],
+        )
 
 
 def _parse_json(body: bytes) -> dict[str, Any]:

@@ -111,6 +111,9 @@ class FakeUpstream:
         self.requests: list[Received] = []
         self.open_streams = 0
         self.closed_streams = 0
+        #: Requests being answered right now, and the most there ever were at once.
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._script: deque[Reply] = deque()
         self._by_key: dict[str, Reply] = {}
 
@@ -130,6 +133,7 @@ class FakeUpstream:
         self._script.clear()
         self._by_key.clear()
         self.requests.clear()
+        self.peak_in_flight = self.in_flight
 
     def keys_used(self) -> list[str | None]:
         """The key of every recorded request, in order."""
@@ -138,7 +142,19 @@ class FakeUpstream:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        route = match(scope["method"], scope["path"])
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            await self._answer(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            route = match(scope["method"], scope["path"])
+        except GatewayError as error:
+            await send_json(send, error.status, get_protocol("openai_chat").format_error(error))
+            return
         protocol = get_protocol(route.protocol)
         headers = request_headers(scope)
         key = presented_key(headers, scope.get("query_string", b""))
@@ -149,8 +165,9 @@ class FakeUpstream:
             await self._error(send, protocol, Reply(status=401, error_message="invalid api key"))
             return
         try:
-            received.request = protocol.parse_request(body, model=route.model, operation=route.endpoint,
-                                                      stream=route.stream)
+            received.request = protocol.parse_request(
+                body, model=route.model, operation=route.endpoint, stream=route.stream
+            )
         except GatewayError as error:
             await send_json(send, 400, protocol.format_error(error))
             return
@@ -175,12 +192,12 @@ class FakeUpstream:
             headers["retry-after"] = f"{reply.retry_after:g}"
         await send_json(send, reply.status, protocol.format_error(error), headers.items())
 
-    async def _stream(self, send: Send, receive: Receive, protocol: WireProtocol, request: UnifiedRequest,
-                      reply: Reply) -> None:
+    async def _stream(
+        self, send: Send, receive: Receive, protocol: WireProtocol, request: UnifiedRequest, reply: Reply
+    ) -> None:
         formatter = protocol.stream_formatter(request, new_id(protocol.id_prefix))
         line_end = b"\r\n" if protocol.name == "gemini" else b"\n"  # real Gemini SSE uses CRLF
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream")]})
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
         self.open_streams += 1
         try:
             for sent, event in enumerate(_events(protocol, request, reply)):
@@ -222,8 +239,15 @@ def _response(protocol: WireProtocol, request: UnifiedRequest, reply: Reply) -> 
         parts.append(Text(reply.text))
     for i, (name, arguments) in enumerate(reply.tool_calls):
         signature = reply.signature if family == "gemini" and i == 0 else None
-        parts.append(ToolCall(new_id("call_"), name, _json.dumps_str(arguments), signature=signature,
-                              signature_family=family if signature else None))
+        parts.append(
+            ToolCall(
+                new_id("call_"),
+                name,
+                _json.dumps_str(arguments),
+                signature=signature,
+                signature_family=family if signature else None,
+            )
+        )
     stop = reply.stop_reason or ("tool_use" if reply.tool_calls else "stop")
     return UnifiedResponse(new_id(protocol.id_prefix), request.model, parts, stop, usage=_usage(reply), created=now())
 
@@ -237,13 +261,22 @@ def _events(protocol: WireProtocol, request: UnifiedRequest, reply: Reply) -> li
         if isinstance(part, Reasoning):
             events += [StreamEvent("reasoning", text=piece) for piece in _pieces(part.text)]
             if part.signature:
-                events.append(StreamEvent("reasoning_signature", signature=part.signature,
-                                          signature_family=part.signature_family))
+                events.append(
+                    StreamEvent("reasoning_signature", signature=part.signature, signature_family=part.signature_family)
+                )
         elif isinstance(part, Text):
             events += [StreamEvent("text", text=piece) for piece in _pieces(part.text)]
         elif isinstance(part, ToolCall):
-            events.append(StreamEvent("tool_call_start", index=tool_index, id=part.id, name=part.name,
-                                      signature=part.signature, signature_family=part.signature_family))
+            events.append(
+                StreamEvent(
+                    "tool_call_start",
+                    index=tool_index,
+                    id=part.id,
+                    name=part.name,
+                    signature=part.signature,
+                    signature_family=part.signature_family,
+                )
+            )
             events += [StreamEvent("tool_call_delta", index=tool_index, text=p) for p in _pieces(part.arguments, 3)]
             tool_index += 1
     events.append(StreamEvent("usage", usage=response.usage))

@@ -56,22 +56,26 @@ def host_app(gateway: RotatorASGI) -> Starlette:
 
 
 @pytest.fixture
-def gateway(_gateway_server: tuple[Swappable, str], fake: FakeUpstream) -> Callable[..., str]:
+def gateway(_gateway_server: tuple[Swappable, str], fake: FakeUpstream) -> Iterator[Callable[..., str]]:
     """Build a gateway from a config, mount it in a Starlette host, and return the mount's base URL.
 
     ``providers`` in the config may use ``{fake}`` in base_url; the proxy key is :data:`PROXY_KEY`.
     """
     swappable, url = _gateway_server
+    built: list[RotatorASGI] = []
 
     def build(config: dict[str, Any], **options: Any) -> str:
         for provider in config.get("providers", {}).values():
             provider["base_url"] = provider["base_url"].format(fake=fake.url)  # type: ignore[attr-defined]
         config.setdefault("auth", {"api_keys": [PROXY_KEY]})
         app = RotatorASGI(config, **options)
+        built.append(app)
         swappable.app = host_app(app)
         return url + "/llm"
 
-    return build
+    yield build
+    for app in built:
+        swappable.run(app.shutdown())
 
 
 def openai_provider(*keys: str, **extra: Any) -> dict[str, Any]:

@@ -17,10 +17,17 @@ class Swappable:
 
     def __init__(self) -> None:
         self.app: Any = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def run(self, coroutine: Any, timeout: float = 10) -> Any:
+        """Run ``coroutine`` on the server's event loop (where the served app's resources live)."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
+            self.loop = asyncio.get_running_loop()
+            while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
@@ -34,7 +41,6 @@ class LoopbackServer:
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> str:
         self.thread.start()

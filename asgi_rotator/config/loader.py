@@ -90,7 +90,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from None
+        raise ConfigError(
+            f"config file {str(path)!r} is not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -100,6 +102,7 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 def _interpolate(value: Any, env: Mapping[str, str], where: str) -> Any:
     if isinstance(value, str):
+
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             if name in env:

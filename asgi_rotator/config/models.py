@@ -143,8 +143,17 @@ class FallbackGroup(_Model):
 
     targets: list[str] = Field(min_length=1)
     failover_on: list[str] = Field(
-        default_factory=lambda: ["rate_limit", "quota_exceeded", "server_error", "api_connection", "timeout",
-                                 "no_credentials", "authentication", "permission", "upstream_invalid"]
+        default_factory=lambda: [
+            "rate_limit",
+            "quota_exceeded",
+            "server_error",
+            "api_connection",
+            "timeout",
+            "no_credentials",
+            "authentication",
+            "permission",
+            "upstream_invalid",
+        ]
     )
     stop_on: list[str] = Field(default_factory=list)
     streaming_policy: Literal["pre_output_only", "never"] = "pre_output_only"

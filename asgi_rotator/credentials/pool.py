@@ -52,8 +52,9 @@ class NoCredentialAvailable(GatewayError):
 
     def __init__(self, provider: str, retry_after: float | None) -> None:
         wait = f"; retry in {retry_after:.0f}s" if retry_after else ""
-        super().__init__("no_credentials", f"No credential of provider {provider!r} is available{wait}.",
-                         retry_after=retry_after)
+        super().__init__(
+            "no_credentials", f"No credential of provider {provider!r} is available{wait}.", retry_after=retry_after
+        )
         self.provider = provider
 
 
@@ -77,16 +78,30 @@ class CredentialPool:
         self._pools: dict[tuple[str | None, str], list[Credential]] = {}
         for name, provider in config.providers.items():
             self._pools[(None, name)] = [
-                Credential(name, fingerprint(c.key.get_secret_value(), fp_key), mask(c.key.get_secret_value()),
-                           c.priority, c.max_concurrency, None, c.key.get_secret_value())
+                Credential(
+                    name,
+                    fingerprint(c.key.get_secret_value(), fp_key),
+                    mask(c.key.get_secret_value()),
+                    c.priority,
+                    c.max_concurrency,
+                    None,
+                    c.key.get_secret_value(),
+                )
                 for c in provider.credentials
             ]
         for scope, scope_config in config.scopes.items():
-            for name, provider in scope_config.providers.items():
+            for name, scoped in scope_config.providers.items():
                 self._pools[(scope, name)] = [
-                    Credential(name, fingerprint(c.key.get_secret_value(), fp_key), mask(c.key.get_secret_value()),
-                               c.priority, c.max_concurrency, scope, c.key.get_secret_value())
-                    for c in provider.credentials
+                    Credential(
+                        name,
+                        fingerprint(c.key.get_secret_value(), fp_key),
+                        mask(c.key.get_secret_value()),
+                        c.priority,
+                        c.max_concurrency,
+                        scope,
+                        c.key.get_secret_value(),
+                    )
+                    for c in scoped.credentials
                 ]
         self._active: dict[str, Lease] = {}
         self._renewer: asyncio.Task[None] | None = None
@@ -103,7 +118,11 @@ class CredentialPool:
         return f"{self._prefix}{kind}:{credential.scope or '-'}:{credential.provider}:{credential.id}"
 
     async def acquire(
-        self, provider: str, *, scope: str | None = None, exclude: frozenset[str] = frozenset(),
+        self,
+        provider: str,
+        *,
+        scope: str | None = None,
+        exclude: frozenset[str] = frozenset(),
         max_wait: float = 0.0,
     ) -> Lease:
         """Take the best available credential of ``provider``, waiting up to ``max_wait`` for one.
@@ -111,24 +130,29 @@ class CredentialPool:
         Raises:
             NoCredentialAvailable: none is free within ``max_wait`` (its ``retry_after`` says when one will be).
         """
-        candidates = [c for c in self.credentials(provider, scope) if c.id not in exclude]
+        candidates = self.credentials(provider, scope)
         if not candidates:
             raise NoCredentialAvailable(provider, None)
-        deadline = self._clock() + max_wait
+        # The wait is bounded in real time: a cooldown's end is read from the (possibly fake) clock.
+        deadline = time.monotonic() + max_wait
         delay = _POLL_START
         while True:
-            lease, retry_after = await self._try_acquire(candidates)
+            lease, retry_after, busy = await self._try_acquire(candidates, exclude)
             if lease is not None:
                 return lease
-            remaining = deadline - self._clock()
-            # Wait for a cooldown only when it ends inside the budget; a longer one fails fast so that
-            # fallback to another target can proceed.
-            if remaining <= 0 or (retry_after is not None and retry_after > remaining):
+            remaining = deadline - time.monotonic()
+            # Wait only for something that can free up inside the budget: a busy credential, or a cooldown
+            # that ends in time. A longer cooldown fails fast so that fallback to another target proceeds.
+            waitable = busy or (retry_after is not None and retry_after <= remaining)
+            if remaining <= 0 or not waitable:
                 raise NoCredentialAvailable(provider, retry_after)
             await asyncio.sleep(min(delay, remaining, retry_after or delay))
             delay = min(delay * 2, _POLL_MAX)
 
-    async def _try_acquire(self, candidates: list[Credential]) -> tuple[Lease | None, float | None]:
+    async def _try_acquire(
+        self, candidates: list[Credential], exclude: frozenset[str]
+    ) -> tuple[Lease | None, float | None, bool]:
+        """A lease on the best ready credential, else (None, seconds until the first cooldown ends, any busy)."""
         now = self._clock()
         keys = [self._key("cool", c) for c in candidates] + [self._key("used", c) for c in candidates]
         values = await self._backend.get_many(keys)
@@ -136,6 +160,7 @@ class CredentialPool:
         n = len(candidates)
         ready: list[tuple[int, int, float, float, Credential]] = []
         earliest: float | None = None
+        busy = False
         for i, credential in enumerate(candidates):
             cooling = values[i]
             if cooling is not None:
@@ -143,7 +168,10 @@ class CredentialPool:
                 if until > now:
                     earliest = until - now if earliest is None else min(earliest, until - now)
                     continue
+            if credential.id in exclude:
+                continue
             if credential.max_concurrency is not None and in_flight[i] >= credential.max_concurrency:
+                busy = True
                 continue
             last_used = float(values[n + i] or 0.0)
             ready.append((credential.priority, in_flight[i], last_used, random.random(), credential))
@@ -155,8 +183,9 @@ class CredentialPool:
                 await self._backend.set(self._key("used", credential), repr(now).encode(), ttl=86400)
                 lease = Lease(credential, holder, key)
                 self._track(lease)
-                return lease, None
-        return None, earliest
+                return lease, None, False
+            busy = True
+        return None, earliest, busy
 
     async def release(self, lease: Lease) -> None:
         """Give the credential's slot back."""
@@ -184,8 +213,10 @@ class CredentialPool:
             if remaining > 0 and record is not None:
                 state, reason = record["state"], record["reason"]
             else:
-                state, reason = ("busy" if credential.max_concurrency and busy >= credential.max_concurrency
-                                 else "available"), None
+                state, reason = (
+                    ("busy" if credential.max_concurrency and busy >= credential.max_concurrency else "available"),
+                    None,
+                )
             states.append(CredentialState(credential, state, round(remaining, 3), reason, busy))
         return states
 

@@ -28,12 +28,23 @@ def models(config: RotatorConfig, *, gemini: bool) -> dict[str, Any]:
     names += [alias for alias in config.routing.aliases if alias not in names]
     if gemini:
         methods = ["generateContent", "streamGenerateContent", "countTokens"]
-        return {"models": [{"name": f"models/{name}", "displayName": name, "supportedGenerationMethods": methods}
-                           for name in names]}
-    return {"object": "list", "data": [
-        {"id": name, "object": "model", "created": 0, "owned_by": name.partition("/")[0] if "/" in name else "alias"}
-        for name in names
-    ]}
+        return {
+            "models": [
+                {"name": f"models/{name}", "displayName": name, "supportedGenerationMethods": methods} for name in names
+            ]
+        }
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": name,
+                "object": "model",
+                "created": 0,
+                "owned_by": name.partition("/")[0] if "/" in name else "alias",
+            }
+            for name in names
+        ],
+    }
 
 
 async def credentials(pool: CredentialPool, client: Client) -> dict[str, Any]:
@@ -43,16 +54,18 @@ async def credentials(pool: CredentialPool, client: Client) -> dict[str, Any]:
         credential = state.credential
         if not client.admin and credential.scope != client.scope:
             continue
-        rows.append({
-            "provider": credential.provider,
-            "id": credential.id,
-            "credential": credential.masked,
-            "scope": credential.scope,
-            "priority": credential.priority,
-            "state": state.state,
-            "reason": state.reason,
-            "cooldown_remaining": state.cooldown_remaining,
-            "in_flight": state.in_flight,
-            "max_concurrency": credential.max_concurrency,
-        })
+        rows.append(
+            {
+                "provider": credential.provider,
+                "id": credential.id,
+                "credential": credential.masked,
+                "scope": credential.scope,
+                "priority": credential.priority,
+                "state": state.state,
+                "reason": state.reason,
+                "cooldown_remaining": state.cooldown_remaining,
+                "in_flight": state.in_flight,
+                "max_concurrency": credential.max_concurrency,
+            }
+        )
     return {"credentials": rows}

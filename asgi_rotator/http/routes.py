@@ -68,8 +68,9 @@ def match(method: str, path: str) -> Route:
         if response_id and not tail:
             if method not in ("GET", "DELETE"):
                 raise _not_allowed(method, path, "openai_responses")
-            return Route("response_get" if method == "GET" else "response_delete", "openai_responses",
-                         item_id=response_id)
+            return Route(
+                "response_get" if method == "GET" else "response_delete", "openai_responses", item_id=response_id
+            )
         if response_id and tail == "input_items":
             return _check(method, "GET", Route("response_input_items", "openai_responses", item_id=response_id), path)
     for prefix in ("/v1beta/models/", "/v1/models/"):
@@ -88,5 +89,6 @@ def _check(method: str, allowed: str, route: Route, path: str) -> Route:
 
 
 def _not_allowed(method: str, path: str, protocol: str) -> GatewayError:
-    return GatewayError("method_not_allowed", f"Method {method} is not allowed on {path}.",
-                        details={"protocol": protocol})
+    return GatewayError(
+        "method_not_allowed", f"Method {method} is not allowed on {path}.", details={"protocol": protocol}
+    )

@@ -64,8 +64,7 @@ async def send_event_stream(
     async def start() -> None:
         nonlocal started
         started = True
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": SSE_HEADERS + encode_headers(headers())})
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + encode_headers(headers())})
 
     async def write(data: bytes) -> None:
         nonlocal last_sent
@@ -81,8 +80,13 @@ async def send_event_stream(
                 if not started and event.kind == "error":
                     outcome.status, outcome.error = "error_response", event.error
                     status, body, extra = on_error_response(event.error)
-                    await send({"type": "http.response.start", "status": status,
-                                "headers": [(b"content-type", b"application/json"), *encode_headers(extra)]})
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": status,
+                            "headers": [(b"content-type", b"application/json"), *encode_headers(extra)],
+                        }
+                    )
                     await send({"type": "http.response.body", "body": body})
                     return
                 if not started:

@@ -39,8 +39,14 @@ def optional(body: dict[str, Any], key: str, kind: type | tuple[type, ...], wher
     return expect(value, kind, f"{where}{key}")
 
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "an array",
-               dict: "an object"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    list: "an array",
+    dict: "an object",
+}
 
 
 def expect(value: Any, kind: type | tuple[type, ...], name: str) -> Any:

@@ -38,7 +38,7 @@ def provider_cost(body: dict[str, Any], usage: dict[str, Any] | None) -> float |
 def _from_mapping(mapping: dict[str, Any]) -> float | None:
     for key in _TOTAL_KEYS:
         value = mapping.get(key)
-        if _is_number(value):
+        if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
     total: float | None = None
     if _is_number(mapping.get("upstream_inference_cost")):
@@ -48,7 +48,7 @@ def _from_mapping(mapping: dict[str, Any]) -> float | None:
         if parts:
             total = sum(parts)
     ticks = mapping.get("cost_in_usd_ticks")
-    if _is_number(ticks):
+    if isinstance(ticks, int | float) and not isinstance(ticks, bool):
         total = (total or 0.0) + float(ticks) / _TICKS_PER_USD
     return total
 

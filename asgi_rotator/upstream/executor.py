@@ -66,8 +66,14 @@ class Call:
 class Executor:
     """Does the upstream I/O for requests; the planner and the pool decide where it goes."""
 
-    def __init__(self, config: RotatorConfig, pool: CredentialPool, transport: UpstreamTransport,
-                 *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: RotatorConfig,
+        pool: CredentialPool,
+        transport: UpstreamTransport,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._config = config
         self._pool = pool
         self._transport = transport
@@ -80,8 +86,9 @@ class Executor:
             started = self._clock()
             try:
                 native = target.protocol.build_request(call.request, target.model)
-                http_request = self._transport.build(target.config, target.protocol, lease.credential, native,
-                                                     call.client_headers)
+                http_request = self._transport.build(
+                    target.config, target.protocol, lease.credential, native, call.client_headers
+                )
                 response = await self._transport.send(http_request, target.protocol, lease.credential)
                 try:
                     body = _json.loads(response.content)
@@ -109,8 +116,9 @@ class Executor:
             visible = False
             try:
                 native = target.protocol.build_request(call.request, target.model)
-                http_request = self._transport.build(target.config, target.protocol, lease.credential, native,
-                                                     call.client_headers)
+                http_request = self._transport.build(
+                    target.config, target.protocol, lease.credential, native, call.client_headers
+                )
                 response = await self._transport.send(http_request, target.protocol, lease.credential, stream=True)
                 try:
                     parser, decoder = target.protocol.stream_parser(), SSEDecoder()
@@ -153,16 +161,17 @@ class Executor:
     async def count_tokens(self, call: Call, plan: Plan) -> int:
         """Input tokens of the request: counted by the first target's upstream when its protocol can, else
         estimated locally (about four characters a token)."""
-        target = plan.targets[0]
-        native = target.protocol.build_count_tokens(call.request, target.model)
+        first = Plan(plan.targets[:1])
+        native = first.targets[0].protocol.build_count_tokens(call.request, first.targets[0].model)
         if native is None:
             return estimate_tokens(call.request)
-        failures = _Failures(call, Plan((target,)))
-        async for target, lease in self._leases(call, Plan((target,)), failures):
+        failures = _Failures(call, first)
+        async for target, lease in self._leases(call, first, failures):
             started = self._clock()
             try:
-                http_request = self._transport.build(target.config, target.protocol, lease.credential, native,
-                                                     call.client_headers)
+                http_request = self._transport.build(
+                    target.config, target.protocol, lease.credential, native, call.client_headers
+                )
                 response = await self._transport.send(http_request, target.protocol, lease.credential)
                 return target.protocol.parse_count_tokens(_json.loads(response.content))
             except GatewayError as exc:
@@ -174,18 +183,29 @@ class Executor:
         raise failures.final()
 
     async def _leases(self, call: Call, plan: Plan, failures: _Failures) -> AsyncIterator[tuple[Target, Lease]]:
-        """Credentials to try, target by target, as the failures so far allow."""
+        """Credentials to try, target by target, as the failures so far allow.
+
+        A credential that failed without being cooled (a 5xx, say) is not tried again for this request; a
+        cooled one may be, once its cooldown ends inside the budget.
+        """
+        budget_end = time.monotonic() + self._config.routing.request_timeout
         for target in plan.targets:
             tried: set[str] = set()
-            while not failures.fatal:
+            attempts_left = 2 * len(self._pool.credentials(target.provider, call.scope)) + 1
+            while not failures.fatal and attempts_left > 0:
+                attempts_left -= 1
+                max_wait = min(self._config.routing.max_wait, budget_end - time.monotonic())
                 try:
-                    lease = await self._pool.acquire(target.provider, scope=call.scope, exclude=frozenset(tried),
-                                                     max_wait=self._config.routing.max_wait)
+                    lease = await self._pool.acquire(
+                        target.provider, scope=call.scope, exclude=frozenset(tried), max_wait=max(max_wait, 0.0)
+                    )
                 except NoCredentialAvailable as exc:
                     failures.unavailable(target, exc)
                     break
-                tried.add(lease.credential.id)
+                failures.cooled = False
                 yield target, lease
+                if not failures.cooled:
+                    tried.add(lease.credential.id)
                 if failures.next_target:
                     failures.next_target = False
                     break
@@ -194,8 +214,7 @@ class Executor:
 
     def _served(self, call: Call, target: Target, lease: Lease, started: float) -> None:
         call.target, call.credential = target, lease.credential
-        call.attempts.append(Attempt(target.name, lease.credential.masked, "ok",
-                                     duration=self._clock() - started))
+        call.attempts.append(Attempt(target.name, lease.credential.masked, "ok", duration=self._clock() - started))
 
 
 def estimate_tokens(request: UnifiedRequest) -> int:
@@ -231,16 +250,21 @@ class _Failures:
         self.targets: list[str] = []
         self.fatal: GatewayError | None = None
         self.next_target = False
+        #: The last failure put its credential in a cooldown (which then keeps it out of selection).
+        self.cooled = False
 
-    async def record(self, pool: CredentialPool, target: Target, lease: Lease, error: GatewayError,
-                     duration: float) -> None:
+    async def record(
+        self, pool: CredentialPool, target: Target, lease: Lease, error: GatewayError, duration: float
+    ) -> None:
         """Account for a failed attempt: cool or bench the credential, and decide what may come next."""
         kind = error.kind
         cooldown: float | None = None
         if kind in ("rate_limit", "quota_exceeded"):
             cooldown = await pool.cool_down(lease.credential, error.retry_after or pool.default_cooldown, kind)
+            self.cooled = True
         elif kind in CREDENTIAL_KINDS:
             cooldown = await pool.cool_down(lease.credential, pool.bench_seconds, kind, bench=True)
+            self.cooled = True
         elif kind == "not_found" and isinstance(error, UpstreamError):
             self.next_target = True  # this provider lacks the model; another target may have it
         elif kind in HARD_STOPS or not isinstance(error, UpstreamError):
@@ -273,8 +297,11 @@ class _Failures:
         ):
             # The upstream rejected our keys: the gateway's problem, not the client's (a 401 would make the
             # client's SDK blame its own key).
-            error = GatewayError("server_error", "Every credential for this model was rejected by the upstream "
-                                 "(401/403); check the provider keys.", status=502)
+            error = GatewayError(
+                "server_error",
+                "Every credential for this model was rejected by the upstream (401/403); check the provider keys.",
+                status=502,
+            )
         else:
             error = self.errors[-1]
             if isinstance(error, UpstreamError) and error.kind in ("rate_limit", "quota_exceeded"):

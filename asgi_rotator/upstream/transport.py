@@ -31,23 +31,34 @@ class UpstreamTransport:
         self._forward = tuple(h.lower() for h in server.forward_headers)
 
     def build(
-        self, provider: ProviderConfig, protocol: WireProtocol, credential: Credential, native: NativeRequest,
+        self,
+        provider: ProviderConfig,
+        protocol: WireProtocol,
+        credential: Credential,
+        native: NativeRequest,
         client_headers: Mapping[str, str],
     ) -> httpx.Request:
         """The HTTP request for ``native``, authenticated with ``credential``."""
-        headers = {"content-type": "application/json", "accept": "text/event-stream" if native.stream else
-                   "application/json"}
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if native.stream else "application/json",
+        }
         headers.update((name, client_headers[name]) for name in self._forward if name in client_headers)
         headers.update(native.headers)
         headers.update(provider.headers)
         headers.update(auth_headers(provider, protocol, credential.secret))
         return self._client.build_request(
-            native.method, provider.base_url + native.path, content=_json.dumps(native.body), headers=headers,
-            params=native.query or None, timeout=self._timeout,
+            native.method,
+            provider.base_url + native.path,
+            content=_json.dumps(native.body),
+            headers=headers,
+            params=native.query or None,
+            timeout=self._timeout,
         )
 
-    async def send(self, request: httpx.Request, protocol: WireProtocol, credential: Credential,
-                   *, stream: bool = False) -> httpx.Response:
+    async def send(
+        self, request: httpx.Request, protocol: WireProtocol, credential: Credential, *, stream: bool = False
+    ) -> httpx.Response:
         """Send ``request``; a non-2xx answer raises a classified :class:`UpstreamError` (response closed)."""
         try:
             response = await self._client.send(request, stream=stream)
@@ -104,8 +115,11 @@ async def guarded_chunks(
             return
         except TimeoutError:
             what = "send a first byte" if first else "send anything"
-            raise UpstreamError("timeout", f"The upstream stream did not {what} within {limit:g}s.",
-                                details={"stream_timeout": "ttfb" if first else "stall"}) from None
+            raise UpstreamError(
+                "timeout",
+                f"The upstream stream did not {what} within {limit:g}s.",
+                details={"stream_timeout": "ttfb" if first else "stall"},
+            ) from None
         if chunk:
             first, limit = False, stall_timeout
             yield chunk

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ... import _json
 from ...errors import invalid_request
@@ -27,12 +27,36 @@ from ..unified import (
 #: Top-level fields this module understands; on same-protocol paths every other key passes through.
 KNOWN_FIELDS = frozenset(
     {
-        "model", "messages", "stream", "stream_options", "tools", "tool_choice", "functions", "function_call",
-        "parallel_tool_calls", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed",
-        "presence_penalty", "frequency_penalty", "response_format", "reasoning_effort", "user",
-        "prompt_cache_key", "metadata", "store",
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "tools",
+        "tool_choice",
+        "functions",
+        "function_call",
+        "parallel_tool_calls",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "response_format",
+        "reasoning_effort",
+        "user",
+        "prompt_cache_key",
+        "metadata",
+        "store",
     }
 )
+_TOOL_CHOICE_MODES: dict[str, Literal["auto", "none", "required"]] = {
+    "auto": "auto",
+    "none": "none",
+    "required": "required",
+}
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
@@ -50,8 +74,9 @@ def parse_request(body: dict[str, Any], *, model: str | None, stream: bool) -> U
         request.tools = [_parse_tool(t, i) for i, t in enumerate(tools)]
     functions = optional(body, "functions", list)
     if functions is not None:
-        request.tools += [_parse_function(expect(f, dict, f"functions[{i}]"), f"functions[{i}]")
-                          for i, f in enumerate(functions)]
+        request.tools += [
+            _parse_function(expect(f, dict, f"functions[{i}]"), f"functions[{i}]") for i, f in enumerate(functions)
+        ]
     request.tool_choice = _parse_tool_choice(body.get("tool_choice", body.get("function_call")))
     request.parallel_tool_calls = optional(body, "parallel_tool_calls", bool)
     request.max_tokens = optional(body, "max_completion_tokens", int) or optional(body, "max_tokens", int)
@@ -106,7 +131,9 @@ def _parse_messages(raw_messages: list[Any]) -> list[Message]:
         parts += _content_parts(raw.get("content"), f"{where}.content")
         if role == "assistant":
             for j, call in enumerate(optional(raw, "tool_calls", list, f"{where}.") or []):
-                parts.append(_parse_tool_call(expect(call, dict, f"{where}.tool_calls[{j}]"), f"{where}.tool_calls[{j}]"))
+                parts.append(
+                    _parse_tool_call(expect(call, dict, f"{where}.tool_calls[{j}]"), f"{where}.tool_calls[{j}]")
+                )
             legacy = optional(raw, "function_call", dict, f"{where}.")
             if legacy is not None:
                 fn_name = require(legacy, "name", str, f"{where}.function_call.")
@@ -185,8 +212,9 @@ def _parse_tool(raw: Any, i: int) -> ToolDefinition:
     where = f"tools[{i}]"
     raw = expect(raw, dict, where)
     if raw.get("type", "function") != "function":
-        raise invalid_request(f"Only function tools are supported ('{where}.type' is {raw.get('type')!r}).",
-                              param=where)
+        raise invalid_request(
+            f"Only function tools are supported ('{where}.type' is {raw.get('type')!r}).", param=where
+        )
     return _parse_function(require(raw, "function", dict, f"{where}."), f"{where}.function")
 
 
@@ -203,9 +231,12 @@ def _parse_tool_choice(raw: Any) -> ToolChoice | None:
     if raw is None:
         return None
     if isinstance(raw, str):
-        if raw not in ("auto", "none", "required"):
-            raise invalid_request("Field 'tool_choice' must be auto, none, required or a function.", param="tool_choice")
-        return ToolChoice(raw)  # type: ignore[arg-type]
+        mode = _TOOL_CHOICE_MODES.get(raw)
+        if mode is None:
+            raise invalid_request(
+                "Field 'tool_choice' must be auto, none, required or a function.", param="tool_choice"
+            )
+        return ToolChoice(mode)
     raw = expect(raw, dict, "tool_choice")
     function = raw.get("function", raw)
     name = function.get("name") if isinstance(function, dict) else None
@@ -226,9 +257,9 @@ def _parse_response_format(raw: dict[str, Any] | None) -> ResponseFormat | None:
             name=optional(schema, "name", str),
             strict=optional(schema, "strict", bool),
         )
-    if kind not in ("text", "json_object"):
-        raise invalid_request(f"Unsupported response_format type {kind!r}.", param="response_format.type")
-    return ResponseFormat(kind)  # type: ignore[arg-type]
+    if kind == "text" or kind == "json_object":
+        return ResponseFormat(kind)
+    raise invalid_request(f"Unsupported response_format type {kind!r}.", param="response_format.type")
 
 
 # -- provider role -----------------------------------------------------------------------------------------

@@ -110,8 +110,12 @@ def parse_response(body: dict[str, Any]) -> UnifiedResponse:
     legacy = message.get("function_call")
     if isinstance(legacy, dict):
         parts.append(
-            ToolCall(f"call_{legacy.get('name', '')}", legacy.get("name", ""), legacy.get("arguments") or "{}",
-                     legacy_function_call=True)
+            ToolCall(
+                f"call_{legacy.get('name', '')}",
+                legacy.get("name", ""),
+                legacy.get("arguments") or "{}",
+                legacy_function_call=True,
+            )
         )
     finish = choice.get("finish_reason")
     stop: StopReason = FINISH_TO_STOP.get(finish, "unknown") if isinstance(finish, str) else "unknown"
@@ -124,7 +128,7 @@ def parse_response(body: dict[str, Any]) -> UnifiedResponse:
         stop_reason=stop,
         native_stop_reason=finish if isinstance(finish, str) else None,
         usage=parse_usage(body.get("usage"), body),
-        created=body.get("created") if isinstance(body.get("created"), int) else 0,
+        created=body["created"] if isinstance(body.get("created"), int) else 0,
         upstream_id=body.get("id") if isinstance(body.get("id"), str) else None,
     )
 
@@ -156,8 +160,9 @@ def format_response(response: UnifiedResponse, request: UnifiedRequest) -> dict[
         "object": "chat.completion",
         "created": response.created,
         "model": request.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(stop, request, legacy),
-                     "logprobs": None}],
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": finish_reason(stop, request, legacy), "logprobs": None}
+        ],
     }
     if response.usage is not None:
         out["usage"] = format_usage(response.usage)

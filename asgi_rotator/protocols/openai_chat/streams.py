@@ -66,8 +66,11 @@ class ChatStreamParser(StreamParser):
     def _tool_delta(self, index: int, call_id: str | None, function: dict[str, Any], out: list[StreamEvent]) -> None:
         if index not in self._open_tools:
             self._open_tools.add(index)
-            out.append(StreamEvent("tool_call_start", index=index, id=call_id or f"call_{index}",
-                                   name=function.get("name") or ""))
+            out.append(
+                StreamEvent(
+                    "tool_call_start", index=index, id=call_id or f"call_{index}", name=function.get("name") or ""
+                )
+            )
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:
             out.append(StreamEvent("tool_call_delta", index=index, text=arguments))
@@ -124,14 +127,20 @@ class ChatStreamFormatter(StreamFormatter):
             if self._legacy:
                 frames.append(self._chunk({"function_call": {"name": event.name, "arguments": ""}}))
             else:
-                call = {"index": event.index, "id": event.id, "type": "function",
-                        "function": {"name": event.name, "arguments": ""}}
+                call = {
+                    "index": event.index,
+                    "id": event.id,
+                    "type": "function",
+                    "function": {"name": event.name, "arguments": ""},
+                }
                 frames.append(self._chunk({"tool_calls": [call]}))
         elif kind == "tool_call_delta":
             if self._legacy:
                 frames.append(self._chunk({"function_call": {"arguments": event.text}}))
             else:
-                frames.append(self._chunk({"tool_calls": [{"index": event.index, "function": {"arguments": event.text}}]}))
+                frames.append(
+                    self._chunk({"tool_calls": [{"index": event.index, "function": {"arguments": event.text}}]})
+                )
         elif kind == "usage":
             self._usage = event.usage
         elif kind == "end":

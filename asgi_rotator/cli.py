@@ -1,0 +1,150 @@
+"""The ``asgi-rotator`` command: serve the gateway, check a config, inspect a running gateway."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .config import RotatorConfig, load_config
+from .credentials.identity import mask
+from .errors import ConfigError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``asgi-rotator`` console script."""
+    parser = argparse.ArgumentParser(prog="asgi-rotator", description="An LLM API gateway as an ASGI app.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the gateway with uvicorn")
+    serve.add_argument("--config", help="YAML or JSON config file (default: $ROTATOR_CONFIG, then the environment)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (share state via Redis)")
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--fake-upstream",
+        action="store_true",
+        help="also serve a FakeUpstream under /fake-upstream (for examples/demo.yaml: no keys needed)",
+    )
+
+    check = commands.add_parser("check", help="validate a config and list providers with masked credentials")
+    check.add_argument("--config", help="YAML or JSON config file")
+
+    for name, help_text in (("keys", "credential states of a running gateway"),):
+        remote = commands.add_parser(name, help=help_text)
+        remote.add_argument("--url", default="http://127.0.0.1:8000", help="the gateway's base URL (its mount)")
+        remote.add_argument("--key", default=os.environ.get("PROXY_API_KEY"), help="a client or admin key")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "check":
+            return _check(load_config(args.config))
+        return _keys(args.url, args.key)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    config = load_config(args.config)  # fail here, with a readable message, rather than in a worker
+    if args.config:
+        os.environ["ROTATOR_CONFIG"] = os.path.abspath(args.config)
+    if args.workers > 1:
+        if config.state.backend == "memory":
+            print("warning: several workers on memory state do not share cooldowns or usage", file=sys.stderr)
+        uvicorn.run(
+            "asgi_rotator.cli:app_from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+        )
+    else:
+        from .app import RotatorASGI
+
+        app: Any = RotatorASGI(config)
+        if args.fake_upstream:
+            app = with_fake_upstream(app)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def with_fake_upstream(app: Any) -> Any:
+    """``app`` with a :class:`FakeUpstream` answering under ``/fake-upstream``."""
+    from .testing import FakeUpstream
+
+    upstream = FakeUpstream()
+    prefix = "/fake-upstream"
+
+    async def composite(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(prefix + "/"):
+            await upstream({**scope, "path": scope["path"][len(prefix) :]}, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return composite
+
+
+def app_from_environment() -> Any:
+    """App factory for uvicorn workers: the config file comes from ``ROTATOR_CONFIG``."""
+    from .app import RotatorASGI
+
+    return RotatorASGI()
+
+
+def _check(config: RotatorConfig) -> int:
+    rows = []
+    for name, provider in config.providers.items():
+        keys = ", ".join(mask(c.key.get_secret_value()) for c in provider.credentials) or "(none)"
+        models = ", ".join(provider.models) or "(any)"
+        rows.append([name, provider.protocol, provider.base_url, keys, models])
+    print(table(["provider", "protocol", "base_url", "credentials", "models"], rows))
+    if not config.auth.api_keys:
+        print("\nwarning: no auth.api_keys: the gateway would be open to anyone who can reach it")
+    print(f"\nconfig OK: {len(config.providers)} provider(s), state backend {config.state.backend}")
+    return 0
+
+
+def _keys(url: str, key: str | None) -> int:
+    import httpx
+
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    reply = httpx.get(url.rstrip("/") + "/rotator/credentials", headers=headers, timeout=10)
+    if reply.status_code != 200:
+        print(f"error: the gateway answered {reply.status_code}: {reply.text[:200]}", file=sys.stderr)
+        return 1
+    rows = [
+        [
+            r["provider"],
+            r["credential"],
+            r["scope"] or "-",
+            r["state"],
+            r["reason"] or "-",
+            f"{r['cooldown_remaining']:.0f}s" if r["cooldown_remaining"] else "-",
+            r["in_flight"],
+        ]
+        for r in reply.json()["credentials"]
+    ]
+    print(table(["provider", "credential", "scope", "state", "reason", "cooldown", "in flight"], rows))
+    return 0
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    """A plain aligned text table."""
+    cells = [header, *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

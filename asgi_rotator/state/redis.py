@@ -1,0 +1,168 @@
+"""Redis state for several replicas (install the ``redis`` extra).
+
+Every read-modify-write is one Lua script, so it is atomic however many replicas race. Leases are sorted
+sets scored by their expiry on the Redis server's clock: a replica that dies simply stops renewing, and its
+slots free themselves. Connection failures become :class:`BackendError` quickly (short socket timeouts)
+rather than hanging requests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+from ..errors import BackendError, MissingDependency
+
+try:
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise MissingDependency("redis", extra="redis") from exc
+
+T = TypeVar("T")
+
+_INCR = """
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if value == tonumber(ARGV[1]) and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return value
+"""
+_EXTEND = """
+local remaining = redis.call('PTTL', KEYS[1])
+if remaining >= tonumber(ARGV[2]) then return {redis.call('GET', KEYS[1]), remaining} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {ARGV[1], tonumber(ARGV[2])}
+"""
+_NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)"
+_ACQUIRE = (
+    _NOW_MS
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if ARGV[2] ~= '' and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2])
+   and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+)
+_RENEW = (
+    _NOW_MS
+    + """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+"""
+)
+_COUNT = (
+    _NOW_MS
+    + """
+local counts = {}
+for i, key in ipairs(KEYS) do counts[i] = redis.call('ZCOUNT', key, '(' .. now, '+inf') end
+return counts
+"""
+)
+
+
+def _ms(seconds: float) -> int:
+    return max(int(seconds * 1000), 1)
+
+
+class RedisBackend:
+    """State in Redis, shared by every replica that points at the same server.
+
+    Args:
+        client: a ``redis.asyncio.Redis`` client.
+        owns_client: close the client in :meth:`aclose`.
+        clock: Unix time, for turning deadlines into TTLs.
+    """
+
+    def __init__(
+        self, client: aioredis.Redis, *, owns_client: bool = False, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._client = client
+        self._owns_client = owns_client
+        self._clock = clock
+        self._incr = client.register_script(_INCR)
+        self._extend = client.register_script(_EXTEND)
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._count = client.register_script(_COUNT)
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> RedisBackend:
+        """A backend with its own client for ``url`` (``redis://host:port/db``)."""
+        # A blocking pool makes a burst of requests queue for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=64,
+            timeout=2.0,
+            socket_timeout=2.0,
+            socket_connect_timeout=2.0,
+            health_check_interval=30,
+        )
+        return cls(aioredis.Redis(connection_pool=pool), owns_client=True, clock=clock)
+
+    def __repr__(self) -> str:
+        return "RedisBackend()"
+
+    async def _call(self, operation: Awaitable[T]) -> T:
+        try:
+            return await operation
+        except (RedisError, OSError) as exc:
+            raise BackendError(f"the Redis state backend failed: {type(exc).__name__}: {exc}") from exc
+
+    async def get(self, key: str) -> bytes | None:
+        return cast(bytes | None, await self._call(self._client.get(key)))
+
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        return cast(list[bytes | None], await self._call(self._client.mget(keys)))
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        await self._call(self._client.set(key, value, px=_ms(ttl) if ttl is not None else None))
+
+    async def delete(self, key: str) -> None:
+        await self._call(self._client.delete(key))
+
+    async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        args: list[Any] = [amount, _ms(ttl) if ttl is not None else ""]
+        return int(await self._call(self._incr(keys=[key], args=args)))
+
+    async def extend_deadline(self, key: str, until: float, payload: bytes) -> tuple[float, bytes]:
+        ttl = _ms(until - self._clock())
+        value, remaining = await self._call(self._extend(keys=[key], args=[payload, ttl]))
+        return self._clock() + int(remaining) / 1000, value
+
+    async def acquire_lease(self, key: str, holder: str, limit: int | None, ttl: float) -> bool:
+        args: list[Any] = [holder, limit if limit is not None else "", _ms(ttl)]
+        return bool(await self._call(self._acquire(keys=[key], args=args)))
+
+    async def renew_lease(self, key: str, holder: str, ttl: float) -> None:
+        await self._call(self._renew(keys=[key], args=[holder, _ms(ttl)]))
+
+    async def release_lease(self, key: str, holder: str) -> None:
+        await self._call(self._client.zrem(key, holder))
+
+    async def count_leases(self, keys: list[str]) -> list[int]:
+        if not keys:
+            return []
+        return [int(n) for n in await self._call(self._count(keys=keys, args=[]))]
+
+    async def append(self, key: str, value: bytes, max_len: int, ttl: float | None = None) -> None:
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, value)
+            pipe.ltrim(key, -max_len, -1)
+            if ttl is not None:
+                pipe.pexpire(key, _ms(ttl))
+            await self._call(pipe.execute())
+
+    async def list(self, key: str) -> list[bytes]:
+        return cast(list[bytes], await self._call(self._client.lrange(key, 0, -1)))
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+            await self._client.connection_pool.disconnect()

@@ -1,0 +1,109 @@
+"""One contract, run against every backend. Redis tests need ROTATOR_TEST_REDIS_URL's server (CI starts one)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import pytest
+
+from asgi_rotator.errors import BackendError
+from asgi_rotator.state import MemoryBackend, StateBackend
+
+REDIS_URL = os.environ.get("ROTATOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def backend(request):
+    if request.param == "memory":
+        yield MemoryBackend()
+        return
+    from asgi_rotator.state.redis import RedisBackend
+
+    redis_backend = RedisBackend.from_url(REDIS_URL)
+    yield redis_backend
+    await redis_backend.aclose()
+
+
+@pytest.fixture
+def key() -> str:
+    return f"test:{uuid.uuid4().hex}"
+
+
+async def test_is_a_state_backend(backend):
+    assert isinstance(backend, StateBackend)
+
+
+async def test_get_set_delete_and_ttl(backend, key):
+    assert await backend.get(key) is None
+    await backend.set(key, b"v1")
+    await backend.set(key + ":short", b"v2", ttl=0.05)
+    assert await backend.get_many([key, key + ":short", key + ":none"]) == [b"v1", b"v2", None]
+    await asyncio.sleep(0.1)
+    assert await backend.get(key + ":short") is None
+    await backend.delete(key)
+    assert await backend.get(key) is None
+
+
+async def test_counter_window(backend, key):
+    assert await backend.incr(key, ttl=0.1) == 1
+    assert await backend.incr(key, 5, ttl=0.1) == 6
+    await asyncio.sleep(0.15)
+    assert await backend.incr(key, ttl=0.1) == 1
+
+
+async def test_counters_are_atomic_under_concurrency(backend, key):
+    await asyncio.gather(*(backend.incr(key) for _ in range(200)))
+    assert await backend.incr(key, 0) == 200
+
+
+async def test_deadline_extends_but_never_shortens(backend, key):
+    import time
+
+    now = time.time()
+    until, payload = await backend.extend_deadline(key, now + 10, b"long")
+    assert payload == b"long" and abs(until - (now + 10)) < 0.1
+    until, payload = await backend.extend_deadline(key, now + 2, b"short")
+    assert payload == b"long" and until > now + 9
+    until, payload = await backend.extend_deadline(key, now + 20, b"longer")
+    assert payload == b"longer" and await backend.get(key) == b"longer"
+    await backend.extend_deadline(key + ":brief", time.time() + 0.05, b"x")
+    await asyncio.sleep(0.1)
+    assert await backend.get(key + ":brief") is None
+
+
+async def test_leases_cap_renew_release_and_expire(backend, key):
+    assert await backend.acquire_lease(key, "a", 2, ttl=0.2)
+    assert await backend.acquire_lease(key, "b", 2, ttl=5)
+    assert not await backend.acquire_lease(key, "c", 2, ttl=5)
+    assert await backend.acquire_lease(key, "a", 2, ttl=0.2)  # re-entrant for its holder
+    assert await backend.count_leases([key, key + ":empty"]) == [2, 0]
+    await backend.release_lease(key, "b")
+    assert await backend.count_leases([key]) == [1]
+    await backend.renew_lease(key, "a", ttl=0.2)
+    await asyncio.sleep(0.3)  # "a" was never renewed again: its replica "died"
+    assert await backend.count_leases([key]) == [0]
+    assert await backend.acquire_lease(key, "c", 1, ttl=5)
+
+
+async def test_lease_cap_holds_under_concurrency(backend, key):
+    results = await asyncio.gather(*(backend.acquire_lease(key, f"h{i}", 3, ttl=5) for i in range(50)))
+    assert sum(results) == 3
+
+
+async def test_bounded_lists(backend, key):
+    for i in range(5):
+        await backend.append(key, str(i).encode(), max_len=3, ttl=10)
+    assert await backend.list(key) == [b"2", b"3", b"4"]
+    assert await backend.list(key + ":none") == []
+
+
+@pytest.mark.redis
+async def test_redis_connection_errors_become_backend_errors():
+    from asgi_rotator.state.redis import RedisBackend
+
+    dead = RedisBackend.from_url("redis://127.0.0.1:1/0")
+    with pytest.raises(BackendError, match="Redis"):
+        await dead.get("anything")
+    await dead.aclose()

@@ -1,0 +1,168 @@
+"""Mounting, lifespan, the middleware form, auth, and error shapes: in-process, over httpx.ASGITransport."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+from asgi_lifespan import LifespanManager
+
+from asgi_rotator import ConfigError, ProtocolRouter, RotatorASGI
+from asgi_rotator.app import relative_path
+from asgi_rotator.testing import FakeUpstream
+
+from .conftest import PROXY_KEY, host_app
+
+CHAT = {"model": "fake/m", "messages": [{"role": "user", "content": "hi"}]}
+AUTH = {"authorization": f"Bearer {PROXY_KEY}"}
+
+
+def make_gateway(upstream: FakeUpstream, **extra) -> RotatorASGI:
+    config = {
+        "providers": {
+            "fake": {"protocol": "openai_chat", "base_url": "http://upstream/v1", "credentials": ["sk-inproc-1111"]}
+        },
+        "auth": {"api_keys": [PROXY_KEY]},
+        **extra,
+    }
+    return RotatorASGI(config, http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=upstream)))
+
+
+@pytest.fixture
+def upstream() -> FakeUpstream:
+    return FakeUpstream()
+
+
+async def test_lazy_start_under_starlette_mount(upstream):
+    gateway = make_gateway(upstream)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host_app(gateway)), base_url="http://host") as c:
+        assert (await c.get("/")).text == "host home"
+        reply = await c.post("/llm/v1/chat/completions", json=CHAT, headers=AUTH)
+    assert reply.status_code == 200 and reply.json()["choices"][0]["message"]["content"]
+    await gateway.shutdown()
+
+
+async def test_lifespan_starts_and_stops_the_gateway(upstream):
+    gateway = make_gateway(upstream)
+    async with LifespanManager(gateway) as manager:
+        assert gateway._gateway is not None
+        transport = httpx.ASGITransport(app=manager.app)
+        async with openai.AsyncOpenAI(
+            base_url="http://gw/v1", api_key=PROXY_KEY, http_client=_httpx2_client(manager.app)
+        ) as client:
+            reply = await client.chat.completions.create(**CHAT)
+        assert reply.choices[0].message.content
+        await transport.aclose()
+    assert gateway._gateway is None
+
+
+def _httpx2_client(app):
+    import httpx2
+
+    return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app))
+
+
+async def test_protocol_router_wraps_a_host_app(upstream):
+    async def host(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"host:" + scope["path"].encode()})
+
+    router = ProtocolRouter(host, gateway=make_gateway(upstream), prefix="/llm")
+    async with LifespanManager(router) as manager:
+        assert router.gateway._gateway is not None
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://h") as c:
+            assert (await c.get("/admin/")).text == "host:/admin/"
+            assert (await c.get("/llmx")).text == "host:/llmx"
+            reply = await c.post("/llm/v1/chat/completions", json=CHAT, headers=AUTH)
+            assert reply.status_code == 200, reply.text
+    assert router.gateway._gateway is None
+
+
+def test_relative_path_for_each_host_convention():
+    assert relative_path({"path": "/llm/v1/chat/completions", "root_path": "/llm"}) == "/v1/chat/completions"
+    # Litestar strips the mount prefix from path, leaves root_path alone, and appends a slash.
+    assert relative_path({"path": "/v1/chat/completions/", "root_path": ""}) == "/v1/chat/completions/"
+    assert relative_path({"path": "/v1/models", "root_path": "/proxy"}) == "/v1/models"
+
+
+@pytest.fixture
+async def client(upstream):
+    gateway = make_gateway(upstream, server={"max_body_bytes": 4096})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as c:
+        yield c
+    await gateway.shutdown()
+
+
+@pytest.mark.parametrize(
+    "headers,query",
+    [
+        ({"authorization": f"Bearer {PROXY_KEY}"}, ""),
+        ({"x-api-key": PROXY_KEY}, ""),
+        ({"x-goog-api-key": PROXY_KEY}, ""),
+        ({}, f"?key={PROXY_KEY}"),
+    ],
+)
+async def test_every_key_form_is_accepted(client, headers, query):
+    reply = await client.post("/v1/chat/completions" + query, json=CHAT, headers=headers)
+    assert reply.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path,method", [("/v1/chat/completions", "POST"), ("/v1/models", "GET"), ("/rotator/credentials", "GET")]
+)
+async def test_wrong_or_missing_key_is_401_in_openai_shape(client, path, method):
+    for headers in ({}, {"authorization": "Bearer wrong"}):
+        reply = await client.request(method, path, json=CHAT, headers=headers)
+        assert reply.status_code == 401
+        assert reply.json()["error"]["type"] == "authentication_error"
+        assert PROXY_KEY not in reply.text
+
+
+async def test_health_needs_no_key(client):
+    reply = await client.get("/rotator/health")
+    assert reply.status_code == 200 and reply.json()["status"] == "ok"
+
+
+async def test_bad_json_and_bad_fields_are_400_naming_the_field(client):
+    reply = await client.post("/v1/chat/completions", content=b"{not json", headers=AUTH)
+    assert reply.status_code == 400 and "JSON" in reply.json()["error"]["message"]
+    reply = await client.post("/v1/chat/completions", json={"model": "fake/m"}, headers=AUTH)
+    assert reply.status_code == 400 and reply.json()["error"]["param"] == "messages"
+    reply = await client.post("/v1/chat/completions", json={**CHAT, "temperature": "hot"}, headers=AUTH)
+    assert reply.status_code == 400 and reply.json()["error"]["param"] == "temperature"
+
+
+async def test_unknown_path_and_method(client):
+    reply = await client.post("/v1/unknown", json=CHAT, headers=AUTH)
+    assert reply.status_code == 404 and reply.json()["error"]["type"] == "not_found_error"
+    reply = await client.get("/v1/chat/completions", headers=AUTH)
+    assert reply.status_code == 405
+
+
+async def test_body_over_the_limit_is_413(client):
+    reply = await client.post("/v1/chat/completions", json={**CHAT, "pad": "x" * 5000}, headers=AUTH)
+    assert reply.status_code == 413
+
+
+async def test_models_listing(client):
+    reply = await client.get("/v1/models", headers=AUTH)
+    assert reply.status_code == 200 and reply.json()["object"] == "list"
+
+
+def test_bad_config_names_the_field_and_hides_secrets():
+    with pytest.raises(ConfigError) as caught:
+        RotatorASGI(
+            {
+                "providers": {
+                    "p": {"protocol": "openai_chat", "base_url": "not a url", "credentials": ["sk-very-secret"]}
+                }
+            }
+        )
+    assert "providers.p.base_url" in str(caught.value) and "sk-very-secret" not in str(caught.value)
+    with pytest.raises(ConfigError, match="litellm"):
+        RotatorASGI({"providers": {"p": {"protocol": "litellm", "base_url": "http://x"}}})
