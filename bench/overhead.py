@@ -46,7 +46,8 @@ def server(args: list[str], port: int, env: dict[str, str] | None = None) -> Ite
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"server did not start: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                    assert process.stderr is not None
+                    raise RuntimeError(f"server did not start: {process.stderr.read().decode()[-2000:]}") from None
                 time.sleep(0.1)
         yield url
     finally:
