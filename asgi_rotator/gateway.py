@@ -1,14 +1,12 @@
-"""The gateway runtime: the services one app runs on, and the request handlers that use them.
+"""The gateway runtime: the services one app runs on, and the dispatch of each request to its handler.
 
-A request flows one way: auth, routing, the client protocol's parser, the planner, the executor, the client
-protocol's formatter, and out as JSON or SSE. Checks run in a fixed order (auth 401, body size 413, JSON and
-schema 400, routing 404) and every error leaves in the client protocol's own shape.
+Checks run in a fixed order (auth 401, body size 413, JSON and schema 400, routing 404) and every error
+leaves in the client protocol's own shape.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,19 +16,19 @@ import httpx
 from . import _json
 from .config.models import RotatorConfig
 from .credentials.pool import CredentialPool
-from .errors import GatewayError, invalid_request
-from .http import admin
+from .endpoints import admin
+from .endpoints.generation import Generation, error_headers
+from .errors import BackendError, GatewayError, invalid_request
 from .http.asgi import ClientDisconnected, encode_headers, read_body, request_headers, send_bytes, send_json
 from .http.auth import Client, ClientAuth
 from .http.routes import Route, match, protocol_for_path
-from .http.streaming import send_event_stream
 from .protocols import get_protocol
-from .protocols._common import new_id, now
 from .protocols.base import WireProtocol
 from .routing.planner import Planner
+from .sessions import SessionTracker
 from .state import StateBackend, backend_from_config
 from .types import Receive, Scope, Send
-from .upstream.executor import Call, Executor
+from .upstream.executor import Executor
 from .upstream.transport import UpstreamTransport
 
 logger = logging.getLogger("asgi_rotator")
@@ -63,7 +61,9 @@ class Gateway:
         self.auth = ClientAuth(config.auth)
         self.pool = CredentialPool(config, self.backend, clock=clock)
         self.planner = Planner(config)
+        self.sessions = SessionTracker(config, self.backend)
         self.executor = Executor(config, self.pool, UpstreamTransport(self.http_client, config.server), clock=clock)
+        self.generation = Generation(self)
 
     async def aclose(self) -> None:
         """Close the upstream client (if the gateway made it), the pool's renewer and the backend."""
@@ -75,7 +75,6 @@ class Gateway:
     async def handle(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         """Serve one HTTP request whose mount-relative path is ``path``."""
         protocol = get_protocol(protocol_for_path(path))
-        call: Call | None = None
         try:
             route = match(scope["method"], path)
             protocol = get_protocol(route.protocol)
@@ -89,25 +88,27 @@ class Gateway:
             if scope["method"] == "GET":
                 await self._get(route, client, headers, send)
                 return
-            body = await read_body(receive, self.config.server.max_body_bytes)
-            payload = _parse_json(body)
+            payload = _parse_json(await read_body(receive, self.config.server.max_body_bytes))
             request = protocol.parse_request(payload, model=route.model, operation=route.endpoint, stream=route.stream)
-            plan = self.planner.plan(request.model, protocol.family)
-            call = Call(request, protocol.family, client.scope, headers)
-            if route.endpoint == "count_tokens":
-                count = await self.executor.count_tokens(call, plan)
-                await send_json(send, 200, protocol.format_count_tokens(count))
-            elif request.stream:
-                await self._stream(call, plan, protocol, send, receive)
-            else:
-                await self._complete(call, plan, protocol, send)
+            await self.generation(
+                protocol, request, client, headers, send, receive, count_tokens=route.endpoint == "count_tokens"
+            )
         except GatewayError as error:
-            await self._send_error(send, protocol, error, call)
+            await _send_error(send, protocol, error)
         except ClientDisconnected:
             return
+        except BackendError as exc:
+            logger.error("asgi_rotator: state backend failure: %s", exc)
+            await _send_error(
+                send,
+                protocol,
+                GatewayError(
+                    "no_credentials", "The gateway's state backend is unavailable; retry shortly.", retry_after=5
+                ),
+            )
         except Exception:
             logger.exception("asgi_rotator: unexpected error on %s %s", scope.get("method"), path)
-            await self._send_error(send, protocol, GatewayError("internal", "The gateway failed unexpectedly."), call)
+            await _send_error(send, protocol, GatewayError("internal", "The gateway failed unexpectedly."))
 
     async def handle_websocket(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         """WebSocket requests: none is served yet, so the handshake is refused."""
@@ -123,38 +124,6 @@ class Gateway:
         else:
             raise GatewayError("not_found", f"No route for GET {route.endpoint}.")
 
-    async def _complete(self, call: Call, plan: Any, protocol: WireProtocol, send: Send) -> None:
-        response = await self.executor.generate(call, plan)
-        response.id = new_id(protocol.id_prefix)
-        response.created = response.created or now()
-        body = protocol.format_response(response, call.request)
-        await send_json(send, 200, body, _served_headers(call))
-
-    async def _stream(self, call: Call, plan: Any, protocol: WireProtocol, send: Send, receive: Receive) -> None:
-        formatter = protocol.stream_formatter(call.request, new_id(protocol.id_prefix))
-
-        def error_response(error: GatewayError) -> tuple[int, bytes, list[tuple[str, str]]]:
-            return error.status, _json.dumps(protocol.format_error(error)), _error_headers(error, call)
-
-        await send_event_stream(
-            send,
-            receive,
-            self.executor.stream(call, plan),
-            formatter,
-            headers=lambda: _served_headers(call),
-            on_error_response=error_response,
-            heartbeat_interval=self.config.streaming.heartbeat_interval,
-        )
-
-    async def _send_error(self, send: Send, protocol: WireProtocol, error: GatewayError, call: Call | None) -> None:
-        body = _json.dumps(protocol.format_error(error))
-        await send_bytes(
-            send,
-            error.status,
-            body,
-            [(b"content-type", b"application/json"), *encode_headers(_error_headers(error, call))],
-        )
-
 
 def _parse_json(body: bytes) -> dict[str, Any]:
     try:
@@ -166,21 +135,6 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def _served_headers(call: Call) -> list[tuple[str, str]]:
-    headers = []
-    if call.target is not None and call.credential is not None:
-        headers += [("x-rotator-provider", call.target.name), ("x-rotator-credential", call.credential.masked)]
-    if call.attempts:
-        headers.append(("x-rotator-attempts", ", ".join(a.header_value() for a in call.attempts)))
-    return headers
-
-
-def _error_headers(error: GatewayError, call: Call | None) -> list[tuple[str, str]]:
-    headers = []
-    if error.retry_after is not None:
-        headers.append(("retry-after", str(max(math.ceil(error.retry_after), 1))))
-    if call is not None and call.attempts:
-        headers.append(("x-rotator-attempts", ", ".join(a.header_value() for a in call.attempts)))
-        # The gateway already rotated and retried: a client-side retry storm would not help.
-        headers.append(("x-should-retry", "false"))
-    return headers
+async def _send_error(send: Send, protocol: WireProtocol, error: GatewayError) -> None:
+    headers = [(b"content-type", b"application/json"), *encode_headers(error_headers(error))]
+    await send_bytes(send, error.status, _json.dumps(protocol.format_error(error)), headers)

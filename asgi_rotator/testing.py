@@ -116,6 +116,7 @@ class FakeUpstream:
         self.peak_in_flight = 0
         self._script: deque[Reply] = deque()
         self._by_key: dict[str, Reply] = {}
+        self._by_model: dict[str, Reply] = {}
 
     def script(self, *replies: Reply) -> None:
         """Queue answers, used in order by the next requests (any key)."""
@@ -128,10 +129,18 @@ class FakeUpstream:
         else:
             self._by_key[key] = reply
 
+    def on_model(self, model: str, reply: Reply | None) -> None:
+        """Answer every request for ``model`` with ``reply`` (None clears it); key behaviours come first."""
+        if reply is None:
+            self._by_model.pop(model, None)
+        else:
+            self._by_model[model] = reply
+
     def reset(self) -> None:
         """Forget scripts, key behaviours and recorded requests."""
         self._script.clear()
         self._by_key.clear()
+        self._by_model.clear()
         self.requests.clear()
         self.peak_in_flight = self.in_flight
 
@@ -171,7 +180,12 @@ class FakeUpstream:
         except GatewayError as error:
             await send_json(send, 400, protocol.format_error(error))
             return
-        reply = self._by_key.get(key or "") or (self._script.popleft() if self._script else self.default)
+        reply = (
+            self._by_key.get(key or "")
+            or self._by_model.get(received.model or "")
+            or (self._script.popleft() if self._script else self.default)
+        )
+
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.status != 200:

@@ -44,11 +44,43 @@ def _key_strings(value: Any) -> Any:
 
 
 class CredentialConfig(_Model):
-    """One provider credential and its limits."""
+    """One provider credential and its known limits (what the provider allows it)."""
 
     key: SecretStr
     priority: int = Field(1, ge=1, description="Tier: 1 is tried first.")
     max_concurrency: int | None = Field(None, ge=1, description="Hard cap on requests in flight.")
+    rpm: int | None = Field(None, ge=1, description="Requests per minute the provider allows this credential.")
+    tpm: int | None = Field(None, ge=1, description="Tokens per minute the provider allows this credential.")
+    daily: int | None = Field(None, ge=1, description="Requests per day the provider allows this credential.")
+
+
+CapValue = Annotated[int | str, Field(description="An absolute number, or a percentage such as '80%'.")]
+
+
+class CapConfig(_Model):
+    """Per-credential caps for one model or quota group; they only ever tighten the known limits."""
+
+    rpm: CapValue | None = None
+    tpm: CapValue | None = None
+    daily: CapValue | None = None
+
+    @field_validator("rpm", "tpm", "daily")
+    @classmethod
+    def _cap_form(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, str):
+            number = value.removesuffix("%")
+            if not value.endswith("%") or not number.replace(".", "", 1).isdigit() or not 0 < float(number) <= 100:
+                raise ValueError("a cap is a positive number or a percentage such as '80%'")
+        elif isinstance(value, int) and value < 1:
+            raise ValueError("a cap must be at least 1")
+        return value
+
+
+class FairCycleConfig(_Model):
+    """Sequential selection's fair cycle: an exhausted credential waits until the others had their turn."""
+
+    enabled: bool = True
+    duration: float = Field(86400.0, gt=0, description="Seconds after which a cycle starts over regardless.")
 
 
 Credentials = Annotated[list[CredentialConfig], BeforeValidator(_key_strings)]
@@ -63,6 +95,12 @@ class ProviderConfig(_Model):
     models: dict[str, ModelOptions] = Field(default_factory=dict)
     quota_groups: dict[str, list[str]] = Field(default_factory=dict)
     selection: Literal["balanced", "sequential", "priority"] = "balanced"
+    optimal_concurrency: int | None = Field(
+        None, ge=1, description="Soft target of requests in flight per credential before load stacks on one."
+    )
+    caps: dict[str, CapConfig] = Field(default_factory=dict, description="Keyed by model or quota group, or '*'.")
+    daily_reset_hour: int = Field(0, ge=0, le=23, description="UTC hour when daily windows reset.")
+    fair_cycle: FairCycleConfig = Field(default_factory=FairCycleConfig)
     headers: dict[str, str] = Field(default_factory=dict)
     auth: Literal["bearer", "x-api-key", "x-goog-api-key", "none", "custom"] | None = None
     auth_header: str | None = Field(None, description="Header name for auth: custom.")
@@ -177,10 +215,24 @@ class RoutingConfig(_Model):
 
 
 class CooldownConfig(_Model):
-    """How long failing credentials rest."""
+    """How long failing credentials, models and providers rest."""
 
     rate_limit_default: float = Field(30.0, gt=0, description="429 without a retry-after.")
     auth_bench: float = Field(300.0, gt=0, description="401/403 bench time.")
+    model_capacity: float = Field(60.0, gt=0, description="A model out of capacity, without a retry-after.")
+    provider_threshold: int = Field(3, ge=1, description="Transient failures within the window that cool a provider.")
+    provider_window: float = Field(60.0, gt=0)
+    provider_backoff_base: float = Field(30.0, gt=0)
+    provider_backoff_max: float = Field(300.0, gt=0)
+
+
+class SessionsConfig(_Model):
+    """Session affinity: one conversation stays on one credential while it is healthy."""
+
+    enabled: bool = True
+    sticky_ttl: float = Field(300.0, ge=0, description="Seconds a session keeps its credential after its last use.")
+    sticky_wait: float = Field(2.0, ge=0, description="Wait for a busy sticky credential before moving.")
+    anchor_ttl: float = Field(3600.0, gt=0, description="How long conversation evidence is remembered.")
 
 
 Seconds = Annotated[float, Field(gt=0)]
@@ -234,6 +286,7 @@ class RotatorConfig(_Model):
     scopes: dict[str, ScopeConfig] = Field(default_factory=dict)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     cooldowns: CooldownConfig = Field(default_factory=CooldownConfig)
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     streaming: StreamingConfig = Field(default_factory=StreamingConfig)
     trace: TraceConfig = Field(default_factory=TraceConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)

@@ -36,6 +36,10 @@ class Credential:
     max_concurrency: int | None = None
     scope: str | None = None
     secret: str = field(default="", repr=False, compare=False)
+    #: Known limits: requests and tokens per minute, requests per day.
+    rpm: int | None = None
+    tpm: int | None = None
+    daily: int | None = None
 
     def __repr__(self) -> str:
         return f"Credential(provider={self.provider!r}, id={self.id!r}, masked={self.masked!r})"

@@ -1,30 +1,34 @@
 """The credential pool: picks a credential for each attempt and remembers how each one is doing.
 
 All of its state lives in the state backend (cooldowns as extend-only deadlines, in-flight requests as
-expiring leases, last use as a timestamp), so replicas sharing a backend share one view of the pool. The
-pool decides; it does no upstream I/O.
+expiring leases, windows as counters, session affinity and the sequential cursor as keys with a TTL), so
+replicas sharing a backend share one view of the pool. One snapshot read per attempt feeds a pure ranking
+(:mod:`.selection`). The pool decides; it does no upstream I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import _json
-from ..config.models import RotatorConfig
+from ..config.models import CredentialConfig, RotatorConfig
 from ..errors import GatewayError
 from ..state.base import StateBackend
+from .cooldowns import CooldownBook, CooldownDecision
 from .identity import Credential, fingerprint, mask
+from .limits import Windows
+from .selection import Candidate, rank
 
 #: A lease outlives its replica by at most this long; live requests renew it well before.
 LEASE_TTL = 60.0
 _RENEW_EVERY = LEASE_TTL / 3
 _POLL_START, _POLL_MAX = 0.02, 0.25
+_WINDOW_KEYS = 5
 
 
 @dataclass(slots=True)
@@ -34,75 +38,62 @@ class Lease:
     credential: Credential
     holder: str
     key: str
-
-
-@dataclass(slots=True)
-class CredentialState:
-    """A credential's current state, as ``/rotator/credentials`` shows it."""
-
-    credential: Credential
-    state: str  # available | cooling | benched | busy
-    cooldown_remaining: float
-    reason: str | None
-    in_flight: int
+    model: str
+    session: str | None = None
 
 
 class NoCredentialAvailable(GatewayError):
-    """Every credential of a provider is cooling or busy. ``retry_after`` is when the first frees up."""
+    """Every credential of a provider is cooling, capped or busy. ``retry_after`` is when the first frees up."""
 
-    def __init__(self, provider: str, retry_after: float | None) -> None:
+    def __init__(self, provider: str, retry_after: float | None, reason: str = "available") -> None:
         wait = f"; retry in {retry_after:.0f}s" if retry_after else ""
         super().__init__(
-            "no_credentials", f"No credential of provider {provider!r} is available{wait}.", retry_after=retry_after
+            "no_credentials", f"No credential of provider {provider!r} is {reason}{wait}.", retry_after=retry_after
         )
         self.provider = provider
 
 
 class CredentialPool:
-    """Credentials per provider and scope, with selection, cooldowns and concurrency caps.
+    """Credentials per provider and scope, with selection, cooldowns, caps and concurrency limits.
 
     Args:
         config: the validated configuration (credentials come from ``providers`` and ``scopes``).
-        backend: where cooldowns, leases and usage timestamps live.
+        backend: where all pool state lives.
         clock: Unix time; tests pass a fake one.
     """
 
     def __init__(self, config: RotatorConfig, backend: StateBackend, *, clock: Callable[[], float] = time.time):
+        self._config = config
         self._backend = backend
         self._clock = clock
-        #: Rest for a 429 that names no retry-after, and for a credential the upstream rejected.
-        self.default_cooldown = config.cooldowns.rate_limit_default
-        self.bench_seconds = config.cooldowns.auth_bench
         self._prefix = config.state.prefix
+        self.cooldowns = CooldownBook(config, backend, clock=clock)
+        self.windows = Windows(config, backend, self.cooldowns.group_of, clock=clock)
         fp_key = config.state.fingerprint_key.get_secret_value().encode() if config.state.fingerprint_key else None
         self._pools: dict[tuple[str | None, str], list[Credential]] = {}
-        for name, provider in config.providers.items():
-            self._pools[(None, name)] = [
+        sources: list[tuple[str | None, str, list[CredentialConfig]]]
+        sources = [(None, name, p.credentials) for name, p in config.providers.items()]
+        sources += [
+            (scope, name, scoped.credentials)
+            for scope, s in config.scopes.items()
+            for name, scoped in s.providers.items()
+        ]
+        for scope, name, entries in sources:
+            self._pools[(scope, name)] = [
                 Credential(
                     name,
                     fingerprint(c.key.get_secret_value(), fp_key),
                     mask(c.key.get_secret_value()),
                     c.priority,
                     c.max_concurrency,
-                    None,
+                    scope,
                     c.key.get_secret_value(),
+                    c.rpm,
+                    c.tpm,
+                    c.daily,
                 )
-                for c in provider.credentials
+                for c in entries
             ]
-        for scope, scope_config in config.scopes.items():
-            for name, scoped in scope_config.providers.items():
-                self._pools[(scope, name)] = [
-                    Credential(
-                        name,
-                        fingerprint(c.key.get_secret_value(), fp_key),
-                        mask(c.key.get_secret_value()),
-                        c.priority,
-                        c.max_concurrency,
-                        scope,
-                        c.key.get_secret_value(),
-                    )
-                    for c in scoped.credentials
-                ]
         self._active: dict[str, Lease] = {}
         self._renewer: asyncio.Task[None] | None = None
 
@@ -117,32 +108,42 @@ class CredentialPool:
     def _key(self, kind: str, credential: Credential) -> str:
         return f"{self._prefix}{kind}:{credential.scope or '-'}:{credential.provider}:{credential.id}"
 
+    def _shared_key(self, kind: str, provider: str, model: str, scope: str | None, extra: str = "") -> str:
+        group = self.cooldowns.group_of(provider, model)
+        return f"{self._prefix}{kind}:{scope or '-'}:{provider}:{group}{':' + extra if extra else ''}"
+
     async def acquire(
         self,
         provider: str,
+        model: str,
         *,
         scope: str | None = None,
         exclude: frozenset[str] = frozenset(),
         max_wait: float = 0.0,
+        session: str | None = None,
     ) -> Lease:
-        """Take the best available credential of ``provider``, waiting up to ``max_wait`` for one.
+        """Take the best ready credential of ``provider`` for ``model``, waiting up to ``max_wait`` for one.
 
         Raises:
-            NoCredentialAvailable: none is free within ``max_wait`` (its ``retry_after`` says when one will be).
+            NoCredentialAvailable: none is ready within ``max_wait`` (its ``retry_after`` says when one will be).
         """
         candidates = self.credentials(provider, scope)
         if not candidates:
-            raise NoCredentialAvailable(provider, None)
-        # The wait is bounded in real time: a cooldown's end is read from the (possibly fake) clock.
-        deadline = time.monotonic() + max_wait
+            raise NoCredentialAvailable(provider, None, "configured for this caller")
+        # The wait is bounded in real time; a cooldown's end is read from the (possibly fake) clock.
+        started = time.monotonic()
+        deadline = started + max_wait
         delay = _POLL_START
         while True:
-            lease, retry_after, busy = await self._try_acquire(candidates, exclude)
+            sticky_wait = self._config.sessions.sticky_wait - (time.monotonic() - started)
+            lease, retry_after, busy = await self._try_acquire(
+                provider, model, candidates, exclude, session, sticky_wait > 0
+            )
             if lease is not None:
                 return lease
             remaining = deadline - time.monotonic()
-            # Wait only for something that can free up inside the budget: a busy credential, or a cooldown
-            # that ends in time. A longer cooldown fails fast so that fallback to another target proceeds.
+            # Wait only for what can free up inside the budget: a busy credential, or a cooldown or cap that
+            # ends in time. A longer cooldown fails fast, so that fallback to another target proceeds.
             waitable = busy or (retry_after is not None and retry_after <= remaining)
             if remaining <= 0 or not waitable:
                 raise NoCredentialAvailable(provider, retry_after)
@@ -150,75 +151,157 @@ class CredentialPool:
             delay = min(delay * 2, _POLL_MAX)
 
     async def _try_acquire(
-        self, candidates: list[Credential], exclude: frozenset[str]
+        self,
+        provider: str,
+        model: str,
+        credentials: list[Credential],
+        exclude: frozenset[str],
+        session: str | None,
+        wait_for_sticky: bool,
     ) -> tuple[Lease | None, float | None, bool]:
-        """A lease on the best ready credential, else (None, seconds until the first cooldown ends, any busy)."""
+        """A lease on the best ready credential, else (None, seconds until one frees up, whether any is busy)."""
+        settings = self._config.providers[provider]
+        sequential = settings.selection == "sequential"
+        min_tier = settings.models[model].min_tier if model in settings.models else None
+        scope = credentials[0].scope
+        keys: list[str] = []
+        for credential in credentials:
+            base, group = self.cooldowns.credential_keys(credential, model)
+            keys += [base, group or base, self._key("used", credential), *self.windows.keys(credential, model)]
+        affinity_key = self._shared_key("aff", provider, model, scope, session) if session else None
+        cursor_key = self._shared_key("seq", provider, model, scope) if sequential else None
+        cycle_key = (
+            self._shared_key("cycle", provider, model, scope) if sequential and settings.fair_cycle.enabled else None
+        )
+        extra = [k for k in (affinity_key, cursor_key, cycle_key) if k is not None]
+        values = await self._backend.get_many(keys + extra)
+        in_flight = await self._backend.count_leases([self._key("lease", c) for c in credentials])
+        tail = dict(zip(extra, values[len(keys) :], strict=True))
         now = self._clock()
-        keys = [self._key("cool", c) for c in candidates] + [self._key("used", c) for c in candidates]
-        values = await self._backend.get_many(keys)
-        in_flight = await self._backend.count_leases([self._key("lease", c) for c in candidates])
-        n = len(candidates)
-        ready: list[tuple[int, int, float, float, Credential]] = []
-        earliest: float | None = None
-        busy = False
-        for i, credential in enumerate(candidates):
-            cooling = values[i]
-            if cooling is not None:
-                until = float(_json.loads(cooling)["until"])
-                if until > now:
-                    earliest = until - now if earliest is None else min(earliest, until - now)
-                    continue
-            if credential.id in exclude:
+        raw_cycle = tail.get(cycle_key) if cycle_key else None
+        cycle = _json.loads(raw_cycle) if raw_cycle else None
+        if cycle is not None and now - cycle["start"] > settings.fair_cycle.duration:
+            cycle = None
+        exhausted = set(cycle["exhausted"]) if cycle else set()
+
+        candidates: list[Candidate] = []
+        width = 3 + _WINDOW_KEYS
+        for i, credential in enumerate(credentials):
+            row = values[i * width : (i + 1) * width]
+            if credential.id in exclude or (min_tier is not None and credential.priority > min_tier):
                 continue
-            if credential.max_concurrency is not None and in_flight[i] >= credential.max_concurrency:
-                busy = True
-                continue
-            last_used = float(values[n + i] or 0.0)
-            ready.append((credential.priority, in_flight[i], last_used, random.random(), credential))
-        ready.sort(key=lambda entry: entry[:4])
-        for _, _, _, _, credential in ready:
+            cooling = max((r for r in (_remaining(raw, now) for raw in row[:2]) if r is not None), default=None)
+            used_in_window, capped = self.windows.evaluate(
+                credential, self.windows.caps(credential, model), list(row[3:])
+            )
+            candidates.append(
+                Candidate(
+                    credential,
+                    i,
+                    in_flight[i],
+                    float(row[2] or 0.0),
+                    used_in_window,
+                    cooling if cooling and cooling > 0 else None,
+                    capped,
+                    credential.id in exhausted,
+                )
+            )
+        sticky = tail.get(affinity_key) if affinity_key else None
+        preferred = (sticky or (tail.get(cursor_key) if cursor_key else None) or b"").decode() or None
+        ordered = rank(
+            candidates,
+            strategy=settings.selection,
+            optimal_concurrency=settings.optimal_concurrency,
+            preferred=preferred,
+        )
+        busy = any(c.at_concurrency_cap and c.cooling is None for c in candidates)
+        if sticky and wait_for_sticky and ordered and ordered[0].credential.id != preferred:
+            held = next((c for c in candidates if c.credential.id == preferred), None)
+            if held is not None and held.cooling is None and held.capped is None and held.at_concurrency_cap:
+                return None, None, True  # the session's credential is only busy: give it a moment
+        for candidate in ordered:
+            credential = candidate.credential
             holder = secrets.token_hex(8)
             key = self._key("lease", credential)
-            if await self._backend.acquire_lease(key, holder, credential.max_concurrency, LEASE_TTL):
-                await self._backend.set(self._key("used", credential), repr(now).encode(), ttl=86400)
-                lease = Lease(credential, holder, key)
-                self._track(lease)
-                return lease, None, False
-            busy = True
-        return None, earliest, busy
+            if not await self._backend.acquire_lease(key, holder, credential.max_concurrency, LEASE_TTL):
+                busy = True
+                continue
+            await self._backend.set(self._key("used", credential), repr(now).encode(), ttl=86400)
+            await self.windows.count_request(credential, model)
+            if cursor_key and preferred != credential.id:
+                await self._backend.set(cursor_key, credential.id.encode(), ttl=settings.fair_cycle.duration)
+            lease = Lease(credential, holder, key, model, session)
+            self._track(lease)
+            return lease, None, False
+        waits = [w for c in candidates for w in (c.cooling, c.capped) if w is not None]
+        return None, (min(waits) if waits else None), busy
 
     async def release(self, lease: Lease) -> None:
         """Give the credential's slot back."""
         self._active.pop(lease.holder, None)
         await self._backend.release_lease(lease.key, lease.holder)
 
-    async def cool_down(self, credential: Credential, seconds: float, reason: str, *, bench: bool = False) -> float:
-        """Rest ``credential`` for ``seconds`` (never shortening a longer cooldown); returns the seconds in force."""
-        until = self._clock() + seconds
-        payload = _json.dumps({"until": until, "reason": reason, "state": "benched" if bench else "cooling"})
-        deadline, _ = await self._backend.extend_deadline(self._key("cool", credential), until, payload)
-        await self._backend.incr(self._key("failures", credential), ttl=86400)
-        return deadline - self._clock()
+    async def record_failure(self, lease: Lease, provider: str, error: GatewayError) -> CooldownDecision:
+        """Cool what the error says is at fault; an exhausted credential also spends its fair-cycle turn."""
+        credential = lease.credential
+        decision = await self.cooldowns.on_failure(
+            provider, lease.model, credential, error, len(self.credentials(provider, credential.scope))
+        )
+        settings = self._config.providers[provider]
+        if decision.cooled_credential and settings.selection == "sequential" and settings.fair_cycle.enabled:
+            key = self._shared_key("cycle", provider, lease.model, credential.scope)
+            raw = await self._backend.get(key)
+            cycle = _json.loads(raw) if raw else {"start": self._clock(), "exhausted": []}
+            exhausted: list[str] = cycle["exhausted"]
+            if credential.id not in exhausted:
+                exhausted.append(credential.id)
+            if len(exhausted) >= len(self.credentials(provider, credential.scope)):
+                await self._backend.delete(key)  # everyone had a turn: a new cycle begins
+            else:
+                await self._backend.set(key, _json.dumps(cycle), ttl=settings.fair_cycle.duration)
+        return decision
 
-    async def states(self) -> list[CredentialState]:
-        """Every credential's current state."""
+    async def record_success(self, lease: Lease, provider: str, tokens: int = 0) -> None:
+        """Count tokens in the windows, clear failure history, and bind the session to this credential."""
+        await self.cooldowns.on_success(provider, lease.model)
+        await self.windows.count_tokens(lease.credential, lease.model, tokens)
+        if lease.session and self._config.sessions.sticky_ttl > 0:
+            key = self._shared_key("aff", provider, lease.model, lease.credential.scope, lease.session)
+            await self._backend.set(key, lease.credential.id.encode(), ttl=self._config.sessions.sticky_ttl)
+
+    async def states(self) -> list[dict[str, object]]:
+        """Every credential's state for ``/rotator/credentials`` (no secret, only the masked form)."""
         credentials = self.all_credentials()
         now = self._clock()
         cooling = await self._backend.get_many([self._key("cool", c) for c in credentials])
+        failures = await self._backend.get_many([self._key("cool", c) + ":failures" for c in credentials])
         in_flight = await self._backend.count_leases([self._key("lease", c) for c in credentials])
-        states = []
-        for credential, raw, busy in zip(credentials, cooling, in_flight, strict=True):
+        rows: list[dict[str, object]] = []
+        for credential, raw, failed, busy in zip(credentials, cooling, failures, in_flight, strict=True):
             record = _json.loads(raw) if raw else None
             remaining = max(float(record["until"]) - now, 0.0) if record else 0.0
-            if remaining > 0 and record is not None:
+            if record is not None and remaining > 0:
                 state, reason = record["state"], record["reason"]
             else:
-                state, reason = (
-                    ("busy" if credential.max_concurrency and busy >= credential.max_concurrency else "available"),
-                    None,
-                )
-            states.append(CredentialState(credential, state, round(remaining, 3), reason, busy))
-        return states
+                at_cap = credential.max_concurrency is not None and busy >= credential.max_concurrency
+                state, reason = ("busy" if at_cap else "available"), None
+            rows.append(
+                {
+                    "provider": credential.provider,
+                    "id": credential.id,
+                    "credential": credential.masked,
+                    "scope": credential.scope,
+                    "tier": credential.priority,
+                    "state": state,
+                    "reason": reason,
+                    "cooldown_scope": "credential" if remaining > 0 else None,
+                    "cooldown_remaining": round(remaining, 3),
+                    "in_flight": busy,
+                    "max_concurrency": credential.max_concurrency,
+                    "failures": int(failed or 0),
+                }
+            )
+        return rows
 
     def _track(self, lease: Lease) -> None:
         self._active[lease.holder] = lease
@@ -240,3 +323,7 @@ class CredentialPool:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
+
+
+def _remaining(raw: bytes | None, now: float) -> float | None:
+    return float(_json.loads(raw)["until"]) - now if raw else None

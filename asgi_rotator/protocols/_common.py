@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from .. import _json
-from ..errors import GatewayError, invalid_request
+from ..errors import UpstreamError, invalid_request
 from .unified import Media
 
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -98,6 +98,6 @@ def data_url(media: Media) -> str:
     return media.url or ""
 
 
-def upstream_invalid(protocol: str, detail: str) -> GatewayError:
+def upstream_invalid(protocol: str, detail: str) -> UpstreamError:
     """A 502 for an upstream answer that is not valid for its protocol."""
-    return GatewayError("upstream_invalid", f"The upstream returned an invalid {protocol} response: {detail}")
+    return UpstreamError("upstream_invalid", f"The upstream returned an invalid {protocol} response: {detail}")

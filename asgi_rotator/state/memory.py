@@ -18,8 +18,8 @@ class MemoryBackend:
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
+        # Counters live beside plain values, as decimal text, so ``get`` reads them as Redis would.
         self._values: dict[str, tuple[bytes, float | None]] = {}
-        self._counters: dict[str, tuple[int, float | None]] = {}
         self._leases: dict[str, dict[str, float]] = {}
         self._lists: dict[str, tuple[deque[bytes], float | None]] = {}
         self._writes = 0
@@ -36,7 +36,6 @@ class MemoryBackend:
             return
         now = self._clock()
         self._values = {k: v for k, v in self._values.items() if v[1] is None or v[1] > now}
-        self._counters = {k: v for k, v in self._counters.items() if v[1] is None or v[1] > now}
         self._lists = {k: v for k, v in self._lists.items() if v[1] is None or v[1] > now}
         leases = {key: {h: exp for h, exp in holders.items() if exp > now} for key, holders in self._leases.items()}
         self._leases = {key: holders for key, holders in leases.items() if holders}
@@ -59,18 +58,16 @@ class MemoryBackend:
 
     async def delete(self, key: str) -> None:
         self._values.pop(key, None)
-        self._counters.pop(key, None)
         self._leases.pop(key, None)
         self._lists.pop(key, None)
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
-        value, expires = self._counters.get(key, (0, None))
-        if value and not self._live(expires):
-            value, expires = 0, None
-        if not value and expires is None:
-            expires = self._expiry(ttl)
-        value += amount
-        self._counters[key] = (value, expires)
+        entry = self._values.get(key)
+        if entry is None or not self._live(entry[1]):
+            value, expires = amount, self._expiry(ttl)
+        else:
+            value, expires = int(entry[0]) + amount, entry[1]
+        self._values[key] = (str(value).encode(), expires)
         self._wrote()
         return value
 

@@ -37,8 +37,13 @@ class UpstreamTransport:
         credential: Credential,
         native: NativeRequest,
         client_headers: Mapping[str, str],
+        *,
+        timeout: float | None = None,
     ) -> httpx.Request:
-        """The HTTP request for ``native``, authenticated with ``credential``."""
+        """The HTTP request for ``native``, authenticated with ``credential``.
+
+        ``timeout`` is what is left of the request's budget; it caps the read timeout.
+        """
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if native.stream else "application/json",
@@ -53,8 +58,15 @@ class UpstreamTransport:
             content=_json.dumps(native.body),
             headers=headers,
             params=native.query or None,
-            timeout=self._timeout,
+            timeout=self._timeout if timeout is None else self._capped(timeout),
         )
+
+    def _capped(self, budget: float) -> httpx.Timeout:
+        budget = max(budget, 0.001)
+        read = self._timeout.read
+        if read is not None and read <= budget:
+            return self._timeout
+        return httpx.Timeout(budget, connect=min(self._timeout.connect or budget, budget))
 
     async def send(
         self, request: httpx.Request, protocol: WireProtocol, credential: Credential, *, stream: bool = False

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.models import RotatorConfig
 from ..credentials.pool import CredentialPool
-from .auth import Client
+from ..http.auth import Client
 
 if TYPE_CHECKING:
     from ..gateway import Gateway
@@ -49,23 +49,5 @@ def models(config: RotatorConfig, *, gemini: bool) -> dict[str, Any]:
 
 async def credentials(pool: CredentialPool, client: Client) -> dict[str, Any]:
     """Every credential's state, masked: all of them for admins, the caller's scope otherwise."""
-    rows = []
-    for state in await pool.states():
-        credential = state.credential
-        if not client.admin and credential.scope != client.scope:
-            continue
-        rows.append(
-            {
-                "provider": credential.provider,
-                "id": credential.id,
-                "credential": credential.masked,
-                "scope": credential.scope,
-                "priority": credential.priority,
-                "state": state.state,
-                "reason": state.reason,
-                "cooldown_remaining": state.cooldown_remaining,
-                "in_flight": state.in_flight,
-                "max_concurrency": credential.max_concurrency,
-            }
-        )
-    return {"credentials": rows}
+    rows = await pool.states()
+    return {"credentials": [row for row in rows if client.admin or row["scope"] == client.scope]}

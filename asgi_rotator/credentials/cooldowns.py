@@ -1,0 +1,156 @@
+"""Cooldowns at every scope, kept in the state backend so that replicas honour each other's.
+
+    credential            a 429 (or a quota) on a key; a 401/403 benches it
+    credential + group    the same, when the model belongs to a declared quota group: its other models
+                          share the cooldown, models outside the group do not
+    model                 a model out of capacity, or transient failures concentrated on one model
+    provider              transient failures spread over several models and credentials
+
+Every cooldown is an extend-only deadline: re-cooling never shortens one. A retry-after the provider sent
+beats any computed backoff. A success clears the failure history the backoff is computed from.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .. import _json
+from ..classify import CREDENTIAL_KINDS, is_model_capacity
+from ..config.models import RotatorConfig
+from ..errors import GatewayError, UpstreamError
+from ..state.base import StateBackend
+from .identity import Credential
+
+_TRANSIENT = frozenset({"server_error", "api_connection", "timeout", "upstream_invalid"})
+_HISTORY_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CooldownDecision:
+    """What a failure did: the scope it cooled (if any) and for how long."""
+
+    scope: str | None = None  # credential | quota_group | model | provider
+    seconds: float | None = None
+
+    @property
+    def cooled_credential(self) -> bool:
+        """True when the failing credential itself is now resting."""
+        return self.scope in ("credential", "quota_group")
+
+
+class CooldownBook:
+    """Reads and writes cooldowns for the pool (selection) and the executor (failures)."""
+
+    def __init__(self, config: RotatorConfig, backend: StateBackend, *, clock: Callable[[], float] = time.time):
+        self._config = config
+        self._rules = config.cooldowns
+        self._backend = backend
+        self._clock = clock
+        self._prefix = config.state.prefix
+        self._groups: dict[tuple[str, str], str] = {
+            (provider, model): group
+            for provider, p in config.providers.items()
+            for group, models in p.quota_groups.items()
+            for model in models
+        }
+        #: Providers this process saw fail recently: only then does a success pay a round trip to clear them.
+        self._recent_failures: set[str] = set()
+
+    def group_of(self, provider: str, model: str) -> str:
+        """The quota group ``model`` belongs to at ``provider``, or the model itself."""
+        return self._groups.get((provider, model), model)
+
+    def credential_keys(self, credential: Credential, model: str) -> tuple[str, str | None]:
+        """The cooldown keys that can hold ``credential`` back for ``model``."""
+        base = f"{self._prefix}cool:{credential.scope or '-'}:{credential.provider}:{credential.id}"
+        group = self._groups.get((credential.provider, model))
+        return base, (f"{base}:g:{group}" if group else None)
+
+    def _model_key(self, provider: str, model: str) -> str:
+        return f"{self._prefix}mcool:{provider}:{self.group_of(provider, model)}"
+
+    def _provider_key(self, provider: str) -> str:
+        return f"{self._prefix}pcool:{provider}"
+
+    async def target_cooldown(self, provider: str, model: str) -> tuple[float, str] | None:
+        """``(seconds left, scope)`` when the model or the whole provider is resting, else None."""
+        records = await self._backend.get_many([self._model_key(provider, model), self._provider_key(provider)])
+        now = self._clock()
+        longest: tuple[float, str] | None = None
+        for raw, scope in zip(records, ("model", "provider"), strict=True):
+            if raw is not None:
+                remaining = float(_json.loads(raw)["until"]) - now
+                if remaining > 0 and (longest is None or remaining > longest[0]):
+                    longest = (remaining, scope)
+        return longest
+
+    async def _cool(self, key: str, seconds: float, reason: str, state: str) -> float:
+        until = self._clock() + seconds
+        payload = _json.dumps({"until": until, "reason": reason, "state": state})
+        deadline, _ = await self._backend.extend_deadline(key, until, payload)
+        return deadline - self._clock()
+
+    async def on_failure(
+        self, provider: str, model: str, credential: Credential, error: GatewayError, credential_count: int
+    ) -> CooldownDecision:
+        """Cool whatever ``error`` says is at fault; returns the decision for the attempt history."""
+        kind = error.kind
+        if not isinstance(error, UpstreamError):
+            return CooldownDecision()
+        await self._backend.incr(self.credential_keys(credential, model)[0] + ":failures", ttl=86400)
+        if kind in ("rate_limit", "quota_exceeded"):
+            base, group_key = self.credential_keys(credential, model)
+            seconds = error.retry_after or self._rules.rate_limit_default
+            scope = "quota_group" if group_key else "credential"
+            return CooldownDecision(scope, await self._cool(group_key or base, seconds, kind, "cooling"))
+        if kind in CREDENTIAL_KINDS:
+            base, _ = self.credential_keys(credential, model)
+            return CooldownDecision("credential", await self._cool(base, self._rules.auth_bench, kind, "benched"))
+        if kind == "server_error" and is_model_capacity(error.message):
+            seconds = error.retry_after or self._rules.model_capacity
+            return CooldownDecision(
+                "model", await self._cool(self._model_key(provider, model), seconds, "model_capacity", "cooling")
+            )
+        if kind in _TRANSIENT:
+            return await self._transient(provider, model, credential, error, credential_count)
+        return CooldownDecision()
+
+    async def _transient(
+        self, provider: str, model: str, credential: Credential, error: GatewayError, credential_count: int
+    ) -> CooldownDecision:
+        now = self._clock()
+        history_key = f"{self._prefix}fails:{provider}"
+        entry = _json.dumps({"t": now, "c": credential.id, "m": self.group_of(provider, model)})
+        await self._backend.append(history_key, entry, _HISTORY_LENGTH, ttl=self._rules.provider_window)
+        self._recent_failures.add(provider)
+        recent = [
+            e
+            for e in map(_json.loads, await self._backend.list(history_key))
+            if e["t"] > now - self._rules.provider_window
+        ]
+        if len(recent) < self._rules.provider_threshold:
+            return CooldownDecision()
+        models = {e["m"] for e in recent}
+        credentials = {e["c"] for e in recent}
+        if len(models) >= 2 and len(credentials) >= min(2, credential_count):
+            scope, key = "provider", self._provider_key(provider)
+        elif models == {self.group_of(provider, model)}:
+            # Trouble concentrated on one model: rest that model, never the provider's others.
+            scope, key = "model", self._model_key(provider, model)
+        else:
+            return CooldownDecision()
+        level = await self._backend.incr(key + ":level", ttl=self._rules.provider_backoff_max * 4)
+        backoff = min(self._rules.provider_backoff_base * 2 ** (level - 1), self._rules.provider_backoff_max)
+        seconds = error.retry_after or backoff
+        return CooldownDecision(scope, await self._cool(key, seconds, error.kind, "cooling"))
+
+    async def on_success(self, provider: str, model: str) -> None:
+        """A success resets the failure history and backoff levels of ``provider``."""
+        if provider not in self._recent_failures:
+            return
+        self._recent_failures.discard(provider)
+        await self._backend.delete(f"{self._prefix}fails:{provider}")
+        await self._backend.delete(self._model_key(provider, model) + ":level")
+        await self._backend.delete(self._provider_key(provider) + ":level")

@@ -1,0 +1,3 @@
+"""Request handlers behind the routes: generation (every protocol), stored responses, introspection."""
+
+from __future__ import annotations

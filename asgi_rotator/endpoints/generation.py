@@ -1,0 +1,114 @@
+"""Generation: one request from parsed client body to formatted answer, JSON or SSE.
+
+The flow is one-way: the planner picks targets, the session tracker names the conversation, the executor
+does the upstream work, and the client protocol formats what comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from .. import _json
+from ..errors import GatewayError
+from ..http.asgi import send_json
+from ..http.auth import Client
+from ..http.streaming import send_event_stream
+from ..protocols._common import new_id, now
+from ..protocols.base import WireProtocol
+from ..protocols.unified import StreamEvent, UnifiedRequest
+from ..routing.planner import Plan
+from ..types import Receive, Send
+from ..upstream.executor import Call
+
+if TYPE_CHECKING:
+    from ..gateway import Gateway
+
+
+class Generation:
+    """Runs generate and count-tokens requests for every client protocol."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    async def __call__(
+        self,
+        protocol: WireProtocol,
+        request: UnifiedRequest,
+        client: Client,
+        headers: Mapping[str, str],
+        send: Send,
+        receive: Receive,
+        *,
+        count_tokens: bool,
+    ) -> None:
+        gateway = self._gateway
+        plan = gateway.planner.plan(request.model, protocol.family)
+        session = await gateway.sessions.resolve(request, headers, client.scope)
+        call = Call(request, protocol.family, client.scope, headers, session)
+        if count_tokens:
+            await send_json(send, 200, protocol.format_count_tokens(await gateway.executor.count_tokens(call, plan)))
+        elif request.stream:
+            await self._stream(call, plan, protocol, send, receive)
+        else:
+            await self._complete(call, plan, protocol, send)
+
+    async def _complete(self, call: Call, plan: Plan, protocol: WireProtocol, send: Send) -> None:
+        response = await self._gateway.executor.generate(call, plan)
+        response.id = new_id(protocol.id_prefix)
+        response.created = response.created or now()
+        body = protocol.format_response(response, call.request)
+        await send_json(send, 200, body, served_headers(call))
+        await self._gateway.sessions.remember(
+            call.session, call.scope, response.text, [c.id for c in response.tool_calls]
+        )
+
+    async def _stream(self, call: Call, plan: Plan, protocol: WireProtocol, send: Send, receive: Receive) -> None:
+        formatter = protocol.stream_formatter(call.request, new_id(protocol.id_prefix))
+        text: list[str] = []
+        call_ids: list[str] = []
+
+        def observe(event: StreamEvent) -> None:
+            if event.kind == "text":
+                text.append(event.text)
+            elif event.kind == "tool_call_start" and event.id:
+                call_ids.append(event.id)
+
+        def error_response(error: GatewayError) -> tuple[int, bytes, list[tuple[str, str]]]:
+            return error.status, _json.dumps(protocol.format_error(error)), error_headers(error)
+
+        outcome = await send_event_stream(
+            send,
+            receive,
+            self._gateway.executor.stream(call, plan),
+            formatter,
+            headers=lambda: served_headers(call),
+            on_error_response=error_response,
+            heartbeat_interval=self._gateway.config.streaming.heartbeat_interval,
+            on_event=observe,
+        )
+        if outcome.status == "completed":  # a partial stream never sets session anchors
+            await self._gateway.sessions.remember(call.session, call.scope, "".join(text), call_ids)
+
+
+def served_headers(call: Call) -> list[tuple[str, str]]:
+    """Headers that say who served the request and how it got there."""
+    headers = []
+    if call.target is not None and call.credential is not None:
+        headers += [("x-rotator-provider", call.target.name), ("x-rotator-credential", call.credential.masked)]
+    if call.attempts:
+        headers.append(("x-rotator-attempts", ", ".join(a.header_value() for a in call.attempts)))
+    return headers
+
+
+def error_headers(error: GatewayError) -> list[tuple[str, str]]:
+    """``retry-after``, and the attempt history with ``x-should-retry: false`` when the gateway already retried."""
+    headers = []
+    if error.retry_after is not None:
+        headers.append(("retry-after", str(max(int(-(-error.retry_after // 1)), 1))))
+    attempts = error.details.get("attempts")
+    if attempts:
+        headers.append(("x-rotator-attempts", attempts))
+        # The gateway already rotated and retried: a client-side retry storm would not help.
+        headers.append(("x-should-retry", "false"))
+    return headers

@@ -1,0 +1,86 @@
+"""Session identity: which requests belong to one conversation, so that it stays on one credential.
+
+Explicit ids win: an ``x-session-id`` header, Anthropic ``metadata.user_id``, OpenAI ``prompt_cache_key`` or
+``user``, a Responses ``previous_response_id``. Without one, the evidence is what the gateway itself
+answered: when a conversation carries an assistant turn or a tool call id the gateway returned, it continues
+the session that turn was answered in. That also holds after compaction, as long as the summary keeps some
+of the recent turns. Weak evidence (the first user message alone) never continues a session: otherwise
+every repeated one-turn prompt would pin one credential. Anchors are content-free hashes in the state
+backend, shared by replicas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Mapping
+
+from .config.models import RotatorConfig
+from .protocols.unified import Message, Text, ToolCall, UnifiedRequest
+from .state.base import StateBackend
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+
+
+def explicit_id(request: UnifiedRequest, headers: Mapping[str, str]) -> str | None:
+    """The session id the client gave, if any."""
+    for value in (
+        headers.get("x-session-id"),
+        request.previous_response_id and f"resp:{request.previous_response_id}",
+        request.prompt_cache_key,
+        request.user,
+    ):
+        if value:
+            return "x:" + _digest(value)
+    return None
+
+
+def anchors_of(messages: Iterable[Message]) -> list[str]:
+    """Evidence in a conversation: hashes of assistant turns' text and of their tool call ids."""
+    anchors: list[str] = []
+    for message in messages:
+        if message.role != "assistant":
+            continue
+        text = "".join(p.text for p in message.parts if isinstance(p, Text)).strip()
+        if text:
+            anchors.append("t:" + _digest(text))
+        anchors += ["c:" + _digest(p.id) for p in message.parts if isinstance(p, ToolCall)]
+    return anchors
+
+
+class SessionTracker:
+    """Resolves and remembers sessions through the state backend."""
+
+    def __init__(self, config: RotatorConfig, backend: StateBackend) -> None:
+        self._backend = backend
+        self._ttl = config.sessions.anchor_ttl
+        self._prefix = f"{config.state.prefix}anchor:"
+        self.enabled = config.sessions.enabled
+
+    async def resolve(self, request: UnifiedRequest, headers: Mapping[str, str], scope: str | None) -> str | None:
+        """The session of ``request``: explicit, continued from evidence, or a new one."""
+        if not self.enabled:
+            return None
+        explicit = explicit_id(request, headers)
+        if explicit is not None:
+            return explicit
+        anchors = anchors_of(request.messages)
+        if anchors:
+            keys = [f"{self._prefix}{scope or '-'}:{a}" for a in reversed(anchors)]  # the newest turn first
+            for found in await self._backend.get_many(keys):
+                if found:
+                    return found.decode()
+        return "s:" + secrets.token_hex(8)
+
+    async def remember(self, session: str | None, scope: str | None, text: str, call_ids: Iterable[str]) -> None:
+        """Record an answer's evidence, so the conversation's next turn finds its session."""
+        if not session:
+            return
+        value = session.encode()
+        anchors = ["c:" + _digest(call_id) for call_id in call_ids]
+        if text.strip():
+            anchors.append("t:" + _digest(text.strip()))
+        for anchor in anchors:
+            await self._backend.set(f"{self._prefix}{scope or '-'}:{anchor}", value, ttl=self._ttl)

@@ -1,0 +1,132 @@
+"""What went wrong so far in one request, and what it allows next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..classify import CREDENTIAL_KINDS, HARD_STOPS
+from ..config.models import RotatorConfig
+from ..credentials.pool import CredentialPool, Lease, NoCredentialAvailable
+from ..errors import GatewayError, UpstreamError
+from ..routing.planner import Plan, Target
+
+if TYPE_CHECKING:
+    from .executor import Call
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try of one credential on one target, for the attempt history."""
+
+    target: str
+    credential: str
+    outcome: str  # ok, or the error kind
+    status: int = 0
+    cooldown: float | None = None
+    cooldown_scope: str | None = None
+    duration: float = 0.0
+
+    def header_value(self) -> str:
+        """``provider/model;credential;outcome`` for the ``x-rotator-attempts`` header."""
+        return f"{self.target};{self.credential};{self.outcome}"
+
+
+class Failures:
+    """Failures of one request: it cools what is at fault and decides whether to retry, move on or stop."""
+
+    def __init__(self, call: Call, plan: Plan, config: RotatorConfig) -> None:
+        self.call = call
+        self.plan = plan
+        self._connect_retries = config.routing.connect_retries
+        self.errors: list[GatewayError] = []
+        self.targets: list[str] = []
+        self.fatal: GatewayError | None = None
+        #: Give up on the current target and move to the next one.
+        self.next_target = False
+        #: The last failure cooled its credential (which keeps it out of selection by itself).
+        self.cooled = False
+        #: Try the same target again after a short pause (connection trouble, not the credential's).
+        self.retry_same = False
+        self._connect_failures: dict[str, int] = {}
+
+    async def record(
+        self, pool: CredentialPool, target: Target, lease: Lease, error: GatewayError, duration: float
+    ) -> None:
+        """Account for a failed attempt before any output reached the client."""
+        kind = error.kind
+        decision = await pool.record_failure(lease, target.provider, error)
+        self.cooled = decision.cooled_credential
+        if not isinstance(error, UpstreamError) or kind in HARD_STOPS - {"not_found"}:
+            self.fatal = error  # the request itself is at fault: no other credential or target can help
+        elif kind == "not_found" or decision.scope in ("model", "provider"):
+            self.next_target = True  # this target cannot serve now; another may
+        elif kind in ("api_connection", "timeout"):
+            count = self._connect_failures.get(target.name, 0) + 1
+            self._connect_failures[target.name] = count
+            if kind == "api_connection" and count <= self._connect_retries:
+                self.retry_same = True
+            else:
+                self.next_target = True  # the provider is down or slow, not this credential
+        elif kind == "upstream_invalid":
+            self.next_target = True
+        group = self.plan.group
+        if group is not None and self.fatal is None and (kind in group.stop_on or kind not in group.failover_on):
+            self.fatal = error
+        if self.call.request.stream and group is not None and group.streaming_policy == "never":
+            self.next_target = self.next_target or kind not in CREDENTIAL_KINDS | {"rate_limit", "quota_exceeded"}
+            if self.next_target:
+                self.fatal = self.fatal or error  # stream fallback across targets is disabled for this group
+        status = error.upstream_status if isinstance(error, UpstreamError) else 0
+        self.call.attempts.append(
+            Attempt(target.name, lease.credential.masked, kind, status, decision.seconds, decision.scope, duration)
+        )
+        self._add(target, error)
+
+    def after_output(self, target: Target, lease: Lease, error: GatewayError, duration: float) -> None:
+        """A stream failed after visible output: no retry, no fallback, no cooldown decision."""
+        self.call.attempts.append(Attempt(target.name, lease.credential.masked, error.kind, 0, None, None, duration))
+
+    def unavailable(self, target: Target, error: NoCredentialAvailable) -> None:
+        """No credential of ``target`` could be had."""
+        self._add(target, error)
+
+    def out_of_budget(self, target: Target) -> None:
+        """The request's time budget ran out."""
+        self._add(target, GatewayError("timeout", "The request's time budget ran out before an upstream answered."))
+
+    def _add(self, target: Target, error: GatewayError) -> None:
+        self.errors.append(error)
+        if target.name not in self.targets:
+            self.targets.append(target.name)
+
+    def final(self) -> GatewayError:
+        """The error the client gets once every target is exhausted; it names the targets tried."""
+        if self.fatal is not None:
+            error = self.fatal
+        elif not self.errors:
+            error = GatewayError("no_credentials", "No credentials are configured for this model.")
+        elif any(e.kind in CREDENTIAL_KINDS for e in self.errors) and all(
+            e.kind in CREDENTIAL_KINDS or isinstance(e, NoCredentialAvailable) for e in self.errors
+        ):
+            # The upstream rejected our keys: the gateway's problem, not the client's (a 401 would make the
+            # client's SDK blame its own key).
+            error = GatewayError(
+                "server_error",
+                "Every credential for this model was rejected by the upstream (401/403); check the provider keys.",
+                status=502,
+            )
+        else:
+            # "Nothing left to try" says less than the upstream error that used the last credential up.
+            telling = [e for e in self.errors if not (isinstance(e, NoCredentialAvailable) and e.retry_after is None)]
+            error = (telling or self.errors)[-1]
+            if isinstance(error, UpstreamError) and error.kind in ("rate_limit", "quota_exceeded"):
+                error = GatewayError("no_credentials", error.message, retry_after=error.retry_after)
+            waits = [e.retry_after for e in self.errors if isinstance(e, NoCredentialAvailable) and e.retry_after]
+            if error.kind == "no_credentials" and waits:
+                error.retry_after = min(waits)
+        if len(self.targets) > 1 or self.fatal is None:
+            error.message = f"{error.message} (tried: {', '.join(self.targets)})"
+        error.details["fallback_targets"] = list(self.targets)
+        error.details["attempts"] = ", ".join(a.header_value() for a in self.call.attempts)
+        return error
