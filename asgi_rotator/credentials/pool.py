@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .. import _json
 from ..config.models import CredentialConfig, RotatorConfig
@@ -251,7 +252,7 @@ class CredentialPool:
         if decision.cooled_credential and settings.selection == "sequential" and settings.fair_cycle.enabled:
             key = self._shared_key("cycle", provider, lease.model, credential.scope)
             raw = await self._backend.get(key)
-            cycle = _json.loads(raw) if raw else {"start": self._clock(), "exhausted": []}
+            cycle: dict[str, Any] = _json.loads(raw) if raw else {"start": self._clock(), "exhausted": []}
             exhausted: list[str] = cycle["exhausted"]
             if credential.id not in exhausted:
                 exhausted.append(credential.id)
