@@ -60,7 +60,7 @@ def test_sequential_stays_on_one_until_rate_limited(connect, fake):
 def test_fair_cycle_gives_every_credential_its_turn(connect, fake):
     clock = FakeClock()
     client = connect({"providers": {"p": openai_provider(*KEYS[:3], selection="sequential")}}, clock=clock)
-    for key in KEYS[:2]:
+    for _ in range(2):
         fake.script(Reply(status=429, retry_after=5))
         ask(client)
         clock.advance(6)  # the rate-limited key has recovered, but it already had its turn
