@@ -70,7 +70,7 @@ class Reply:
     text: str = "Hello from the fake upstream."
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     reasoning: str | None = None
-    signature: str = "sig-fake-0001"
+    signature: str = "c2lnLWZha2UtMDAwMQ=="  # base64, as real signatures are (google-genai decodes them)
     usage: Usage | None = None
     stop_reason: StopReason | None = None
     status: int = 200
