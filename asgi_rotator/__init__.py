@@ -10,7 +10,7 @@ from __future__ import annotations
 from .app import RotatorASGI
 from .config import RotatorConfig, load_config
 from .errors import BackendError, ConfigError, GatewayError, MissingDependency, RotatorError, UpstreamError
-from .middleware import ProtocolRouter
+from .middleware import ProtocolRouter, StreamingGuard
 
 __version__ = "0.1.0"
 
@@ -23,6 +23,7 @@ __all__ = [
     "RotatorASGI",
     "RotatorConfig",
     "RotatorError",
+    "StreamingGuard",
     "UpstreamError",
     "__version__",
     "load_config",

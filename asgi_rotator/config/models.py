@@ -267,6 +267,7 @@ class StateConfig(_Model):
     url: str | None = None
     prefix: str = "rotator:"
     fingerprint_key: SecretStr | None = None
+    lease_ttl: float = Field(60.0, gt=0, description="How long a dead replica's in-flight slots stay taken.")
 
 
 class ServerConfig(_Model):

@@ -25,9 +25,6 @@ from .identity import Credential, fingerprint, mask
 from .limits import Windows
 from .selection import Candidate, rank
 
-#: A lease outlives its replica by at most this long; live requests renew it well before.
-LEASE_TTL = 60.0
-_RENEW_EVERY = LEASE_TTL / 3
 _POLL_START, _POLL_MAX = 0.02, 0.25
 _WINDOW_KEYS = 5
 
@@ -68,6 +65,8 @@ class CredentialPool:
         self._backend = backend
         self._clock = clock
         self._prefix = config.state.prefix
+        # A lease outlives its replica by at most this long; live requests renew it well before.
+        self._lease_ttl = config.state.lease_ttl
         self.cooldowns = CooldownBook(config, backend, clock=clock)
         self.windows = Windows(config, backend, self.cooldowns.group_of, clock=clock)
         fp_key = config.state.fingerprint_key.get_secret_value().encode() if config.state.fingerprint_key else None
@@ -224,7 +223,7 @@ class CredentialPool:
             credential = candidate.credential
             holder = secrets.token_hex(8)
             key = self._key("lease", credential)
-            if not await self._backend.acquire_lease(key, holder, credential.max_concurrency, LEASE_TTL):
+            if not await self._backend.acquire_lease(key, holder, credential.max_concurrency, self._lease_ttl):
                 busy = True
                 continue
             await self._backend.set(self._key("used", credential), repr(now).encode(), ttl=86400)
@@ -310,13 +309,13 @@ class CredentialPool:
             self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
 
     async def _renew_forever(self) -> None:
-        # Long requests outlive LEASE_TTL; renewing from one task per process keeps the per-request path
+        # Long requests outlive the lease TTL; renewing from one task per process keeps the per-request path
         # free of timers, and a dead replica simply stops renewing.
         while self._active:
-            await asyncio.sleep(_RENEW_EVERY)
+            await asyncio.sleep(self._lease_ttl / 3)
             for lease in list(self._active.values()):
                 with contextlib.suppress(Exception):
-                    await self._backend.renew_lease(lease.key, lease.holder, LEASE_TTL)
+                    await self._backend.renew_lease(lease.key, lease.holder, self._lease_ttl)
 
     async def aclose(self) -> None:
         """Stop the lease renewer."""

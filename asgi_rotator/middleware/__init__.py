@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .guard import StreamingGuard, StreamMetrics
 from .router import ProtocolRouter
 
-__all__ = ["ProtocolRouter"]
+__all__ = ["ProtocolRouter", "StreamMetrics", "StreamingGuard"]

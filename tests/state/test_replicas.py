@@ -1,0 +1,147 @@
+"""Two gateway processes on loopback sharing one Redis: cooldowns, concurrency caps and dead replicas."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import httpx
+import openai
+import pytest
+
+from asgi_rotator.testing import Reply
+
+from ..conftest import PROXY_KEY
+
+pytestmark = pytest.mark.redis
+REDIS_URL = os.environ.get("ROTATOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Replica:
+    """One ``asgi-rotator serve`` process."""
+
+    def __init__(self, config_path: str) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "asgi_rotator.cli",
+                "serve",
+                "--config",
+                config_path,
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(self.url + "/rotator/health", timeout=0.5)
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("replica did not start") from None
+                time.sleep(0.1)
+
+    def client(self) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.url + "/v1", api_key=PROXY_KEY, max_retries=0)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        self.process.wait(10)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+
+
+@pytest.fixture
+def replicas(fake, tmp_path):
+    started: list[Replica] = []
+
+    def start(provider: dict, count: int = 2, **state) -> list[Replica]:
+        config = {
+            "providers": {"p": {"protocol": "openai_chat", "base_url": fake.url + "/v1", **provider}},
+            "auth": {"api_keys": [PROXY_KEY]},
+            "state": {"backend": "redis", "url": REDIS_URL, "prefix": f"test-{uuid.uuid4().hex[:8]}:", **state},
+        }
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(config))
+        for _ in range(count):
+            started.append(Replica(str(path)))
+        return started[-count:]
+
+    yield start
+    for replica in started:
+        replica.stop()
+
+
+def test_a_cooldown_set_through_one_replica_is_honoured_by_the_other(replicas, fake):
+    a, b = replicas({"credentials": ["sk-shared-aaaa", "sk-shared-bbbb"], "selection": "sequential"})
+    fake.on_key("sk-shared-aaaa", Reply(status=429, retry_after=60))
+    with a.client() as client:
+        client.chat.completions.create(model="p/m", messages=MESSAGES)
+    assert fake.keys_used() == ["sk-shared-aaaa", "sk-shared-bbbb"]
+    fake.requests.clear()
+    with b.client() as client:
+        for _ in range(4):
+            client.chat.completions.create(model="p/m", messages=MESSAGES)
+    assert fake.keys_used() == ["sk-shared-bbbb"] * 4
+    rows = httpx.get(b.url + "/rotator/credentials", headers={"x-api-key": PROXY_KEY}).json()["credentials"]
+    assert {r["credential"]: r["state"] for r in rows} == {"...aaaa": "cooling", "...bbbb": "available"}
+
+
+def test_max_concurrency_holds_across_replicas(replicas, fake):
+    a, b = replicas({"credentials": [{"key": "sk-capped-cccc", "max_concurrency": 2}]})
+    fake.default = Reply(delay=0.1)
+    clients = [a.client(), b.client()]
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        replies = list(
+            pool.map(lambda i: clients[i % 2].chat.completions.create(model="p/m", messages=MESSAGES), range(20))
+        )
+    for client in clients:
+        client.close()
+    assert len(replies) == 20 and fake.peak_in_flight == 2
+
+
+def test_a_killed_replicas_lease_frees_itself(replicas, fake):
+    a, b = replicas({"credentials": [{"key": "sk-single-dddd", "max_concurrency": 1}]}, lease_ttl=2)
+    fake.default = Reply(delay=30)
+
+    def stuck_request() -> None:
+        with a.client() as client, pytest.raises(openai.APIConnectionError):
+            client.chat.completions.create(model="p/m", messages=MESSAGES, timeout=20)
+
+    thread = threading.Thread(target=stuck_request)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while fake.in_flight == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    a.stop(signal.SIGKILL)  # dies holding the only slot
+    thread.join(10)
+    fake.default = Reply()
+    started = time.monotonic()
+    with b.client() as client:
+        reply = client.chat.completions.create(model="p/m", messages=MESSAGES)  # waits for the lease to expire
+    assert reply.choices[0].message.content
+    assert time.monotonic() - started < 4
