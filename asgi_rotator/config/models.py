@@ -268,6 +268,9 @@ class StateConfig(_Model):
     prefix: str = "rotator:"
     fingerprint_key: SecretStr | None = None
     lease_ttl: float = Field(60.0, gt=0, description="How long a dead replica's in-flight slots stay taken.")
+    on_error: Literal["degrade", "fail"] = Field(
+        "degrade", description="When Redis fails: serve on per-replica memory state, or answer 503."
+    )
 
 
 class ServerConfig(_Model):

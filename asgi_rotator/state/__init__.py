@@ -8,6 +8,7 @@ from collections.abc import Callable
 from ..config.models import StateConfig
 from ..errors import ConfigError
 from .base import StateBackend
+from .degrading import DegradingBackend
 from .memory import MemoryBackend
 
 
@@ -19,7 +20,10 @@ def backend_from_config(config: StateConfig, *, clock: Callable[[], float] = tim
         raise ConfigError("state.url: the redis backend needs a url such as redis://127.0.0.1:6379/0")
     from .redis import RedisBackend  # only now: redis is an optional extra
 
-    return RedisBackend.from_url(config.url, clock=clock)
+    redis = RedisBackend.from_url(config.url, clock=clock)
+    if config.on_error == "fail":
+        return redis
+    return DegradingBackend(redis, MemoryBackend(clock=clock))
 
 
-__all__ = ["MemoryBackend", "StateBackend", "backend_from_config"]
+__all__ = ["DegradingBackend", "MemoryBackend", "StateBackend", "backend_from_config"]

@@ -107,3 +107,42 @@ async def test_redis_connection_errors_become_backend_errors():
     with pytest.raises(BackendError, match="Redis"):
         await dead.get("anything")
     await dead.aclose()
+
+
+async def test_degrading_backend_serves_locally_while_the_primary_is_down(caplog):
+    from asgi_rotator.state import DegradingBackend
+
+    class Broken(MemoryBackend):
+        async def get(self, key):
+            raise BackendError("redis is down")
+
+    now = [0.0]
+    backend = DegradingBackend(Broken(), retry_after=5, clock=lambda: now[0])
+    await backend.fallback.set("k", b"local")
+    assert await backend.get("k") == b"local" and backend.degraded
+    assert "serving on local state" in caplog.text
+    now[0] = 6.0
+    assert not backend.degraded
+
+
+async def test_gateway_with_failing_redis_answers_503_quickly_when_configured_to_fail():
+    import time
+
+    import httpx
+
+    from asgi_rotator import RotatorASGI
+
+    app = RotatorASGI(
+        {
+            "providers": {
+                "p": {"protocol": "openai_chat", "base_url": "http://up/v1", "credentials": ["sk-x-1234567"]}
+            },
+            "state": {"backend": "redis", "url": "redis://127.0.0.1:1/0", "on_error": "fail"},
+        }
+    )
+    started = time.monotonic()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+        reply = await client.post("/v1/chat/completions", json={"model": "p/m", "messages": []})
+    await app.shutdown()
+    assert reply.status_code == 503 and "state backend" in reply.json()["error"]["message"]
+    assert time.monotonic() - started < 5
