@@ -39,7 +39,7 @@ class ProtocolRouter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self.app(scope, receive, self._lifespan_send(send))
+            await self._lifespan(scope, receive, send)
             return
         if scope["type"] in ("http", "websocket"):
             path = relative_path(scope)
@@ -51,6 +51,22 @@ class ProtocolRouter:
                 await self.gateway(child, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        host_listened = False
+
+        async def host_receive() -> Message:
+            nonlocal host_listened
+            host_listened = True
+            return await receive()
+
+        try:
+            await self.app(scope, host_receive, self._lifespan_send(send))
+        except Exception:
+            if host_listened:
+                raise
+            # The host does not speak lifespan (Django's ASGI handler refuses it): run the gateway's own.
+            await self.gateway(scope, receive, send)
 
     def _lifespan_send(self, send: Send) -> Send:
         async def wrapped(message: Message) -> None:
