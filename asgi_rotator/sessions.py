@@ -82,5 +82,6 @@ class SessionTracker:
         anchors = ["c:" + _digest(call_id) for call_id in call_ids]
         if text.strip():
             anchors.append("t:" + _digest(text.strip()))
-        for anchor in anchors:
-            await self._backend.set(f"{self._prefix}{scope or '-'}:{anchor}", value, ttl=self._ttl)
+        await self._backend.write_many(
+            [("set", f"{self._prefix}{scope or '-'}:{a}", value, self._ttl) for a in anchors]
+        )

@@ -74,9 +74,12 @@ class CooldownBook:
     def _provider_key(self, provider: str) -> str:
         return f"{self._prefix}pcool:{provider}"
 
-    async def target_cooldown(self, provider: str, model: str) -> tuple[float, str] | None:
-        """``(seconds left, scope)`` when the model or the whole provider is resting, else None."""
-        records = await self._backend.get_many([self._model_key(provider, model), self._provider_key(provider)])
+    def target_keys(self, provider: str, model: str) -> list[str]:
+        """The keys whose cooldowns rest a whole target: its model (or quota group), then its provider."""
+        return [self._model_key(provider, model), self._provider_key(provider)]
+
+    def target_cooldown(self, records: list[bytes | None]) -> tuple[float, str] | None:
+        """``(seconds left, scope)`` when the records of :meth:`target_keys` say the target rests, else None."""
         now = self._clock()
         longest: tuple[float, str] | None = None
         for raw, scope in zip(records, ("model", "provider"), strict=True):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config.models import CapConfig, RotatorConfig
-from ..state.base import StateBackend
+from ..state.base import StateBackend, WriteOp
 from .identity import Credential
 
 _DAY = 86400.0
@@ -107,13 +107,11 @@ class Windows:
             wait = self._day(credential.provider)[1]
         return requests, wait
 
-    async def count_request(self, credential: Credential, model: str) -> None:
-        """Add one request to the credential's windows."""
+    def request_ops(self, credential: Credential, model: str) -> list[WriteOp]:
+        """The writes that add one request to the credential's windows."""
         keys = self.keys(credential, model)
-        await self._backend.incr(keys[0], ttl=150)
-        await self._backend.incr(keys[4], ttl=_DAY + 3600)
+        return [("incr", keys[0], 1, 150.0), ("incr", keys[4], 1, _DAY + 3600)]
 
-    async def count_tokens(self, credential: Credential, model: str, tokens: int) -> None:
-        """Add a finished request's tokens to the credential's minute window."""
-        if tokens > 0:
-            await self._backend.incr(self.keys(credential, model)[2], tokens, ttl=150)
+    def token_ops(self, credential: Credential, model: str, tokens: int) -> list[WriteOp]:
+        """The writes that add a finished request's tokens to the credential's minute window."""
+        return [("incr", self.keys(credential, model)[2], tokens, 150.0)] if tokens > 0 else []

@@ -19,7 +19,7 @@ from typing import Any
 from .. import _json
 from ..config.models import CredentialConfig, RotatorConfig
 from ..errors import GatewayError
-from ..state.base import StateBackend
+from ..state.base import StateBackend, WriteOp
 from .cooldowns import CooldownBook, CooldownDecision
 from .identity import Credential, fingerprint, mask
 from .limits import Windows
@@ -174,7 +174,12 @@ class CredentialPool:
             self._shared_key("cycle", provider, model, scope) if sequential and settings.fair_cycle.enabled else None
         )
         extra = [k for k in (affinity_key, cursor_key, cycle_key) if k is not None]
-        values = await self._backend.get_many(keys + extra)
+        target_keys = self.cooldowns.target_keys(provider, model)
+        values = await self._backend.get_many(keys + extra + target_keys)
+        resting = self.cooldowns.target_cooldown(values[-2:])
+        if resting is not None:
+            raise NoCredentialAvailable(provider, resting[0], f"resting ({resting[1]} cooldown)")
+        values = values[:-2]
         in_flight = await self._backend.count_leases([self._key("lease", c) for c in credentials])
         tail = dict(zip(extra, values[len(keys) :], strict=True))
         now = self._clock()
@@ -226,10 +231,11 @@ class CredentialPool:
             if not await self._backend.acquire_lease(key, holder, credential.max_concurrency, self._lease_ttl):
                 busy = True
                 continue
-            await self._backend.set(self._key("used", credential), repr(now).encode(), ttl=86400)
-            await self.windows.count_request(credential, model)
+            ops: list[WriteOp] = [("set", self._key("used", credential), repr(now).encode(), 86400.0)]
+            ops += self.windows.request_ops(credential, model)
             if cursor_key and preferred != credential.id:
-                await self._backend.set(cursor_key, credential.id.encode(), ttl=settings.fair_cycle.duration)
+                ops.append(("set", cursor_key, credential.id.encode(), settings.fair_cycle.duration))
+            await self._backend.write_many(ops)
             lease = Lease(credential, holder, key, model, session)
             self._track(lease)
             return lease, None, False
@@ -264,10 +270,11 @@ class CredentialPool:
     async def record_success(self, lease: Lease, provider: str, tokens: int = 0) -> None:
         """Count tokens in the windows, clear failure history, and bind the session to this credential."""
         await self.cooldowns.on_success(provider, lease.model)
-        await self.windows.count_tokens(lease.credential, lease.model, tokens)
+        ops = self.windows.token_ops(lease.credential, lease.model, tokens)
         if lease.session and self._config.sessions.sticky_ttl > 0:
             key = self._shared_key("aff", provider, lease.model, lease.credential.scope, lease.session)
-            await self._backend.set(key, lease.credential.id.encode(), ttl=self._config.sessions.sticky_ttl)
+            ops.append(("set", key, lease.credential.id.encode(), self._config.sessions.sticky_ttl))
+        await self._backend.write_many(ops)
 
     async def states(self) -> list[dict[str, object]]:
         """Every credential's state for ``/rotator/credentials`` (no secret, only the masked form)."""

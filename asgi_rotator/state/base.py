@@ -10,7 +10,10 @@ Times are Unix seconds from the backend's clock, so every replica agrees on when
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
+
+#: One write of a batch: ``("set", key, value, ttl)`` or ``("incr", key, amount, ttl)``.
+WriteOp = tuple[Literal["set"], str, bytes, float | None] | tuple[Literal["incr"], str, int, float | None]
 
 
 @runtime_checkable
@@ -25,6 +28,9 @@ class StateBackend(Protocol):
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Store ``value``; it expires after ``ttl`` seconds when given."""
+
+    async def write_many(self, ops: list[WriteOp]) -> None:
+        """Apply several independent writes in one round trip (each atomic, the batch not)."""
 
     async def delete(self, key: str) -> None:
         """Remove ``key`` (and any lease set or list under it)."""

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from ..errors import BackendError
-from .base import StateBackend
+from .base import StateBackend, WriteOp
 from .memory import MemoryBackend
 
 T = TypeVar("T")
@@ -61,6 +61,9 @@ class DegradingBackend:
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         await self._run(lambda b: b.set(key, value, ttl))
+
+    async def write_many(self, ops: list[WriteOp]) -> None:
+        await self._run(lambda b: b.write_many(ops))
 
     async def delete(self, key: str) -> None:
         await self._run(lambda b: b.delete(key))

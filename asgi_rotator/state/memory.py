@@ -10,6 +10,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from .base import WriteOp
+
 
 class MemoryBackend:
     """State for a single process. Not shared between workers: use Redis for that."""
@@ -55,6 +57,13 @@ class MemoryBackend:
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         self._values[key] = (value, self._expiry(ttl))
         self._wrote()
+
+    async def write_many(self, ops: list[WriteOp]) -> None:
+        for op in ops:
+            if op[0] == "set":
+                await self.set(op[1], op[2], op[3])
+            else:
+                await self.incr(op[1], op[2], op[3])
 
     async def delete(self, key: str) -> None:
         self._values.pop(key, None)

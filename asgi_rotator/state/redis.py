@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from ..errors import BackendError, MissingDependency
+from .base import WriteOp
 
 try:
     import redis.asyncio as aioredis
@@ -123,6 +124,18 @@ class RedisBackend:
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         await self._call(self._client.set(key, value, px=_ms(ttl) if ttl is not None else None))
+
+    async def write_many(self, ops: list[WriteOp]) -> None:
+        if not ops:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for op in ops:
+                if op[0] == "set":
+                    pipe.set(op[1], op[2], px=_ms(op[3]) if op[3] is not None else None)
+                else:
+                    # A script called on a pipeline only queues its EVALSHA; the await does not round-trip.
+                    await self._incr(keys=[op[1]], args=[op[2], _ms(op[3]) if op[3] is not None else ""], client=pipe)
+            await self._call(pipe.execute())
 
     async def delete(self, key: str) -> None:
         await self._call(self._client.delete(key))

@@ -178,12 +178,6 @@ class Executor:
         if call.scope is not None and self._config.scopes[call.scope].fallback_to_global:
             scopes.append(None)
         for target in plan.targets:
-            resting = await self._pool.cooldowns.target_cooldown(target.provider, target.model)
-            if resting is not None:
-                failures.unavailable(
-                    target, NoCredentialAvailable(target.provider, resting[0], f"resting ({resting[1]} cooldown)")
-                )
-                continue
             for scope in scopes:
                 tried: set[str] = set()
                 attempts_left = 2 * len(self._pool.credentials(target.provider, scope)) + 1
