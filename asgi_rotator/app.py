@@ -39,7 +39,8 @@ class RotatorASGI:
         config: a dict, a :class:`RotatorConfig`, a path to a YAML or JSON file, or None to read
             ``ROTATOR_CONFIG`` and the environment. Validated here, so a bad config fails at construction.
         backend: a state backend to use instead of the one ``config.state`` names.
-        http_client: an upstream client to use instead of the gateway's own pooled one.
+        upstream_transport: an httpx transport for upstream requests instead of the gateway's own pooled one
+            (for tests: ``httpx.ASGITransport(app=FakeUpstream())``).
     """
 
     def __init__(
@@ -47,11 +48,15 @@ class RotatorASGI:
         config: RotatorConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
         *,
         backend: StateBackend | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        upstream_transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = load_config(config)
-        self._options: dict[str, Any] = {"backend": backend, "http_client": http_client, "clock": clock}
+        self._options: dict[str, Any] = {
+            "backend": backend,
+            "upstream_transport": upstream_transport,
+            "clock": clock,
+        }
         self._gateway: Gateway | None = None
         self._starting: asyncio.Lock | None = None
 

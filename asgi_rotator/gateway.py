@@ -40,7 +40,8 @@ class Gateway:
     Args:
         config: the validated configuration.
         backend: shared state; by default the one ``config.state`` names.
-        http_client: the upstream client; by default one pooled client owned by the gateway.
+        upstream_transport: the httpx transport upstream requests go through; by default one pooled
+            ``httpx.AsyncHTTPTransport`` (tests pass ``httpx.ASGITransport(app=FakeUpstream())``).
         clock: Unix time, for tests that need a fake one.
     """
 
@@ -49,27 +50,27 @@ class Gateway:
         config: RotatorConfig,
         *,
         backend: StateBackend | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        upstream_transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.backend = backend or backend_from_config(config.state, clock=clock)
-        self._owns_client = http_client is None
-        self.http_client = http_client or httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200), follow_redirects=False
+        self.upstream = UpstreamTransport(
+            upstream_transport
+            or httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200)),
+            config.server,
         )
         self.auth = ClientAuth(config.auth)
         self.pool = CredentialPool(config, self.backend, clock=clock)
         self.planner = Planner(config)
         self.sessions = SessionTracker(config, self.backend)
-        self.executor = Executor(config, self.pool, UpstreamTransport(self.http_client, config.server), clock=clock)
+        self.executor = Executor(config, self.pool, self.upstream, clock=clock)
         self.generation = Generation(self)
 
     async def aclose(self) -> None:
-        """Close the upstream client (if the gateway made it), the pool's renewer and the backend."""
+        """Close the upstream connections, the pool's lease renewer and the state backend."""
         await self.pool.aclose()
-        if self._owns_client:
-            await self.http_client.aclose()
+        await self.upstream.aclose()
         await self.backend.aclose()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:

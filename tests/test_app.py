@@ -25,7 +25,7 @@ def make_gateway(upstream: FakeUpstream, **extra) -> RotatorASGI:
         "auth": {"api_keys": [PROXY_KEY]},
         **extra,
     }
-    return RotatorASGI(config, http_client=httpx.AsyncClient(transport=httpx.ASGITransport(app=upstream)))
+    return RotatorASGI(config, upstream_transport=httpx.ASGITransport(app=upstream))
 
 
 @pytest.fixture
