@@ -17,13 +17,17 @@ from . import _json
 from .config.models import RotatorConfig
 from .credentials.pool import CredentialPool
 from .endpoints import admin
+from .endpoints import responses as stored_responses
 from .endpoints.generation import Generation, error_headers
+from .endpoints.responses_ws import serve_websocket
 from .errors import BackendError, GatewayError, invalid_request
 from .http.asgi import ClientDisconnected, encode_headers, read_body, request_headers, send_bytes, send_json
 from .http.auth import Client, ClientAuth
 from .http.routes import Route, match, protocol_for_path
 from .protocols import get_protocol
 from .protocols.base import WireProtocol
+from .responses_api.service import ResponsesService
+from .responses_api.store import ResponseStore
 from .routing.planner import Planner
 from .sessions import SessionTracker
 from .state import StateBackend, backend_from_config
@@ -64,6 +68,9 @@ class Gateway:
         self.pool = CredentialPool(config, self.backend, clock=clock)
         self.planner = Planner(config)
         self.sessions = SessionTracker(config, self.backend)
+        self.responses = ResponsesService(
+            ResponseStore(self.backend, config.responses, prefix=config.state.prefix), config.responses
+        )
         self.executor = Executor(config, self.pool, self.upstream, clock=clock)
         self.generation = Generation(self)
 
@@ -86,8 +93,8 @@ class Gateway:
             client = self.auth.authenticate(headers, scope.get("query_string", b""))
             if client is None:
                 raise GatewayError("authentication", "Missing or invalid API key for this gateway.")
-            if scope["method"] == "GET":
-                await self._get(route, client, headers, send)
+            if scope["method"] in ("GET", "DELETE"):
+                await self._read(route, client, headers, scope.get("query_string", b""), send)
                 return
             payload = _parse_json(await read_body(receive, self.config.server.max_body_bytes))
             request = protocol.parse_request(payload, model=route.model, operation=route.endpoint, stream=route.stream)
@@ -112,12 +119,22 @@ class Gateway:
             await _send_error(send, protocol, GatewayError("internal", "The gateway failed unexpectedly."))
 
     async def handle_websocket(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        """WebSocket requests: none is served yet, so the handshake is refused."""
+        """WebSocket requests: the Responses API at ``/v1/responses``; any other path is refused."""
+        if path.rstrip("/") == "/v1/responses":
+            await serve_websocket(self, scope, receive, send)
+            return
         await receive()
         await send({"type": "websocket.close", "code": 1008, "reason": f"no WebSocket route at {path}"})
 
-    async def _get(self, route: Route, client: Client, headers: dict[str, str], send: Send) -> None:
-        if route.endpoint == "models":
+    async def _read(self, route: Route, client: Client, headers: dict[str, str], query: bytes, send: Send) -> None:
+        store = self.responses.store
+        if route.endpoint == "response_get" and route.item_id:
+            await send_json(send, 200, await stored_responses.retrieve(store, route.item_id, client))
+        elif route.endpoint == "response_delete" and route.item_id:
+            await send_json(send, 200, await stored_responses.delete(store, route.item_id, client))
+        elif route.endpoint == "response_input_items" and route.item_id:
+            await send_json(send, 200, await stored_responses.input_items(store, route.item_id, client, query))
+        elif route.endpoint == "models":
             gemini = route.protocol == "gemini" or ("x-goog-api-key" in headers and "authorization" not in headers)
             await send_json(send, 200, admin.models(self.config, gemini=gemini))
         elif route.endpoint == "credentials":

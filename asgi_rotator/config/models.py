@@ -256,8 +256,9 @@ class TraceConfig(_Model):
 class ResponsesConfig(_Model):
     """Stored Responses API state."""
 
-    ttl: int = Field(86400, gt=0)
-    shared: bool = False
+    ttl: int = Field(86400, gt=0, description="Seconds a stored response lives.")
+    shared: bool = Field(False, description="Every client key may read every stored response.")
+    max_depth: int = Field(100, ge=1, description="Longest previous_response_id chain replayed; deeper is a 400.")
 
 
 class StateConfig(_Model):

@@ -7,7 +7,7 @@ does the upstream work, and the client protocol formats what comes back.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import _json
 from ..errors import GatewayError
@@ -16,8 +16,10 @@ from ..http.auth import Client
 from ..http.streaming import send_event_stream
 from ..protocols._common import new_id, now
 from ..protocols.base import WireProtocol
-from ..protocols.unified import StreamEvent, UnifiedRequest
+from ..protocols.unified import UnifiedRequest, UnifiedResponse
+from ..responses_api.store import StoredResponse
 from ..routing.planner import Plan
+from ..streaming.accumulate import StreamAccumulator
 from ..types import Receive, Send
 from ..upstream.executor import Call
 
@@ -42,37 +44,68 @@ class Generation:
         *,
         count_tokens: bool,
     ) -> None:
+        call, plan = await self.prepare(protocol, request, client, headers)
+        if count_tokens:
+            count = await self._gateway.executor.count_tokens(call, plan)
+            await send_json(send, 200, protocol.format_count_tokens(count))
+        elif request.stream:
+            await self._stream(call, plan, protocol, client, send, receive)
+        else:
+            await self._complete(call, plan, protocol, client, send)
+
+    async def prepare(
+        self,
+        protocol: WireProtocol,
+        request: UnifiedRequest,
+        client: Client,
+        headers: Mapping[str, str],
+        *,
+        unstored: StoredResponse | None = None,
+    ) -> tuple[Call, Plan]:
+        """Everything before the upstream: Responses lineage, the plan, the session."""
         gateway = self._gateway
+        if protocol.name == "openai_responses":
+            await gateway.responses.expand(request, client, unstored=unstored)
         plan = gateway.planner.plan(request.model, protocol.family)
         session = await gateway.sessions.resolve(request, headers, client.scope)
-        call = Call(request, protocol.family, client.scope, headers, session)
-        if count_tokens:
-            await send_json(send, 200, protocol.format_count_tokens(await gateway.executor.count_tokens(call, plan)))
-        elif request.stream:
-            await self._stream(call, plan, protocol, send, receive)
-        else:
-            await self._complete(call, plan, protocol, send)
+        return Call(request, protocol.family, client.scope, headers, session), plan
 
-    async def _complete(self, call: Call, plan: Plan, protocol: WireProtocol, send: Send) -> None:
+    async def finish(
+        self,
+        protocol: WireProtocol,
+        call: Call,
+        client: Client,
+        response: UnifiedResponse,
+        body: dict[str, Any] | None = None,
+    ) -> StoredResponse | None:
+        """Everything after an answer (complete or failed): session evidence and Responses storage."""
+        gateway = self._gateway
+        if response.stop_reason != "error":  # a failed stream never sets session anchors
+            await gateway.sessions.remember(
+                call.session, call.scope, response.text, [c.id for c in response.tool_calls]
+            )
+        if protocol.name != "openai_responses":
+            return None
+        if body is None:
+            body = protocol.format_response(response, call.request)
+        record = gateway.responses.stored(call.request, body, client, call.session)
+        await gateway.responses.save(record, call.request)
+        return record
+
+    async def _complete(self, call: Call, plan: Plan, protocol: WireProtocol, client: Client, send: Send) -> None:
         response = await self._gateway.executor.generate(call, plan)
         response.id = new_id(protocol.id_prefix)
         response.created = response.created or now()
         body = protocol.format_response(response, call.request)
         await send_json(send, 200, body, served_headers(call))
-        await self._gateway.sessions.remember(
-            call.session, call.scope, response.text, [c.id for c in response.tool_calls]
-        )
+        await self.finish(protocol, call, client, response, body)
 
-    async def _stream(self, call: Call, plan: Plan, protocol: WireProtocol, send: Send, receive: Receive) -> None:
-        formatter = protocol.stream_formatter(call.request, new_id(protocol.id_prefix))
-        text: list[str] = []
-        call_ids: list[str] = []
-
-        def observe(event: StreamEvent) -> None:
-            if event.kind == "text":
-                text.append(event.text)
-            elif event.kind == "tool_call_start" and event.id:
-                call_ids.append(event.id)
+    async def _stream(
+        self, call: Call, plan: Plan, protocol: WireProtocol, client: Client, send: Send, receive: Receive
+    ) -> None:
+        response_id = new_id(protocol.id_prefix)
+        formatter = protocol.stream_formatter(call.request, response_id)
+        accumulator = StreamAccumulator(response_id, call.request.model)
 
         def error_response(error: GatewayError) -> tuple[int, bytes, list[tuple[str, str]]]:
             return error.status, _json.dumps(protocol.format_error(error)), error_headers(error)
@@ -85,10 +118,10 @@ class Generation:
             headers=lambda: served_headers(call),
             on_error_response=error_response,
             heartbeat_interval=self._gateway.config.streaming.heartbeat_interval,
-            on_event=observe,
+            on_event=accumulator.feed,
         )
-        if outcome.status == "completed":  # a partial stream never sets session anchors
-            await self._gateway.sessions.remember(call.session, call.scope, "".join(text), call_ids)
+        if outcome.status in ("completed", "failed"):
+            await self.finish(protocol, call, client, accumulator.response())
 
 
 def served_headers(call: Call) -> list[tuple[str, str]]:

@@ -1,0 +1,136 @@
+"""The Responses API over WebSocket (``/v1/responses``), as OpenAI's WebSocket mode speaks it.
+
+The client sends ``{"type": "response.create", ...}`` with the fields of ``POST /v1/responses`` (``stream``
+is implicit) and receives the same events as over SSE, one JSON text message each. Responses run one at a
+time per connection; a ``store: false`` response can still be continued on the same connection. A
+disconnect cancels the upstream call at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from .. import _json
+from ..errors import GatewayError, invalid_request
+from ..http.asgi import request_headers
+from ..http.auth import Client
+from ..protocols import get_protocol
+from ..protocols._common import new_id
+from ..responses_api.store import StoredResponse
+from ..streaming.accumulate import StreamAccumulator
+from ..types import Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from ..gateway import Gateway
+
+
+async def serve_websocket(gateway: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run one Responses WebSocket connection until the client closes it."""
+    headers = request_headers(scope)
+    if (await receive())["type"] != "websocket.connect":
+        return
+    client = gateway.auth.authenticate(headers, scope.get("query_string", b""))
+    if client is None:
+        await send({"type": "websocket.close", "code": 1008, "reason": "invalid API key"})
+        return
+    await send({"type": "websocket.accept"})
+    connection = _Connection(gateway, client, headers, send)
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    listener = asyncio.ensure_future(_listen(receive, inbox))
+    try:
+        while True:
+            message = await inbox.get()
+            if message["type"] == "websocket.disconnect":
+                return
+            work = asyncio.ensure_future(connection.handle(message))
+            # Only a disconnect interrupts a response in flight; other messages wait their turn.
+            while not work.done():
+                waiter = asyncio.ensure_future(inbox.get())
+                done, _ = await asyncio.wait({work, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if waiter in done:
+                    early = waiter.result()
+                    if early["type"] == "websocket.disconnect":
+                        work.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await work
+                        return
+                    await connection.error(
+                        GatewayError(
+                            "invalid_request",
+                            "A response is already in progress on this connection; wait for it to finish.",
+                        )
+                    )
+                else:
+                    waiter.cancel()
+            work.result()
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+
+
+async def _listen(receive: Receive, inbox: asyncio.Queue[Message]) -> None:
+    while True:
+        message = await receive()
+        await inbox.put(message)
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+class _Connection:
+    """Per-connection state: who is calling, and the last unstored response (still continuable here)."""
+
+    def __init__(self, gateway: Gateway, client: Client, headers: dict[str, str], send: Send) -> None:
+        self.gateway = gateway
+        self.client = client
+        self.headers = headers
+        self.send = send
+        self.protocol = get_protocol("openai_responses")
+        self.unstored: StoredResponse | None = None
+
+    async def handle(self, message: Message) -> None:
+        try:
+            event = _json.loads(message.get("text") or message.get("bytes") or b"")
+        except _json.JSONDecodeError:
+            await self.error(invalid_request("WebSocket messages must be JSON events."))
+            return
+        if not isinstance(event, dict) or event.get("type") != "response.create":
+            await self.error(invalid_request("Send events of type 'response.create'.", param="type"))
+            return
+        body: dict[str, Any] = {k: v for k, v in event.items() if k != "type"}
+        body["stream"] = True
+        try:
+            await self.respond(body)
+        except GatewayError as error:
+            await self.error(error)
+
+    async def respond(self, body: dict[str, Any]) -> None:
+        gateway = self.gateway
+        request = self.protocol.parse_request(body)
+        call, plan = await gateway.generation.prepare(
+            self.protocol, request, self.client, self.headers, unstored=self.unstored
+        )
+        response_id = new_id(self.protocol.id_prefix)
+        formatter = self.protocol.stream_formatter(request, response_id)
+        accumulator = StreamAccumulator(response_id, request.model)
+        events = gateway.executor.stream(call, plan)
+        try:
+            async for event in events:
+                accumulator.feed(event)
+                for frame in formatter.feed(event):
+                    await self.send({"type": "websocket.send", "text": _json.dumps_str(frame.data)})
+                if event.kind in ("end", "error"):
+                    break
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+        record = await gateway.generation.finish(self.protocol, call, self.client, accumulator.response())
+        if record is not None and request.store is False:
+            self.unstored = record
+
+    async def error(self, error: GatewayError) -> None:
+        payload = self.protocol.format_error(error)
+        await self.send(
+            {"type": "websocket.send", "text": _json.dumps_str({"type": "error", "status": error.status, **payload})}
+        )

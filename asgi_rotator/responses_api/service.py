@@ -1,0 +1,87 @@
+"""Responses API state around generation: replay a ``previous_response_id`` lineage, store what comes back.
+
+Continuations work for every provider the same way: the stored lineage (each ancestor's input items and
+output items: messages, tool calls, tool outputs, reasoning) is replayed into the request, which then goes
+to whatever provider protocol the target speaks. The upstream is never also asked to chain by id, so
+history is sent exactly once. ``instructions`` are not inherited, as in OpenAI's API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..http.auth import Client
+from ..protocols._common import new_id
+from ..config.models import ResponsesConfig
+from ..protocols import get_protocol
+from ..protocols.base import WireProtocol
+from ..protocols.unified import UnifiedRequest
+from .store import ResponseStore, StoredResponse, owner_of
+
+_ITEM_PREFIXES = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_", "reasoning": "rs_"}
+
+
+class ResponsesService:
+    """Lineage expansion and storage for the ``openai_responses`` client protocol."""
+
+    def __init__(self, store: ResponseStore, config: ResponsesConfig) -> None:
+        self.store = store
+        self._config = config
+
+    @property
+    def _protocol(self) -> WireProtocol:
+        return get_protocol("openai_responses")
+
+    async def expand(self, request: UnifiedRequest, client: Client, *, unstored: StoredResponse | None = None) -> None:
+        """Put the lineage of ``request.previous_response_id`` in front of the request's own input.
+
+        ``unstored`` is a ``store: false`` response that may still be continued (on the same WebSocket).
+        """
+        previous = request.previous_response_id
+        if not previous:
+            return
+        if unstored is not None and unstored.id == previous:
+            parent = unstored.previous_response_id
+            chain = [*(await self.store.lineage(parent, client) if parent else []), unstored]
+        else:
+            chain = await self.store.lineage(previous, client)
+        history = []
+        for stored in chain:
+            items = stored.input_items + stored.output_items
+            history += self._protocol.parse_request({"model": request.model, "input": items}).messages
+        lead = 0
+        while lead < len(request.messages) and request.messages[lead].role in ("system", "developer"):
+            lead += 1
+        request.messages[lead:lead] = history
+
+    def stored(
+        self, request: UnifiedRequest, response: dict[str, Any], client: Client, session: str | None
+    ) -> StoredResponse:
+        """The record of ``response`` (the body the client got) for storage or for WebSocket continuation."""
+        return StoredResponse(
+            id=response["id"],
+            owner=owner_of(client, self._config),
+            response=response,
+            input_items=input_items(request.raw.get("input")),
+            previous_response_id=request.previous_response_id,
+            session=session,
+        )
+
+    async def save(self, record: StoredResponse, request: UnifiedRequest) -> None:
+        """Persist ``record`` unless the client said ``store: false``."""
+        if request.store is not False:
+            await self.store.put(record)
+
+
+def input_items(raw: Any) -> list[dict[str, Any]]:
+    """The request's ``input`` as a list of items, each with an id (``input_items`` lists them by id)."""
+    if isinstance(raw, str):
+        raw = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": raw}]}]
+    items: list[dict[str, Any]] = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type") or ("message" if "role" in item else "item")
+        identity = {"id": item.get("id") or new_id(_ITEM_PREFIXES.get(kind, "item_")), "type": kind}
+        items.append({**item, **identity})
+    return items

@@ -1,0 +1,111 @@
+"""Stored Responses API state, in the state backend so that every replica can read and continue it.
+
+A stored response keeps what a continuation needs (its input items and the response object with its output
+items) and who may see it: the caller's scope for scoped keys, the key's fingerprint for global keys, or
+everyone when ``responses.shared`` is set. Entries expire after ``responses.ttl``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .. import _json
+from ..config.models import ResponsesConfig
+from ..errors import GatewayError
+from ..http.auth import Client
+from ..state.base import StateBackend
+
+
+@dataclass(slots=True)
+class StoredResponse:
+    """One response as stored: the object clients get back, plus its inputs and lineage."""
+
+    id: str
+    owner: str
+    response: dict[str, Any]
+    input_items: list[dict[str, Any]] = field(default_factory=list)
+    previous_response_id: str | None = None
+    session: str | None = None
+
+    @property
+    def output_items(self) -> list[dict[str, Any]]:
+        """The response's output items."""
+        output = self.response.get("output")
+        return output if isinstance(output, list) else []
+
+
+def owner_of(client: Client, config: ResponsesConfig) -> str:
+    """Who owns the responses ``client`` creates."""
+    if config.shared:
+        return "*"
+    if client.scope is not None:
+        return f"scope:{client.scope}"
+    return f"key:{client.key_id or '-'}"
+
+
+def not_found(response_id: str) -> GatewayError:
+    """The 404 OpenAI gives for an unknown (or someone else's) response id."""
+    return GatewayError("not_found", f"Response with id '{response_id}' not found.", param="response_id")
+
+
+class ResponseStore:
+    """Responses by id, with ownership checks and lineage walks."""
+
+    def __init__(self, backend: StateBackend, config: ResponsesConfig, *, prefix: str) -> None:
+        self._backend = backend
+        self._config = config
+        self._prefix = f"{prefix}resp:"
+
+    async def put(self, stored: StoredResponse) -> None:
+        """Store (or replace) a response for ``responses.ttl`` seconds."""
+        await self._backend.set(self._prefix + stored.id, _json.dumps(asdict(stored)), ttl=self._config.ttl)
+
+    async def get(self, response_id: str, client: Client) -> StoredResponse:
+        """The response, if ``client`` may see it.
+
+        Raises:
+            GatewayError: 404 when it does not exist, expired, or belongs to someone else (indistinguishable,
+                so that ids cannot be probed across tenants).
+        """
+        raw = await self._backend.get(self._prefix + response_id)
+        if raw is None:
+            raise not_found(response_id)
+        stored = StoredResponse(**_json.loads(raw))
+        if not (client.admin or stored.owner in ("*", owner_of(client, self._config))):
+            raise not_found(response_id)
+        return stored
+
+    async def delete(self, response_id: str, client: Client) -> None:
+        """Delete a response the client may see (404 otherwise)."""
+        await self.get(response_id, client)
+        await self._backend.delete(self._prefix + response_id)
+
+    async def lineage(self, response_id: str, client: Client) -> list[StoredResponse]:
+        """The chain ending at ``response_id``, oldest first.
+
+        Raises:
+            GatewayError: 404 for a missing ancestor; 400 when the chain is deeper than ``responses.max_depth``
+                (never a silent cut) or loops.
+        """
+        chain: list[StoredResponse] = []
+        seen: set[str] = set()
+        current: str | None = response_id
+        while current is not None:
+            if current in seen:
+                raise GatewayError(
+                    "invalid_request", f"The response chain loops at '{current}'.", param="previous_response_id"
+                )
+            if len(chain) >= self._config.max_depth:
+                raise GatewayError(
+                    "invalid_request",
+                    f"The conversation behind previous_response_id is longer than responses.max_depth "
+                    f"({self._config.max_depth}) responses; raise the limit or start a new conversation.",
+                    param="previous_response_id",
+                )
+            seen.add(current)
+            stored = await self.get(current, client)
+            chain.append(stored)
+            current = stored.previous_response_id
+        chain.reverse()
+        return chain
