@@ -16,8 +16,7 @@ import httpx
 from . import _json
 from .config.models import RotatorConfig
 from .credentials.pool import CredentialPool
-from .endpoints import admin
-from .endpoints import responses as stored_responses
+from .endpoints import admin, responses as stored_responses
 from .endpoints.generation import Generation, error_headers
 from .endpoints.responses_ws import serve_websocket
 from .errors import BackendError, GatewayError, invalid_request

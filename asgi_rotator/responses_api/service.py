@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..http.auth import Client
-from ..protocols._common import new_id
 from ..config.models import ResponsesConfig
+from ..http.auth import Client
 from ..protocols import get_protocol
+from ..protocols._common import new_id
 from ..protocols.base import WireProtocol
 from ..protocols.unified import UnifiedRequest
 from .store import ResponseStore, StoredResponse, owner_of
