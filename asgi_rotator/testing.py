@@ -15,6 +15,7 @@ protocol's shape) and records it in :attr:`FakeUpstream.requests`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import deque
 from collections.abc import Iterable
@@ -213,13 +214,20 @@ class FakeUpstream:
         line_end = b"\r\n" if protocol.name == "gemini" else b"\n"  # real Gemini SSE uses CRLF
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
         self.open_streams += 1
+        disconnected = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected.set()
+
+        watcher = asyncio.ensure_future(watch())
         try:
             for sent, event in enumerate(_events(protocol, request, reply)):
-                if reply.drop_after is not None and sent >= reply.drop_after:
+                if disconnected.is_set() or reply.drop_after is not None and sent >= reply.drop_after:
                     break
                 if reply.stall_after is not None and sent >= reply.stall_after:
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
+                    await disconnected.wait()  # hold the connection open, silent, until the client leaves
                     return
                 if reply.error_after is not None and sent >= reply.error_after:
                     event = StreamEvent("error", error=GatewayError("server_error", reply.error_message))
@@ -229,9 +237,12 @@ class FakeUpstream:
                 if event.kind == "error":
                     break
                 if reply.chunk_delay:
-                    await asyncio.sleep(reply.chunk_delay)
-            await send({"type": "http.response.body", "body": b""})
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(disconnected.wait(), reply.chunk_delay)
+            if not disconnected.is_set():
+                await send({"type": "http.response.body", "body": b""})
         finally:
+            watcher.cancel()
             self.open_streams -= 1
             self.closed_streams += 1
 
