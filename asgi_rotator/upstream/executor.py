@@ -13,6 +13,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
+import httpx
+
 from .. import _json
 from ..config.models import RotatorConfig
 from ..credentials.identity import Credential
@@ -106,10 +108,12 @@ class Executor:
                 http_request = self._transport.build(
                     target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
                 )
-                response = await self._transport.send(http_request, target.protocol, lease.credential, stream=True)
+                first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
+                response = await self._send_stream(http_request, target, lease, streaming.ttfb_timeout)
                 try:
                     parser, decoder = target.protocol.stream_parser(), SSEDecoder()
-                    chunks = guarded_chunks(response, streaming.ttfb_timeout, streaming.stall_timeout)
+                    ttfb_left = max(first_byte_by - time.monotonic(), 0.0) if streaming.ttfb_timeout else None
+                    chunks = guarded_chunks(response, ttfb_left, streaming.stall_timeout)
                     async for events in _parsed(parser, decoder, chunks):
                         for event in events:
                             if event.kind == "usage" or event.kind == "end" and event.usage is not None:
@@ -142,6 +146,20 @@ class Executor:
                 await self._pool.release(lease)
             return
         yield StreamEvent("error", error=failures.final())
+
+    async def _send_stream(
+        self, request: httpx.Request, target: Target, lease: Lease, ttfb: float | None
+    ) -> httpx.Response:
+        """Open an upstream stream; the wait for its headers counts toward the first-byte timeout."""
+        try:
+            async with asyncio.timeout(ttfb):
+                return await self._transport.send(request, target.protocol, lease.credential, stream=True)
+        except TimeoutError:
+            raise UpstreamError(
+                "timeout",
+                f"The upstream stream did not send a first byte within {ttfb:g}s.",
+                details={"stream_timeout": "ttfb"},
+            ) from None
 
     async def count_tokens(self, call: Call, plan: Plan) -> int:
         """Input tokens of the request: counted by the first target's upstream when its protocol can, else
