@@ -50,7 +50,7 @@ def host_app(gateway: RotatorASGI) -> Starlette:
     """A Starlette host with routes of its own and the gateway mounted at /llm (no lifespan forwarded)."""
 
     async def home(request: Any) -> PlainTextResponse:
-        return PlainTextResponse("host home")
+        return PlainTextResponse("starlette host home")
 
     return Starlette(routes=[Route("/", home), Mount("/llm", app=gateway)])
 

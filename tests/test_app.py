@@ -36,7 +36,7 @@ def upstream() -> FakeUpstream:
 async def test_lazy_start_under_starlette_mount(upstream):
     gateway = make_gateway(upstream)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host_app(gateway)), base_url="http://host") as c:
-        assert (await c.get("/")).text == "host home"
+        assert (await c.get("/")).text == "starlette host home"
         reply = await c.post("/llm/v1/chat/completions", json=CHAT, headers=AUTH)
     assert reply.status_code == 200 and reply.json()["choices"][0]["message"]["content"]
     await gateway.shutdown()

@@ -5,15 +5,18 @@ The built-in protocols register themselves here; :func:`register_protocol` adds 
 
 from __future__ import annotations
 
+from .anthropic_messages import AnthropicMessagesProtocol
 from .base import Frame, NativeRequest, StreamFormatter, StreamParser, WireProtocol
 from .gemini import GeminiProtocol
 from .openai_chat import OpenAIChatProtocol
 from .registry import get_protocol, list_protocols, register_protocol, resolve_protocol_name
 
+register_protocol(AnthropicMessagesProtocol())
 register_protocol(OpenAIChatProtocol())
 register_protocol(GeminiProtocol())
 
 __all__ = [
+    "AnthropicMessagesProtocol",
     "Frame",
     "GeminiProtocol",
     "NativeRequest",

@@ -1,0 +1,106 @@
+"""The gateway inside real host frameworks, served by uvicorn on loopback, called with the official SDKs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from asgi_rotator import ProtocolRouter, RotatorASGI
+
+from ..conftest import PROXY_KEY
+from ..servers import LoopbackServer
+
+
+def gateway_for(fake) -> RotatorASGI:
+    return RotatorASGI({
+        "providers": {"fake": {"protocol": "openai_chat", "base_url": fake.url + "/v1",
+                               "credentials": ["sk-host-1111"]}},
+        "auth": {"api_keys": [PROXY_KEY]},
+    })
+
+
+def fastapi_host(gateway: RotatorASGI) -> Any:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/")
+    async def home() -> dict[str, str]:
+        return {"host": "fastapi"}
+
+    app.mount("/llm", gateway)
+    return app
+
+
+def starlette_host(gateway: RotatorASGI) -> Any:
+    from ..conftest import host_app
+
+    return host_app(gateway)
+
+
+def litestar_host(gateway: RotatorASGI) -> Any:
+    from litestar import Litestar, asgi, get
+
+    @get("/")
+    async def home() -> dict[str, str]:
+        return {"host": "litestar"}
+
+    @asgi("/llm", is_mount=True, copy_scope=True)
+    async def llm(scope: Any, receive: Any, send: Any) -> None:
+        await gateway(scope, receive, send)
+
+    return Litestar(route_handlers=[home, llm])
+
+
+_django_app: Any = None
+
+
+def django_host(gateway: RotatorASGI) -> Any:
+    global _django_app
+    if _django_app is None:
+        import django
+        from django.conf import settings
+
+        settings.configure(DEBUG=False, ALLOWED_HOSTS=["*"], ROOT_URLCONF="tests.hosts.django_urls",
+                           SECRET_KEY="tests-only", MIDDLEWARE=[], INSTALLED_APPS=[])
+        django.setup()
+        from django.core.asgi import get_asgi_application
+
+        _django_app = get_asgi_application()
+    return ProtocolRouter(_django_app, gateway=gateway, prefix="/llm")
+
+
+HOSTS: dict[str, Callable[[RotatorASGI], Any]] = {
+    "fastapi": fastapi_host, "starlette": starlette_host, "litestar": litestar_host, "django": django_host,
+}
+
+
+@pytest.fixture(params=sorted(HOSTS))
+def hosted(request, fake) -> Iterator[tuple[str, str]]:
+    gateway = gateway_for(fake)
+    server = LoopbackServer(HOSTS[request.param](gateway))
+    url = server.start()
+    yield request.param, url
+    server.stop()
+
+
+def test_host_serves_its_own_routes_and_the_gateway(hosted):
+    import httpx
+
+    name, url = hosted
+    assert name in httpx.get(url + "/").text
+    with openai.OpenAI(base_url=url + "/llm/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        reply = client.chat.completions.create(model="fake/m", messages=[{"role": "user", "content": "hi"}])
+        assert reply.choices[0].message.content == "Hello from the fake upstream."
+        stream = client.chat.completions.create(model="fake/m", messages=[{"role": "user", "content": "hi"}],
+                                                stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == reply.choices[0].message.content
+        assert [m.id for m in client.models.list().data] == []
+    with anthropic.Anthropic(base_url=url + "/llm", api_key=PROXY_KEY, max_retries=0) as client:
+        with pytest.raises(anthropic.AuthenticationError):
+            client.with_options(api_key="wrong").messages.create(
+                model="fake/m", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
