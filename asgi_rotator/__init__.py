@@ -11,6 +11,7 @@ from .app import RotatorASGI
 from .config import RotatorConfig, load_config
 from .errors import BackendError, ConfigError, GatewayError, MissingDependency, RotatorError, UpstreamError
 from .middleware import ProtocolRouter, StreamingGuard
+from .tracing import TracingMiddleware
 
 __version__ = "0.1.0"
 
@@ -24,7 +25,8 @@ __all__ = [
     "RotatorConfig",
     "RotatorError",
     "StreamingGuard",
+    "TracingMiddleware",
     "UpstreamError",
-    "__version__",
     "load_config",
+    "__version__",
 ]

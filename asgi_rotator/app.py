@@ -12,21 +12,9 @@ import httpx
 
 from .config import RotatorConfig, load_config
 from .gateway import Gateway
+from .http.asgi import relative_path
 from .state import StateBackend
 from .types import Message, Receive, Scope, Send
-
-
-def relative_path(scope: Scope) -> str:
-    """The request path relative to where the app is mounted.
-
-    Starlette and FastAPI keep the full path and add the mount prefix to ``root_path``; Litestar strips the
-    prefix from ``path`` and leaves ``root_path`` alone. Both come out the same here.
-    """
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    return path or "/"
 
 
 class RotatorASGI:
@@ -82,7 +70,7 @@ class RotatorASGI:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             gateway = self._gateway or await self.startup()
-            await gateway.handle(scope, receive, send, relative_path(scope))
+            await gateway.http(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "websocket":

@@ -20,7 +20,15 @@ from .endpoints import admin, responses as stored_responses
 from .endpoints.generation import Generation, error_headers
 from .endpoints.responses_ws import serve_websocket
 from .errors import BackendError, GatewayError, invalid_request
-from .http.asgi import ClientDisconnected, encode_headers, read_body, request_headers, send_bytes, send_json
+from .http.asgi import (
+    ClientDisconnected,
+    encode_headers,
+    read_body,
+    relative_path,
+    request_headers,
+    send_bytes,
+    send_json,
+)
 from .http.auth import Client, ClientAuth
 from .http.routes import Route, match, protocol_for_path
 from .protocols import get_protocol
@@ -30,9 +38,11 @@ from .responses_api.store import ResponseStore
 from .routing.planner import Planner
 from .sessions import SessionTracker
 from .state import StateBackend, backend_from_config
+from .tracing import TraceWriter, TracingMiddleware, current_trace
 from .types import Receive, Scope, Send
 from .upstream.executor import Executor
 from .upstream.transport import UpstreamTransport
+from .usage.accounting import Accounting
 
 logger = logging.getLogger("asgi_rotator")
 
@@ -71,7 +81,11 @@ class Gateway:
             ResponseStore(self.backend, config.responses, prefix=config.state.prefix), config.responses
         )
         self.executor = Executor(config, self.pool, self.upstream, clock=clock)
+        self.accounting = Accounting(config, self.backend, clock=clock)
+        self.tracer = TraceWriter(config.trace, _secrets(config))
         self.generation = Generation(self)
+        #: The HTTP entry point: request ids in and out, and the client-side trace passes around ``handle``.
+        self.http = TracingMiddleware(self.handle, writer=self.tracer)
 
     async def aclose(self) -> None:
         """Close the upstream connections, the pool's lease renewer and the state backend."""
@@ -79,9 +93,13 @@ class Gateway:
         await self.upstream.aclose()
         await self.backend.aclose()
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        """Serve one HTTP request whose mount-relative path is ``path``."""
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request (its path is taken relative to the mount)."""
+        path = relative_path(scope)
         protocol = get_protocol(protocol_for_path(path))
+        trace = current_trace(scope)
+        if trace is not None:
+            trace.protocol = protocol.name
         try:
             route = match(scope["method"], path)
             protocol = get_protocol(route.protocol)
@@ -98,9 +116,19 @@ class Gateway:
             payload = _parse_json(await read_body(receive, self.config.server.max_body_bytes))
             request = protocol.parse_request(payload, model=route.model, operation=route.endpoint, stream=route.stream)
             await self.generation(
-                protocol, request, client, headers, send, receive, count_tokens=route.endpoint == "count_tokens"
+                protocol,
+                request,
+                client,
+                headers,
+                send,
+                receive,
+                count_tokens=route.endpoint == "count_tokens",
+                trace=trace,
             )
         except GatewayError as error:
+            self.accounting.metrics.observe_error(error.kind)
+            if trace is not None:
+                trace.error("gateway", error, status=error.status)
             await _send_error(send, protocol, error)
         except ClientDisconnected:
             return
@@ -138,6 +166,13 @@ class Gateway:
             await send_json(send, 200, admin.models(self.config, gemini=gemini))
         elif route.endpoint == "credentials":
             await send_json(send, 200, await admin.credentials(self.pool, client))
+        elif route.endpoint == "usage":
+            await send_json(send, 200, await admin.usage(self.accounting, client, query))
+        elif route.endpoint == "metrics":
+            body, content_type = await admin.metrics(self.accounting, self.pool)
+            await send_bytes(send, 200, body, [(b"content-type", content_type.encode())])
+        elif route.endpoint == "trace" and route.item_id:
+            await send_json(send, 200, await admin.trace(self.tracer, route.item_id, client))
         else:
             raise GatewayError("not_found", f"No route for GET {route.endpoint}.")
 
@@ -150,6 +185,16 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise invalid_request("The request body must be a JSON object.")
     return payload
+
+
+def _secrets(config: RotatorConfig) -> list[str]:
+    """Every configured credential and client key: traces must never contain any of them."""
+    keys = [c.key for p in config.providers.values() for c in p.credentials]
+    keys += [c.key for s in config.scopes.values() for p in s.providers.values() for c in p.credentials]
+    keys += [k.key for k in (*config.auth.api_keys, *config.auth.admin_keys)]
+    if config.state.fingerprint_key is not None:
+        keys.append(config.state.fingerprint_key)
+    return [k.get_secret_value() for k in keys]
 
 
 async def _send_error(send: Send, protocol: WireProtocol, error: GatewayError) -> None:

@@ -145,12 +145,28 @@ class ProviderConfig(_Model):
         return self
 
 
+class Budget(_Model):
+    """What one client key may spend per UTC day or calendar month; a request is refused once a limit is reached."""
+
+    requests: int | None = Field(None, ge=1, description="Requests per period.")
+    tokens: int | None = Field(None, ge=1, description="Tokens per period (input, cache and output).")
+    usd: float | None = Field(None, gt=0, description="USD per period; requests of unknown cost count as 0.")
+    period: Literal["day", "month"] = "day"
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Budget:
+        if self.requests is None and self.tokens is None and self.usd is None:
+            raise ValueError("a budget needs at least one of requests, tokens, usd")
+        return self
+
+
 class ClientKey(_Model):
-    """A key clients present; ``scope`` ties it to a tenant scope."""
+    """A key clients present; ``scope`` ties it to a tenant scope, ``budget`` caps its usage."""
 
     key: SecretStr
     scope: str | None = None
     name: str | None = None
+    budget: Budget | None = None
 
 
 ClientKeys = Annotated[list[ClientKey], BeforeValidator(_key_strings)]
@@ -247,10 +263,19 @@ class StreamingConfig(_Model):
 
 
 class TraceConfig(_Model):
-    """Transformation trace files."""
+    """Transformation trace files: one JSONL file per request under ``dir``."""
 
     enabled: bool = False
     dir: str = "./traces"
+    stream_capture: Literal["full", "sampled"] = Field(
+        "full", description="Record every stream event, or the first and then one in every sample_every."
+    )
+    sample_every: int = Field(
+        10, ge=1, description="With stream_capture: sampled, record one stream event in this many."
+    )
+    max_bytes_per_request: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Entries past this many bytes of one request's trace are dropped."
+    )
 
 
 class ResponsesConfig(_Model):

@@ -20,6 +20,7 @@ from ..protocols.unified import UnifiedRequest, UnifiedResponse
 from ..responses_api.store import StoredResponse
 from ..routing.planner import Plan
 from ..streaming.accumulate import StreamAccumulator
+from ..tracing.writer import RequestTrace
 from ..types import Receive, Send
 from ..upstream.executor import Call
 
@@ -43,8 +44,9 @@ class Generation:
         receive: Receive,
         *,
         count_tokens: bool,
+        trace: RequestTrace | None = None,
     ) -> None:
-        call, plan = await self.prepare(protocol, request, client, headers)
+        call, plan = await self.prepare(protocol, request, client, headers, trace=trace)
         if count_tokens:
             count = await self._gateway.executor.count_tokens(call, plan)
             await send_json(send, 200, protocol.format_count_tokens(count))
@@ -61,14 +63,24 @@ class Generation:
         headers: Mapping[str, str],
         *,
         unstored: StoredResponse | None = None,
+        trace: RequestTrace | None = None,
     ) -> tuple[Call, Plan]:
-        """Everything before the upstream: Responses lineage, the plan, the session."""
+        """Everything before the upstream: the client's budget, Responses lineage, the plan, the session."""
         gateway = self._gateway
+        await gateway.accounting.quotas.check(client.key_id, client.budget)
         if protocol.name == "openai_responses":
             await gateway.responses.expand(request, client, unstored=unstored)
         plan = gateway.planner.plan(request.model, protocol.family)
         session = await gateway.sessions.resolve(request, headers, client.scope)
-        return Call(request, protocol.family, client.scope, headers, session), plan
+        if trace is not None:
+            trace.session_id = session
+            trace.record(
+                "parsed_unified_request",
+                request,
+                warnings=[w.message for w in request.warnings],
+                targets=[t.name for t in plan.targets],
+            )
+        return Call(request, protocol.family, client.scope, headers, session, trace=trace), plan
 
     async def finish(
         self,
@@ -78,8 +90,18 @@ class Generation:
         response: UnifiedResponse,
         body: dict[str, Any] | None = None,
     ) -> StoredResponse | None:
-        """Everything after an answer (complete or failed): session evidence and Responses storage."""
+        """Everything after an answer (complete or failed): usage, session evidence, Responses storage."""
         gateway = self._gateway
+        if call.target is not None:
+            await gateway.accounting.record(
+                provider=call.target.provider,
+                model=call.target.model,
+                credential=call.credential.masked if call.credential else None,
+                client_key=client.key_id,
+                scope=client.scope,
+                usage=call.usage,
+                outcome="ok" if response.stop_reason != "error" else "error",
+            )
         if response.stop_reason != "error":  # a failed stream never sets session anchors
             await gateway.sessions.remember(
                 call.session, call.scope, response.text, [c.id for c in response.tool_calls]
@@ -97,7 +119,14 @@ class Generation:
         response.id = new_id(protocol.id_prefix)
         response.created = response.created or now()
         body = protocol.format_response(response, call.request)
-        await send_json(send, 200, body, served_headers(call))
+        headers = served_headers(call)
+        if call.target is not None:
+            cost, _ = self._gateway.accounting.cost(call.target.provider, call.target.model, call.usage)
+            if cost is not None:
+                headers.append(("x-rotator-cost-usd", f"{cost:.8f}"))
+        if call.trace is not None:
+            call.trace.record("parsed_unified_response", response, direction="response")
+        await send_json(send, 200, body, headers)
         await self.finish(protocol, call, client, response, body)
 
     async def _stream(

@@ -16,6 +16,19 @@ class ClientDisconnected(Exception):
     """The client went away while the gateway was reading or writing."""
 
 
+def relative_path(scope: Scope) -> str:
+    """The request path relative to where the app is mounted.
+
+    Starlette and FastAPI keep the full path and add the mount prefix to ``root_path``; Litestar strips the
+    prefix from ``path`` and leaves ``root_path`` alone. Both come out the same here.
+    """
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return path or "/"
+
+
 def request_headers(scope: Scope) -> dict[str, str]:
     """The request headers, lower-cased names; a repeated header keeps its last value."""
     return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", ())}

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from ..config.models import AuthConfig
+from ..config.models import AuthConfig, Budget
 from ..credentials.identity import fingerprint
 
 logger = logging.getLogger("asgi_rotator")
@@ -24,6 +24,7 @@ class Client:
     key_id: str | None
     scope: str | None = None
     admin: bool = False
+    budget: Budget | None = None
 
 
 def _digest(key: str) -> bytes:
@@ -37,10 +38,10 @@ class ClientAuth:
         self._keys: dict[bytes, Client] = {}
         for entry in config.api_keys:
             secret = entry.key.get_secret_value()
-            self._keys[_digest(secret)] = Client(fingerprint(secret), entry.scope)
+            self._keys[_digest(secret)] = Client(fingerprint(secret), entry.scope, budget=entry.budget)
         for entry in config.admin_keys:
             secret = entry.key.get_secret_value()
-            self._keys[_digest(secret)] = Client(fingerprint(secret), None, admin=True)
+            self._keys[_digest(secret)] = Client(fingerprint(secret), None, admin=True, budget=entry.budget)
         self.open = not self._keys
         if self.open:
             logger.warning("asgi_rotator: no auth.api_keys configured: every route is OPEN to any caller")

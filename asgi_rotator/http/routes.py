@@ -33,6 +33,7 @@ _STATIC: dict[str, tuple[str, str, str]] = {
     "/rotator/health": ("GET", "health", "openai_chat"),
     "/rotator/usage": ("GET", "usage", "openai_chat"),
     "/rotator/credentials": ("GET", "credentials", "openai_chat"),
+    "/rotator/metrics": ("GET", "metrics", "openai_chat"),
 }
 _GEMINI_OPERATIONS = {
     "generateContent": ("generate", False),
@@ -73,6 +74,8 @@ def match(method: str, path: str) -> Route:
             )
         if response_id and tail == "input_items":
             return _check(method, "GET", Route("response_input_items", "openai_responses", item_id=response_id), path)
+    if path.startswith("/rotator/traces/") and path.count("/") == 3:
+        return _check(method, "GET", Route("trace", "openai_chat", item_id=path.rsplit("/", 1)[1]), path)
     for prefix in ("/v1beta/models/", "/v1/models/"):
         if path.startswith(prefix):
             model, sep, operation = path[len(prefix) :].replace("%3A", ":").replace("%3a", ":").rpartition(":")

@@ -8,8 +8,9 @@ from typing import Any
 
 from asgiref.compatibility import guarantee_single_callable
 
-from ..app import RotatorASGI, relative_path
+from ..app import RotatorASGI
 from ..config import RotatorConfig
+from ..http.asgi import relative_path
 from ..types import ASGIApp, Message, Receive, Scope, Send
 
 

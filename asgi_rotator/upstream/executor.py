@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import httpx
 
@@ -25,6 +25,7 @@ from ..protocols._common import upstream_invalid
 from ..protocols.base import StreamParser
 from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse, Usage
 from ..routing.planner import Plan, Target
+from ..tracing.writer import RequestTrace
 from .failures import Attempt, Failures
 from .tokens import estimate_tokens
 from .transport import UpstreamTransport, guarded_chunks
@@ -45,6 +46,8 @@ class Call:
     target: Target | None = None
     credential: Credential | None = None
     usage: Usage | None = None
+    #: The request's transform trace, when tracing is on; every pass is recorded only behind this check.
+    trace: RequestTrace | None = None
 
 
 class Executor:
@@ -68,12 +71,9 @@ class Executor:
         failures = Failures(call, plan, self._config)
         async for target, lease, budget in self._leases(call, plan, failures):
             started = self._clock()
-            native = None
+            http_request = None
             try:
-                native = target.protocol.build_request(call.request, target.model)
-                http_request = self._transport.build(
-                    target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
-                )
+                http_request = await self._prepare(call, target, lease, budget)
                 response = await self._transport.send(http_request, target.protocol, lease.credential)
                 try:
                     body = _json.loads(response.content)
@@ -81,9 +81,11 @@ class Executor:
                     raise upstream_invalid(target.protocol.name, "the body is not JSON") from None
                 if not isinstance(body, dict):
                     raise upstream_invalid(target.protocol.name, "the body is not a JSON object")
+                if call.trace is not None:
+                    call.trace.record("raw_provider_response", body, direction="response", component="provider")
                 result = target.protocol.parse_response(body)
             except GatewayError as exc:
-                error = exc if native is None else as_upstream(exc)
+                error = exc if http_request is None else as_upstream(exc)
                 await failures.record(self._pool, target, lease, error, self._clock() - started)
                 continue
             finally:
@@ -102,19 +104,16 @@ class Executor:
             started = self._clock()
             held: list[StreamEvent] = []  # events before the first visible output, dropped on fallback
             visible = False
-            native = None
+            http_request = None
             try:
-                native = target.protocol.build_request(call.request, target.model)
-                http_request = self._transport.build(
-                    target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
-                )
+                http_request = await self._prepare(call, target, lease, budget)
                 first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
                 response = await self._send_stream(http_request, target, lease, streaming.ttfb_timeout)
                 try:
                     parser, decoder = target.protocol.stream_parser(), SSEDecoder()
                     ttfb_left = max(first_byte_by - time.monotonic(), 0.0) if streaming.ttfb_timeout else None
                     chunks = guarded_chunks(response, ttfb_left, streaming.stall_timeout)
-                    async for events in _parsed(parser, decoder, chunks):
+                    async for events in _parsed(parser, decoder, chunks, call.trace):
                         for event in events:
                             if event.kind == "usage" or event.kind == "end" and event.usage is not None:
                                 call.usage = event.usage
@@ -135,7 +134,7 @@ class Executor:
                 finally:
                     await response.aclose()
             except GatewayError as exc:
-                error = exc if native is None else as_upstream(exc)
+                error = exc if http_request is None else as_upstream(exc)
                 if visible:
                     failures.after_output(target, lease, error, self._clock() - started)
                     yield StreamEvent("error", error=error)
@@ -146,6 +145,24 @@ class Executor:
                 await self._pool.release(lease)
             return
         yield StreamEvent("error", error=failures.final())
+
+    async def _prepare(self, call: Call, target: Target, lease: Lease, budget: float) -> httpx.Request:
+        """The upstream HTTP request for one attempt (built per attempt: it carries the credential)."""
+        native = target.protocol.build_request(call.request, target.model)
+        request = self._transport.build(
+            target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
+        )
+        if call.trace is not None:
+            call.trace.record(
+                "provider_request",
+                native.body,
+                component="provider",
+                provider=target.provider,
+                model=target.model,
+                credential=lease.credential.masked,
+                url=str(request.url),
+            )
+        return request
 
     async def _send_stream(
         self, request: httpx.Request, target: Target, lease: Lease, ttfb: float | None
@@ -231,7 +248,12 @@ class Executor:
 
     def _served(self, call: Call, target: Target, lease: Lease, started: float) -> None:
         call.target, call.credential = target, lease.credential
-        call.attempts.append(Attempt(target.name, lease.credential.masked, "ok", duration=self._clock() - started))
+        attempt = Attempt(target.name, lease.credential.masked, "ok", duration=self._clock() - started)
+        call.attempts.append(attempt)
+        if call.trace is not None:
+            call.trace.record(
+                "routing_target_attempt_succeeded", asdict(attempt), direction="metadata", component="provider"
+            )
 
 
 def as_upstream(error: GatewayError) -> UpstreamError:
@@ -247,16 +269,25 @@ def _tokens(usage: Usage | None) -> int:
 
 
 async def _parsed(
-    parser: StreamParser, decoder: SSEDecoder, chunks: AsyncIterator[bytes]
+    parser: StreamParser, decoder: SSEDecoder, chunks: AsyncIterator[bytes], trace: RequestTrace | None
 ) -> AsyncIterator[list[StreamEvent]]:
     """Canonical events, a batch per network chunk; at the end, whatever terminal the parser decides."""
     async for chunk in chunks:
         events: list[StreamEvent] = []
         for name, data in decoder.feed(chunk):
-            events += parser.feed(name, data)
+            events += _feed(parser, name, data, trace)
         if events:
             yield events
     tail: list[StreamEvent] = []
     for name, data in decoder.flush():
-        tail += parser.feed(name, data)
+        tail += _feed(parser, name, data, trace)
     yield tail + parser.finish()
+
+
+def _feed(parser: StreamParser, name: str | None, data: str, trace: RequestTrace | None) -> list[StreamEvent]:
+    events = parser.feed(name, data)
+    if trace is not None:
+        trace.record("raw_provider_stream_event", data, direction="stream", component="provider", event=name)
+        for event in events:
+            trace.record("parsed_unified_stream_event", event, direction="stream")
+    return events

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from ..classify import CREDENTIAL_KINDS, HARD_STOPS
@@ -78,9 +78,20 @@ class Failures:
             if self.next_target:
                 self.fatal = self.fatal or error  # stream fallback across targets is disabled for this group
         status = error.upstream_status if isinstance(error, UpstreamError) else 0
-        self.call.attempts.append(
-            Attempt(target.name, lease.credential.masked, kind, status, decision.seconds, decision.scope, duration)
+        attempt = Attempt(
+            target.name, lease.credential.masked, kind, status, decision.seconds, decision.scope, duration
         )
+        self.call.attempts.append(attempt)
+        if self.call.trace is not None:
+            self.call.trace.record(
+                "routing_target_attempt_failed",
+                asdict(attempt),
+                direction="error",
+                component="provider",
+                error=error.message,
+                fatal=self.fatal is not None,
+                next_target=self.next_target,
+            )
         self._add(target, error)
 
     def after_output(self, target: Target, lease: Lease, error: GatewayError, duration: float) -> None:
