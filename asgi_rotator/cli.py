@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -33,10 +34,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("check", help="validate a config and list providers with masked credentials")
     check.add_argument("--config", help="YAML or JSON config file")
 
-    for name, help_text in (("keys", "credential states of a running gateway"),):
+    remotes = {
+        "keys": "credential states of a running gateway",
+        "usage": "usage and cost of a running gateway, by provider and model",
+        "trace": "pretty-print one request's transform passes",
+    }
+    for name, help_text in remotes.items():
         remote = commands.add_parser(name, help=help_text)
         remote.add_argument("--url", default="http://127.0.0.1:8000", help="the gateway's base URL (its mount)")
         remote.add_argument("--key", default=os.environ.get("PROXY_API_KEY"), help="a client or admin key")
+        if name == "usage":
+            remote.add_argument("--window", default="total", choices=["total", "minute", "hour", "day"])
+        if name == "trace":
+            remote.add_argument("request_id", help="the x-request-id of the request")
 
     args = parser.parse_args(argv)
     try:
@@ -44,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "check":
             return _check(load_config(args.config))
+        if args.command == "usage":
+            return _usage(args.url, args.key, args.window)
+        if args.command == "trace":
+            return _trace(args.url, args.key, args.request_id)
         return _keys(args.url, args.key)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -113,13 +127,64 @@ def _check(config: RotatorConfig) -> int:
     return 0
 
 
-def _keys(url: str, key: str | None) -> int:
+def _fetch(url: str, key: str | None, path: str) -> Any:
     import httpx
 
     headers = {"authorization": f"Bearer {key}"} if key else {}
-    reply = httpx.get(url.rstrip("/") + "/rotator/credentials", headers=headers, timeout=10)
+    reply = httpx.get(url.rstrip("/") + path, headers=headers, timeout=10)
     if reply.status_code != 200:
         print(f"error: the gateway answered {reply.status_code}: {reply.text[:200]}", file=sys.stderr)
+        return None
+    return reply.json()
+
+
+def _usage(url: str, key: str | None, window: str) -> int:
+    report = _fetch(url, key, f"/rotator/usage?window={window}")
+    if report is None:
+        return 1
+    rows = []
+    for section in ("by_provider", "by_model"):
+        for name, entry in report.get(section, {}).items():
+            rows.append(_usage_row(name, entry))
+    rows.append(_usage_row("TOTAL", report.get("totals", {})))
+    header = ["name", "requests", "input", "cache read", "cache write", "output", "reasoning", "cost USD"]
+    print(table(header, rows))
+    return 0
+
+
+def _usage_row(name: str, entry: dict[str, Any]) -> list[Any]:
+    cost = entry.get("cost_usd")
+    fields = (
+        "requests",
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+    )
+    return [name, *(entry.get(f, 0) for f in fields), "unknown" if cost is None else f"{cost:.6f}"]
+
+
+def _trace(url: str, key: str | None, request_id: str) -> int:
+    trace = _fetch(url, key, f"/rotator/traces/{request_id}")
+    if trace is None:
+        return 1
+    for entry in trace["entries"]:
+        where = "/".join(str(entry[k]) for k in ("provider", "model") if entry.get(k))
+        print(
+            f"{entry.get('elapsed_ms', 0):>9.1f} ms  {entry['component']:<8} {entry['direction']:<9} "
+            f"{entry['pass_name']}{'  ' + where if where else ''}"
+        )
+        data = entry.get("data")
+        if data is not None:
+            text = data if isinstance(data, str) else json.dumps(data, indent=2, default=str)
+            print("\n".join("        " + line for line in text.splitlines()[:40]))
+    return 0
+
+
+def _keys(url: str, key: str | None) -> int:
+    reply = _fetch(url, key, "/rotator/credentials")
+    if reply is None:
         return 1
     rows = [
         [
@@ -131,7 +196,7 @@ def _keys(url: str, key: str | None) -> int:
             f"{r['cooldown_remaining']:.0f}s" if r["cooldown_remaining"] else "-",
             r["in_flight"],
         ]
-        for r in reply.json()["credentials"]
+        for r in reply["credentials"]
     ]
     print(table(["provider", "credential", "scope", "state", "reason", "cooldown", "in flight"], rows))
     return 0

@@ -55,8 +55,31 @@ def host_app(gateway: RotatorASGI) -> Starlette:
     return Starlette(routes=[Route("/", home), Mount("/llm", app=gateway)])
 
 
+#: Every secret any test configured; no trace file of the whole run may contain one.
+SECRETS: set[str] = {PROXY_KEY}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trace_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Traces of the whole suite go here; at the end, every file is scanned for configured secrets."""
+    directory = tmp_path_factory.mktemp("traces")
+    yield directory
+    files = list(directory.rglob("*.jsonl"))
+    assert files, "tracing was on for the suite but wrote nothing"
+    leaks = [(f.name, s) for f in files for s in SECRETS if s in f.read_text()]
+    assert not leaks, f"secrets found in trace files: {leaks[:5]}"
+
+
+def _remember_secrets(config: dict[str, Any]) -> None:
+    for provider in config.get("providers", {}).values():
+        for credential in provider.get("credentials", []):
+            SECRETS.add(credential if isinstance(credential, str) else credential["key"])
+    for key in config.get("auth", {}).get("api_keys", []):
+        SECRETS.add(key if isinstance(key, str) else key["key"])
+
+
 @pytest.fixture
-def gateway(_gateway_server: tuple[Swappable, str], fake: FakeUpstream) -> Iterator[Callable[..., str]]:
+def gateway(_gateway_server: tuple[Swappable, str], fake: FakeUpstream, trace_dir: Any) -> Iterator[Callable[..., str]]:
     """Build a gateway from a config, mount it in a Starlette host, and return the mount's base URL.
 
     ``providers`` in the config may use ``{fake}`` in base_url; the proxy key is :data:`PROXY_KEY`.
@@ -68,6 +91,8 @@ def gateway(_gateway_server: tuple[Swappable, str], fake: FakeUpstream) -> Itera
         for provider in config.get("providers", {}).values():
             provider["base_url"] = provider["base_url"].format(fake=fake.url)  # type: ignore[attr-defined]
         config.setdefault("auth", {"api_keys": [PROXY_KEY]})
+        config.setdefault("trace", {"enabled": True, "dir": str(trace_dir)})
+        _remember_secrets(config)
         app = RotatorASGI(config, **options)
         built.append(app)
         swappable.app = host_app(app)

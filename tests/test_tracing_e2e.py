@@ -1,0 +1,65 @@
+"""The transform trace of real requests, read back through /rotator/traces/{id}."""
+
+from __future__ import annotations
+
+import anthropic
+import httpx
+
+from asgi_rotator.testing import Reply
+
+from .conftest import PROXY_KEY
+
+
+def test_cross_protocol_streamed_tool_call_shows_every_pass_in_order(gateway, fake):
+    base = gateway(
+        {"providers": {"up": {"protocol": "gemini", "base_url": "{fake}", "credentials": ["sk-trace-secret-1111"]}}}
+    )
+    fake.script(Reply(text="", tool_calls=[("get_weather", {"city": "Paris"})]))
+    with anthropic.Anthropic(base_url=base, api_key=PROXY_KEY, max_retries=0) as client:
+        with client.messages.with_streaming_response.create(
+            model="up/m",
+            max_tokens=100,
+            stream=True,
+            messages=[{"role": "user", "content": "weather?"}],
+            tools=[{"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}],
+            extra_headers={"x-request-id": "trace-test-0001"},
+        ) as response:
+            assert response.headers["x-request-id"] == "trace-test-0001"
+            body = response.read()
+    assert b"input_json_delta" in body
+    trace = httpx.get(base + "/rotator/traces/trace-test-0001", headers={"x-api-key": PROXY_KEY}).json()
+    passes = [e["pass_name"] for e in trace["entries"]]
+    order = [
+        "raw_client_request",
+        "parsed_unified_request",
+        "provider_request",
+        "raw_provider_stream_event",
+        "parsed_unified_stream_event",
+        "routing_target_attempt_succeeded",
+        "formatted_client_stream_event",
+        "final_client_response",
+    ]
+    positions = [passes.index(name) for name in order]
+    assert positions == sorted(positions), passes
+    provider_request = next(e for e in trace["entries"] if e["pass_name"] == "provider_request")
+    assert provider_request["provider"] == "up" and provider_request["credential_id"] == "...1111"
+    assert "sk-trace-secret-1111" not in str(trace) and PROXY_KEY not in str(trace)
+
+
+def test_request_id_is_minted_and_errors_name_their_pass(gateway, fake):
+    base = gateway(
+        {"providers": {"up": {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": ["sk-trace-2222"]}}}
+    )
+    fake.script(Reply(status=400, error_message="bad field"))
+    reply = httpx.post(
+        base + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {PROXY_KEY}"},
+        json={"model": "up/m", "messages": [{"role": "user", "content": "x"}]},
+    )
+    request_id = reply.headers["x-request-id"]
+    assert reply.status_code == 400 and len(request_id) >= 16
+    trace = httpx.get(base + f"/rotator/traces/{request_id}", headers={"x-api-key": PROXY_KEY}).json()
+    passes = [e["pass_name"] for e in trace["entries"]]
+    assert "routing_target_attempt_failed" in passes and "transform_log_error" in passes
+    missing = httpx.get(base + "/rotator/traces/unknown-id", headers={"x-api-key": PROXY_KEY})
+    assert missing.status_code == 404

@@ -1,0 +1,118 @@
+"""Usage and cost through the SDKs, for every provider protocol, streamed and not, with exact numbers."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from asgi_rotator.cli import main as cli_main
+from asgi_rotator.protocols.unified import Usage
+from asgi_rotator.testing import Reply
+
+from .conftest import PROXY_KEY
+
+PROVIDERS = {"openai_chat": "{fake}/v1", "anthropic_messages": "{fake}", "gemini": "{fake}"}
+PRICING = {"input": 2.0, "output": 8.0, "cache_read": 0.5, "cache_write": 3.0}
+USAGE = Usage(input_tokens=1000, cache_read_tokens=400, cache_write_tokens=0, output_tokens=300, reasoning_tokens=50)
+# 1000 * 2 + 400 * 0.5 + 300 * 8 = 4600 USD per million -> 0.0046 USD
+EXPECTED_COST = 0.0046
+
+
+def config(protocol: str, **extra) -> dict:
+    return {
+        "providers": {
+            "up": {
+                "protocol": protocol,
+                "base_url": PROVIDERS[protocol],
+                "credentials": ["sk-use-1111"],
+                "models": {"m": {"pricing": PRICING}},
+            }
+        },
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("protocol", sorted(PROVIDERS))
+def test_exact_usage_and_cost_per_provider_protocol(gateway, fake, protocol, stream):
+    base = gateway(config(protocol))
+    fake.script(Reply(text="counted", usage=USAGE))
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        if stream:
+            chunks = list(
+                client.chat.completions.create(
+                    model="up/m",
+                    messages=[{"role": "user", "content": "hi"}],
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+            )
+            usage = chunks[-1].usage
+        else:
+            raw = client.chat.completions.with_raw_response.create(
+                model="up/m", messages=[{"role": "user", "content": "hi"}]
+            )
+            usage = raw.parse().usage
+            assert float(raw.headers["x-rotator-cost-usd"]) == pytest.approx(EXPECTED_COST)
+            assert raw.headers["x-rotator-provider"] == "up/m" and raw.headers["x-rotator-credential"] == "...1111"
+    if protocol != "gemini":  # Gemini has no cache-write field; its prompt count includes cached tokens only
+        assert usage.prompt_tokens == 1400
+    assert usage.prompt_tokens_details.cached_tokens == 400
+    assert usage.completion_tokens == 300 and usage.completion_tokens_details.reasoning_tokens == 50
+    report = httpx.get(base + "/rotator/usage", headers={"x-api-key": PROXY_KEY}).json()
+    entry = report["by_model"]["up/m"]
+    assert entry == {
+        "requests": 1,
+        "input_tokens": 1000,
+        "output_tokens": 300,
+        "cache_read_tokens": 400,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 50,
+        "cost_usd": pytest.approx(EXPECTED_COST),
+    }
+    assert report["totals"]["requests"] == 1 and report["by_provider"]["up"]["cost_usd"] == pytest.approx(EXPECTED_COST)
+
+
+def test_provider_reported_cost_wins_and_unknown_pricing_is_null(gateway, fake):
+    base = gateway(
+        {"providers": {"up": {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": ["sk-use-1111"]}}}
+    )
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        fake.script(Reply(usage=Usage(input_tokens=10, output_tokens=5, provider_cost_usd=0.0123)))
+        raw = client.chat.completions.with_raw_response.create(
+            model="up/m", messages=[{"role": "user", "content": "a"}]
+        )
+        assert float(raw.headers["x-rotator-cost-usd"]) == pytest.approx(0.0123)
+        client.chat.completions.create(model="up/other", messages=[{"role": "user", "content": "b"}])
+    report = httpx.get(base + "/rotator/usage", headers={"x-api-key": PROXY_KEY}).json()
+    assert report["by_model"]["up/m"]["cost_usd"] == pytest.approx(0.0123)
+    assert report["by_model"]["up/other"]["cost_usd"] is None and report["totals"]["cost_usd"] is None
+
+
+def test_client_key_budget_answers_429_in_the_client_shape(gateway, fake):
+    base = gateway(
+        {
+            **config("openai_chat"),
+            "auth": {"api_keys": [{"key": PROXY_KEY, "budget": {"requests": 2, "period": "day"}}]},
+        }
+    )
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        for _ in range(2):
+            client.chat.completions.create(model="up/m", messages=[{"role": "user", "content": "hi"}])
+        with pytest.raises(openai.RateLimitError) as caught:
+            client.chat.completions.create(model="up/m", messages=[{"role": "user", "content": "hi"}])
+    assert "budget" in caught.value.message and int(caught.value.response.headers["retry-after"]) > 0
+
+
+def test_metrics_and_usage_command(gateway, fake, capsys):
+    base = gateway(config("openai_chat"))
+    fake.script(Reply(usage=USAGE))
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        client.chat.completions.create(model="up/m", messages=[{"role": "user", "content": "hi"}])
+    metrics = httpx.get(base + "/rotator/metrics", headers={"x-api-key": PROXY_KEY})
+    assert metrics.status_code == 200 and "rotator_requests_total" in metrics.text
+    assert "rotator_credential_state" in metrics.text
+    assert cli_main(["usage", "--url", base, "--key", PROXY_KEY]) == 0
+    out = capsys.readouterr().out
+    assert "up/m" in out and "1000" in out and "0.0046" in out
