@@ -11,8 +11,15 @@ def test_all_is_exactly_the_public_names():
 
 
 def test_the_design_contract_names_exist():
-    for name in ("RotatorASGI", "RotatorConfig", "ConfigError", "ProtocolRouter", "TracingMiddleware",
-                 "StreamingGuard", "load_config"):
+    for name in (
+        "RotatorASGI",
+        "RotatorConfig",
+        "ConfigError",
+        "ProtocolRouter",
+        "TracingMiddleware",
+        "StreamingGuard",
+        "load_config",
+    ):
         assert hasattr(asgi_rotator, name), name
     from asgi_rotator.testing import FakeUpstream  # noqa: F401
 

@@ -16,11 +16,14 @@ from ..servers import LoopbackServer
 
 
 def gateway_for(fake) -> RotatorASGI:
-    return RotatorASGI({
-        "providers": {"fake": {"protocol": "openai_chat", "base_url": fake.url + "/v1",
-                               "credentials": ["sk-host-1111"]}},
-        "auth": {"api_keys": [PROXY_KEY]},
-    })
+    return RotatorASGI(
+        {
+            "providers": {
+                "fake": {"protocol": "openai_chat", "base_url": fake.url + "/v1", "credentials": ["sk-host-1111"]}
+            },
+            "auth": {"api_keys": [PROXY_KEY]},
+        }
+    )
 
 
 def fastapi_host(gateway: RotatorASGI) -> Any:
@@ -65,8 +68,14 @@ def django_host(gateway: RotatorASGI) -> Any:
         import django
         from django.conf import settings
 
-        settings.configure(DEBUG=False, ALLOWED_HOSTS=["*"], ROOT_URLCONF="tests.hosts.django_urls",
-                           SECRET_KEY="tests-only", MIDDLEWARE=[], INSTALLED_APPS=[])
+        settings.configure(
+            DEBUG=False,
+            ALLOWED_HOSTS=["*"],
+            ROOT_URLCONF="tests.hosts.django_urls",
+            SECRET_KEY="tests-only",
+            MIDDLEWARE=[],
+            INSTALLED_APPS=[],
+        )
         django.setup()
         from django.core.asgi import get_asgi_application
 
@@ -75,7 +84,10 @@ def django_host(gateway: RotatorASGI) -> Any:
 
 
 HOSTS: dict[str, Callable[[RotatorASGI], Any]] = {
-    "fastapi": fastapi_host, "starlette": starlette_host, "litestar": litestar_host, "django": django_host,
+    "fastapi": fastapi_host,
+    "starlette": starlette_host,
+    "litestar": litestar_host,
+    "django": django_host,
 }
 
 
@@ -96,11 +108,15 @@ def test_host_serves_its_own_routes_and_the_gateway(hosted):
     with openai.OpenAI(base_url=url + "/llm/v1", api_key=PROXY_KEY, max_retries=0) as client:
         reply = client.chat.completions.create(model="fake/m", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content == "Hello from the fake upstream."
-        stream = client.chat.completions.create(model="fake/m", messages=[{"role": "user", "content": "hi"}],
-                                                stream=True)
-        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == reply.choices[0].message.content
+        stream = client.chat.completions.create(
+            model="fake/m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        assert (
+            "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == reply.choices[0].message.content
+        )
         assert [m.id for m in client.models.list().data] == []
     with anthropic.Anthropic(base_url=url + "/llm", api_key=PROXY_KEY, max_retries=0) as client:
         with pytest.raises(anthropic.AuthenticationError):
             client.with_options(api_key="wrong").messages.create(
-                model="fake/m", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+                model="fake/m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+            )
