@@ -258,7 +258,10 @@ def _signature_family(protocol: WireProtocol) -> Any:
 def _response(protocol: WireProtocol, request: UnifiedRequest, reply: Reply) -> UnifiedResponse:
     family = _signature_family(protocol)
     parts: list[Part] = []
-    if reply.reasoning is not None:
+    if reply.reasoning is not None and family == "openai":
+        # OpenAI's reasoning state is an encrypted blob on the reasoning item, not a signature.
+        parts.append(Reasoning(reply.reasoning, redacted=reply.signature, signature_family=family))
+    elif reply.reasoning is not None:
         parts.append(Reasoning(reply.reasoning, signature=reply.signature if family else None, signature_family=family))
     if reply.text:
         parts.append(Text(reply.text))
@@ -288,6 +291,10 @@ def _events(protocol: WireProtocol, request: UnifiedRequest, reply: Reply) -> li
             if part.signature:
                 events.append(
                     StreamEvent("reasoning_signature", signature=part.signature, signature_family=part.signature_family)
+                )
+            if part.redacted:
+                events.append(
+                    StreamEvent("reasoning_redacted", signature=part.redacted, signature_family=part.signature_family)
                 )
         elif isinstance(part, Text):
             events += [StreamEvent("text", text=piece) for piece in _pieces(part.text)]

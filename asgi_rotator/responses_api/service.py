@@ -83,5 +83,9 @@ def input_items(raw: Any) -> list[dict[str, Any]]:
             continue
         kind = item.get("type") or ("message" if "role" in item else "item")
         identity = {"id": item.get("id") or new_id(_ITEM_PREFIXES.get(kind, "item_")), "type": kind}
+        if kind == "message" and isinstance(item.get("content"), str):
+            # input_items lists content as parts, as OpenAI does, whatever form the client sent.
+            text_type = "output_text" if item.get("role") == "assistant" else "input_text"
+            identity["content"] = [{"type": text_type, "text": item["content"]}]
         items.append({**item, **identity})
     return items
