@@ -145,3 +145,16 @@ def test_a_killed_replicas_lease_frees_itself(replicas, fake):
         reply = client.chat.completions.create(model="p/m", messages=MESSAGES)  # waits for the lease to expire
     assert reply.choices[0].message.content
     assert time.monotonic() - started < 4
+
+
+def test_a_response_stored_through_one_replica_is_retrieved_and_continued_through_the_other(replicas, fake):
+    a, b = replicas({"credentials": ["sk-shared-eeee"]})
+    with a.client() as client:
+        first = client.responses.create(model="p/m", input="remember the word 'lantern'")
+    fake.script(Reply(text="lantern"))
+    with b.client() as client:
+        assert client.responses.retrieve(first.id).output_text == first.output_text
+        second = client.responses.create(model="p/m", input="which word?", previous_response_id=first.id)
+        assert second.output_text == "lantern"
+    sent = fake.requests[-1].request
+    assert [m.text for m in sent.messages if m.role == "user"] == ["remember the word 'lantern'", "which word?"]
