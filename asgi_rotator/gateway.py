@@ -31,6 +31,7 @@ from .http.asgi import (
 )
 from .http.auth import Client, ClientAuth
 from .http.routes import Route, match, protocol_for_path
+from .pipeline.provider_state import ProviderState
 from .protocols import get_protocol
 from .protocols.base import WireProtocol
 from .responses_api.service import ResponsesService
@@ -80,7 +81,8 @@ class Gateway:
         self.responses = ResponsesService(
             ResponseStore(self.backend, config.responses, prefix=config.state.prefix), config.responses
         )
-        self.executor = Executor(config, self.pool, self.upstream, clock=clock)
+        self.provider_state = ProviderState(self.backend, prefix=config.state.prefix, ttl=config.sessions.anchor_ttl)
+        self.executor = Executor(config, self.pool, self.upstream, provider_state=self.provider_state, clock=clock)
         self.accounting = Accounting(config, self.backend, clock=clock)
         self.tracer = TraceWriter(config.trace, _secrets(config))
         self.generation = Generation(self)

@@ -102,6 +102,11 @@ class Generation:
                 usage=call.usage,
                 outcome="ok" if response.stop_reason != "error" else "error",
             )
+        if call.target is not None and call.credential is not None and call.session is not None:
+            scope = (call.target.provider, call.target.model, call.credential.id, call.session)
+            await gateway.provider_state.remember(
+                call.target.protocol.family, call.request.source_protocol, scope, response
+            )
         if response.stop_reason != "error":  # a failed stream never sets session anchors
             await gateway.sessions.remember(
                 call.session, call.scope, response.text, [c.id for c in response.tool_calls]

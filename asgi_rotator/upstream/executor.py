@@ -21,6 +21,7 @@ from ..credentials.identity import Credential
 from ..credentials.pool import CredentialPool, Lease, NoCredentialAvailable
 from ..errors import GatewayError, UpstreamError
 from ..http.sse import SSEDecoder
+from ..pipeline.provider_state import ProviderState
 from ..protocols._common import upstream_invalid
 from ..protocols.base import StreamParser
 from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse, Usage
@@ -59,11 +60,13 @@ class Executor:
         pool: CredentialPool,
         transport: UpstreamTransport,
         *,
+        provider_state: ProviderState | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
         self._pool = pool
         self._transport = transport
+        self._provider_state = provider_state
         self._clock = clock
 
     async def generate(self, call: Call, plan: Plan) -> UnifiedResponse:
@@ -148,6 +151,9 @@ class Executor:
 
     async def _prepare(self, call: Call, target: Target, lease: Lease, budget: float) -> httpx.Request:
         """The upstream HTTP request for one attempt (built per attempt: it carries the credential)."""
+        if self._provider_state is not None and call.session is not None:
+            scope = (target.provider, target.model, lease.credential.id, call.session)
+            await self._provider_state.inject(target.protocol.family, scope, call.request)
         native = target.protocol.build_request(call.request, target.model)
         request = self._transport.build(
             target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget

@@ -1,0 +1,100 @@
+"""Reasoning state survives a round trip through a client protocol that cannot carry it, and never crosses
+provider families."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+
+from asgi_rotator.testing import Reply
+
+from .conftest import PROXY_KEY
+
+TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
+SIGNATURE = "c2lnLWZha2UtMDAwMQ=="
+
+
+def two_turns(gateway, fake, protocol: str, base_url: str, reply: Reply):
+    base = gateway({"providers": {"up": {"protocol": protocol, "base_url": base_url, "credentials": ["sk-cont-1111"]}}})
+    fake.script(reply, Reply(text="done"))
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        messages = [{"role": "user", "content": "look it up"}]
+        first = client.chat.completions.create(model="up/m", messages=messages, tools=TOOLS)
+        call = first.choices[0].message.tool_calls[0]
+        assert SIGNATURE not in first.model_dump_json()  # the Chat client never sees provider state
+        messages += [
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": "found it"},
+        ]
+        client.chat.completions.create(model="up/m", messages=messages, tools=TOOLS)
+    return fake.requests[-1].body, call.id
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_gemini_signature_returns_on_the_next_function_call(gateway, fake, stream):
+    reply = Reply(text="", reasoning="thinking", tool_calls=[("lookup", {})])
+    base = gateway({"providers": {"up": {"protocol": "gemini", "base_url": "{fake}", "credentials": ["sk-cont-1111"]}}})
+    fake.script(reply, Reply(text="done"))
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        messages = [{"role": "user", "content": "look it up"}]
+        if stream:
+            with client.chat.completions.stream(model="up/m", messages=messages, tools=TOOLS) as s:
+                first = s.get_final_completion()
+        else:
+            first = client.chat.completions.create(model="up/m", messages=messages, tools=TOOLS)
+        call = first.choices[0].message.tool_calls[0]
+        messages += [
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": "lookup", "arguments": call.function.arguments},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": call.id, "content": "found it"},
+        ]
+        client.chat.completions.create(model="up/m", messages=messages, tools=TOOLS)
+    model_turn = next(c for c in fake.requests[-1].body["contents"] if c["role"] == "model")
+    function_part = next(p for p in model_turn["parts"] if "functionCall" in p)
+    assert function_part["thoughtSignature"] == SIGNATURE
+
+
+def test_anthropic_thinking_block_returns_before_the_tool_use(gateway, fake):
+    body, call_id = two_turns(
+        gateway,
+        fake,
+        "anthropic_messages",
+        "{fake}",
+        Reply(text="", reasoning="Let me look.", tool_calls=[("lookup", {})]),
+    )
+    assistant = next(m for m in body["messages"] if m["role"] == "assistant")
+    assert assistant["content"][0] == {"type": "thinking", "thinking": "Let me look.", "signature": SIGNATURE}
+    assert assistant["content"][1]["type"] == "tool_use" and assistant["content"][1]["id"] == call_id
+
+
+def test_state_never_crosses_families(gateway, fake):
+    config = {
+        "providers": {
+            "gem": {"protocol": "gemini", "base_url": "{fake}", "credentials": ["sk-cont-1111"]},
+            "ant": {"protocol": "anthropic_messages", "base_url": "{fake}", "credentials": ["sk-cont-2222"]},
+        }
+    }
+    base = gateway(config)
+    fake.script(Reply(text="", reasoning="gemini thinking", tool_calls=[("lookup", {})]), Reply(text="done"))
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        messages = [{"role": "user", "content": "look it up"}]
+        first = client.chat.completions.create(model="gem/m", messages=messages, tools=TOOLS)
+        call = first.choices[0].message.tool_calls[0]
+        messages += [
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": "found it"},
+        ]
+        client.chat.completions.create(model="ant/m", messages=messages, tools=TOOLS)
+    sent = json.dumps(fake.requests[-1].body)
+    assert SIGNATURE not in sent and "thoughtSignature" not in sent
