@@ -21,19 +21,25 @@ class _Model(BaseModel):
 class Pricing(_Model):
     """USD per million tokens. A missing cache price falls back to ``input``, ``reasoning`` to ``output``."""
 
-    input: float | None = None
-    output: float | None = None
-    cache_read: float | None = None
-    cache_write: float | None = None
-    reasoning: float | None = None
+    input: float | None = Field(None, description="USD per million uncached input tokens.")
+    output: float | None = Field(None, description="USD per million output tokens (reasoning included).")
+    cache_read: float | None = Field(
+        None, description="USD per million cache-read tokens; defaults to the input price."
+    )
+    cache_write: float | None = Field(
+        None, description="USD per million cache-write tokens; defaults to the input price."
+    )
+    reasoning: float | None = Field(None, description="USD per million reasoning tokens; defaults to the output price.")
 
 
 class ModelOptions(_Model):
     """Per-model options of a provider."""
 
-    pricing: Pricing | None = None
+    pricing: Pricing | None = Field(None, description="Prices for cost accounting.")
     #: Credentials of a lower tier (higher number) may not serve this model.
-    min_tier: int | None = None
+    min_tier: int | None = Field(
+        None, description="Only credentials with priority at or below this number serve the model."
+    )
 
 
 def _key_strings(value: Any) -> Any:
@@ -46,7 +52,7 @@ def _key_strings(value: Any) -> Any:
 class CredentialConfig(_Model):
     """One provider credential and its known limits (what the provider allows it)."""
 
-    key: SecretStr
+    key: SecretStr = Field(description="The API key (a secret).")
     priority: int = Field(1, ge=1, description="Tier: 1 is tried first.")
     max_concurrency: int | None = Field(None, ge=1, description="Hard cap on requests in flight.")
     rpm: int | None = Field(None, ge=1, description="Requests per minute the provider allows this credential.")
@@ -60,9 +66,15 @@ CapValue = Annotated[int | str, Field(description="An absolute number, or a perc
 class CapConfig(_Model):
     """Per-credential caps for one model or quota group; they only ever tighten the known limits."""
 
-    rpm: CapValue | None = None
-    tpm: CapValue | None = None
-    daily: CapValue | None = None
+    rpm: CapValue | None = Field(
+        None, description="Requests per minute: a number or a percentage of the credential's rpm."
+    )
+    tpm: CapValue | None = Field(
+        None, description="Tokens per minute: a number or a percentage of the credential's tpm."
+    )
+    daily: CapValue | None = Field(
+        None, description="Requests per day: a number or a percentage of the credential's daily."
+    )
 
     @field_validator("rpm", "tpm", "daily")
     @classmethod
@@ -79,7 +91,7 @@ class CapConfig(_Model):
 class FairCycleConfig(_Model):
     """Sequential selection's fair cycle: an exhausted credential waits until the others had their turn."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Turn the fair cycle on (sequential selection only).")
     duration: float = Field(86400.0, gt=0, description="Seconds after which a cycle starts over regardless.")
 
 
@@ -89,23 +101,38 @@ Credentials = Annotated[list[CredentialConfig], BeforeValidator(_key_strings)]
 class ProviderConfig(_Model):
     """An upstream: its protocol, where it lives, and its credential pool."""
 
-    protocol: str
-    base_url: str
-    credentials: Credentials = Field(default_factory=list)
-    models: dict[str, ModelOptions] = Field(default_factory=dict)
-    quota_groups: dict[str, list[str]] = Field(default_factory=dict)
-    selection: Literal["balanced", "sequential", "priority"] = "balanced"
+    protocol: str = Field(description="openai_chat, openai_responses, anthropic_messages or gemini.")
+    base_url: str = Field(description="What the protocol's official SDK takes as base_url.")
+    credentials: Credentials = Field(
+        default_factory=list,
+        description="Strings or {key, priority, max_concurrency, rpm, tpm, daily}; <NAME>_API_KEY[_N] add more.",
+    )
+    models: dict[str, ModelOptions] = Field(
+        default_factory=dict, description="Model names (a list) or name -> options; never a whitelist."
+    )
+    quota_groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="Group name -> models sharing cooldowns and resets."
+    )
+    selection: Literal["balanced", "sequential", "priority"] = Field(
+        "balanced", description="How a credential is picked."
+    )
     optimal_concurrency: int | None = Field(
         None, ge=1, description="Soft target of requests in flight per credential before load stacks on one."
     )
     caps: dict[str, CapConfig] = Field(default_factory=dict, description="Keyed by model or quota group, or '*'.")
     daily_reset_hour: int = Field(0, ge=0, le=23, description="UTC hour when daily windows reset.")
-    fair_cycle: FairCycleConfig = Field(default_factory=FairCycleConfig)
-    headers: dict[str, str] = Field(default_factory=dict)
-    auth: Literal["bearer", "x-api-key", "x-goog-api-key", "none", "custom"] | None = None
+    fair_cycle: FairCycleConfig = Field(
+        default_factory=FairCycleConfig, description="Fair-cycle settings for sequential selection."
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra headers on every upstream request.")
+    auth: Literal["bearer", "x-api-key", "x-goog-api-key", "none", "custom"] | None = Field(
+        None, description="How the key is sent; by default the protocol's own (bearer, x-api-key, x-goog-api-key)."
+    )
     auth_header: str | None = Field(None, description="Header name for auth: custom.")
-    adapters: list[Any] = Field(default_factory=list)
-    field_cache: list[Any] = Field(default_factory=list)
+    adapters: list[Any] = Field(default_factory=list, description="Adapter chain (reserved; see docs/field-cache.md).")
+    field_cache: list[Any] = Field(
+        default_factory=list, description="Field-cache rules (reserved; see docs/field-cache.md)."
+    )
 
     @field_validator("protocol")
     @classmethod
@@ -151,7 +178,7 @@ class Budget(_Model):
     requests: int | None = Field(None, ge=1, description="Requests per period.")
     tokens: int | None = Field(None, ge=1, description="Tokens per period (input, cache and output).")
     usd: float | None = Field(None, gt=0, description="USD per period; requests of unknown cost count as 0.")
-    period: Literal["day", "month"] = "day"
+    period: Literal["day", "month"] = Field("day", description="The budget's period (UTC day or calendar month).")
 
     @model_validator(mode="after")
     def _some_limit(self) -> Budget:
@@ -163,10 +190,10 @@ class Budget(_Model):
 class ClientKey(_Model):
     """A key clients present; ``scope`` ties it to a tenant scope, ``budget`` caps its usage."""
 
-    key: SecretStr
-    scope: str | None = None
-    name: str | None = None
-    budget: Budget | None = None
+    key: SecretStr = Field(description="The client key (a secret).")
+    scope: str | None = Field(None, description="Tenant scope this key belongs to.")
+    name: str | None = Field(None, description="A label for humans.")
+    budget: Budget | None = Field(None, description="Spending limits for this key.")
 
 
 ClientKeys = Annotated[list[ClientKey], BeforeValidator(_key_strings)]
@@ -175,28 +202,37 @@ ClientKeys = Annotated[list[ClientKey], BeforeValidator(_key_strings)]
 class AuthConfig(_Model):
     """Client keys. With no ``api_keys`` the gateway is open (and says so at startup)."""
 
-    api_keys: ClientKeys = Field(default_factory=list)
-    admin_keys: ClientKeys = Field(default_factory=list)
+    api_keys: ClientKeys = Field(
+        default_factory=list, description="Client keys; none configured leaves the gateway open."
+    )
+    admin_keys: ClientKeys = Field(
+        default_factory=list, description="Keys that may read every scope, trace and credential."
+    )
 
 
 class ScopeProvider(_Model):
     """A scope's own credentials for one provider."""
 
-    credentials: Credentials = Field(default_factory=list)
+    credentials: Credentials = Field(default_factory=list, description="The scope's own credentials for this provider.")
 
 
 class ScopeConfig(_Model):
     """A tenant scope: its own credentials and isolated state."""
 
-    providers: dict[str, ScopeProvider] = Field(default_factory=dict)
-    fallback_to_global: bool = False
+    providers: dict[str, ScopeProvider] = Field(
+        default_factory=dict, description="Provider name -> the scope's credentials."
+    )
+    fallback_to_global: bool = Field(
+        False, description="May a scoped request use the global pool when its own is exhausted."
+    )
 
 
 class FallbackGroup(_Model):
     """Targets tried in order; a requested model in the group is tried first."""
 
-    targets: list[str] = Field(min_length=1)
+    targets: list[str] = Field(min_length=1, description="provider/model targets, in order.")
     failover_on: list[str] = Field(
+        description="Error classes that move on to the next target.",
         default_factory=lambda: [
             "rate_limit",
             "quota_exceeded",
@@ -207,17 +243,20 @@ class FallbackGroup(_Model):
             "authentication",
             "permission",
             "upstream_invalid",
-        ]
+        ],
     )
-    stop_on: list[str] = Field(default_factory=list)
-    streaming_policy: Literal["pre_output_only", "never"] = "pre_output_only"
+    stop_on: list[str] = Field(default_factory=list, description="Error classes that stop the request at once.")
+    streaming_policy: Literal["pre_output_only", "never"] = Field(
+        "pre_output_only",
+        description="pre_output_only: streams fall back until the first visible output; never: not at all.",
+    )
 
 
 class RoutingConfig(_Model):
     """Aliases, fallback groups and the request budget."""
 
-    aliases: dict[str, str] = Field(default_factory=dict)
-    fallback_groups: list[FallbackGroup] = Field(default_factory=list)
+    aliases: dict[str, str] = Field(default_factory=dict, description="Alias -> provider/model (or another alias).")
+    fallback_groups: list[FallbackGroup] = Field(default_factory=list, description="Groups of targets tried in order.")
     max_wait: float = Field(10.0, ge=0, description="Longest wait for a cooling or busy pool, in seconds.")
     request_timeout: float = Field(600.0, gt=0, description="Budget for acquisition, waits, retries and fallbacks.")
     connect_retries: int = Field(1, ge=0, description="Retries of the same provider after a connection error.")
@@ -237,15 +276,15 @@ class CooldownConfig(_Model):
     auth_bench: float = Field(300.0, gt=0, description="401/403 bench time.")
     model_capacity: float = Field(60.0, gt=0, description="A model out of capacity, without a retry-after.")
     provider_threshold: int = Field(3, ge=1, description="Transient failures within the window that cool a provider.")
-    provider_window: float = Field(60.0, gt=0)
-    provider_backoff_base: float = Field(30.0, gt=0)
-    provider_backoff_max: float = Field(300.0, gt=0)
+    provider_window: float = Field(60.0, gt=0, description="Window in seconds for counting transient failures.")
+    provider_backoff_base: float = Field(30.0, gt=0, description="First provider/model backoff in seconds.")
+    provider_backoff_max: float = Field(300.0, gt=0, description="Longest backoff in seconds.")
 
 
 class SessionsConfig(_Model):
     """Session affinity: one conversation stays on one credential while it is healthy."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Turn session affinity on.")
     sticky_ttl: float = Field(300.0, ge=0, description="Seconds a session keeps its credential after its last use.")
     sticky_wait: float = Field(2.0, ge=0, description="Wait for a busy sticky credential before moving.")
     anchor_ttl: float = Field(3600.0, gt=0, description="How long conversation evidence is remembered.")
@@ -257,16 +296,16 @@ Seconds = Annotated[float, Field(gt=0)]
 class StreamingConfig(_Model):
     """Stream guard timers in seconds; null disables one."""
 
-    ttfb_timeout: Seconds | None = 60.0
-    stall_timeout: Seconds | None = 60.0
-    heartbeat_interval: Seconds | None = 15.0
+    ttfb_timeout: Seconds | None = Field(60.0, description="Seconds allowed before the first upstream byte.")
+    stall_timeout: Seconds | None = Field(60.0, description="Seconds allowed between upstream chunks.")
+    heartbeat_interval: Seconds | None = Field(15.0, description="Seconds of silence before a heartbeat to the client.")
 
 
 class TraceConfig(_Model):
     """Transformation trace files: one JSONL file per request under ``dir``."""
 
-    enabled: bool = False
-    dir: str = "./traces"
+    enabled: bool = Field(False, description="Write a trace file per request.")
+    dir: str = Field("./traces", description="Directory for trace files.")
     stream_capture: Literal["full", "sampled"] = Field(
         "full", description="Record every stream event, or the first and then one in every sample_every."
     )
@@ -289,10 +328,12 @@ class ResponsesConfig(_Model):
 class StateConfig(_Model):
     """Where shared state lives."""
 
-    backend: Literal["memory", "redis"] = "memory"
-    url: str | None = None
-    prefix: str = "rotator:"
-    fingerprint_key: SecretStr | None = None
+    backend: Literal["memory", "redis"] = Field("memory", description="memory (one process) or redis (replicas).")
+    url: str | None = Field(None, description="Redis URL, for backend: redis.")
+    prefix: str = Field("rotator:", description="Prefix of every state key.")
+    fingerprint_key: SecretStr | None = Field(
+        None, description="HMAC key for credential fingerprints; set the same value on every replica."
+    )
     lease_ttl: float = Field(60.0, gt=0, description="How long a dead replica's in-flight slots stay taken.")
     on_error: Literal["degrade", "fail"] = Field(
         "degrade", description="When Redis fails: serve on per-replica memory state, or answer 503."
@@ -302,26 +343,32 @@ class StateConfig(_Model):
 class ServerConfig(_Model):
     """HTTP limits and upstream transport."""
 
-    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
-    forward_headers: list[str] = Field(default_factory=lambda: ["anthropic-beta", "openai-beta"])
-    connect_timeout: float = Field(10.0, gt=0)
-    read_timeout: float = Field(600.0, gt=0)
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="Largest request body accepted (413 beyond).")
+    forward_headers: list[str] = Field(
+        default_factory=lambda: ["anthropic-beta", "openai-beta"], description="Client headers passed on to upstreams."
+    )
+    connect_timeout: float = Field(10.0, gt=0, description="Upstream connect timeout in seconds.")
+    read_timeout: float = Field(600.0, gt=0, description="Upstream read timeout for non-streamed requests, in seconds.")
 
 
 class RotatorConfig(_Model):
     """The whole gateway configuration."""
 
-    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
-    auth: AuthConfig = Field(default_factory=AuthConfig)
-    scopes: dict[str, ScopeConfig] = Field(default_factory=dict)
-    routing: RoutingConfig = Field(default_factory=RoutingConfig)
-    cooldowns: CooldownConfig = Field(default_factory=CooldownConfig)
-    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
-    streaming: StreamingConfig = Field(default_factory=StreamingConfig)
-    trace: TraceConfig = Field(default_factory=TraceConfig)
-    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
-    state: StateConfig = Field(default_factory=StateConfig)
-    server: ServerConfig = Field(default_factory=ServerConfig)
+    providers: dict[str, ProviderConfig] = Field(
+        default_factory=dict, description="Upstream providers by the name clients use as the model prefix."
+    )
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="Client keys.")
+    scopes: dict[str, ScopeConfig] = Field(default_factory=dict, description="Tenant scopes by name.")
+    routing: RoutingConfig = Field(
+        default_factory=RoutingConfig, description="Aliases, fallback groups and the request budget."
+    )
+    cooldowns: CooldownConfig = Field(default_factory=CooldownConfig, description="Cooldown durations and backoff.")
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig, description="Session affinity.")
+    streaming: StreamingConfig = Field(default_factory=StreamingConfig, description="Stream timers.")
+    trace: TraceConfig = Field(default_factory=TraceConfig, description="Transform traces.")
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig, description="Stored Responses API state.")
+    state: StateConfig = Field(default_factory=StateConfig, description="Where shared state lives.")
+    server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP limits and upstream timeouts.")
 
     @model_validator(mode="after")
     def _references(self) -> RotatorConfig:
