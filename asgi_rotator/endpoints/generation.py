@@ -6,6 +6,7 @@ does the upstream work, and the client protocol formats what comes back.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from ..http.auth import Client
 from ..http.streaming import send_event_stream
 from ..protocols._common import new_id, now
 from ..protocols.base import WireProtocol
-from ..protocols.unified import UnifiedRequest, UnifiedResponse
+from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse
 from ..responses_api.store import StoredResponse
 from ..routing.planner import Plan
 from ..streaming.accumulate import StreamAccumulator
@@ -90,18 +91,11 @@ class Generation:
         response: UnifiedResponse,
         body: dict[str, Any] | None = None,
     ) -> StoredResponse | None:
-        """Everything after an answer (complete or failed): usage, session evidence, Responses storage."""
+        """Everything the next request may depend on: provider state, session evidence, Responses storage.
+
+        It runs before the answer's last byte goes out, so a client that continues at once finds it all.
+        """
         gateway = self._gateway
-        if call.target is not None:
-            await gateway.accounting.record(
-                provider=call.target.provider,
-                model=call.target.model,
-                credential=call.credential.masked if call.credential else None,
-                client_key=client.key_id,
-                scope=client.scope,
-                usage=call.usage,
-                outcome="ok" if response.stop_reason != "error" else "error",
-            )
         if call.target is not None and call.credential is not None and call.session is not None:
             scope = (call.target.provider, call.target.model, call.credential.id, call.session)
             await gateway.provider_state.remember(
@@ -119,6 +113,22 @@ class Generation:
         await gateway.responses.save(record, call.request)
         return record
 
+    async def account(self, call: Call, client: Client, failed: bool) -> None:
+        """Usage, cost and metrics of the attempt that served the client (after the answer went out)."""
+        if call.target is None:
+            return
+        await self._gateway.accounting.record(
+            provider=call.target.provider,
+            model=call.target.model,
+            credential=call.credential.masked if call.credential else None,
+            client_key=client.key_id,
+            scope=client.scope,
+            usage=call.usage,
+            outcome="error" if failed else "ok",
+            latency=time.monotonic() - call.started,
+            ttfb=call.first_output - call.started if call.first_output is not None else None,
+        )
+
     async def _complete(self, call: Call, plan: Plan, protocol: WireProtocol, client: Client, send: Send) -> None:
         response = await self._gateway.executor.generate(call, plan)
         response.id = new_id(protocol.id_prefix)
@@ -131,8 +141,9 @@ class Generation:
                 headers.append(("x-rotator-cost-usd", f"{cost:.8f}"))
         if call.trace is not None:
             call.trace.record("parsed_unified_response", response, direction="response")
-        await send_json(send, 200, body, headers)
         await self.finish(protocol, call, client, response, body)
+        await send_json(send, 200, body, headers)
+        await self.account(call, client, failed=False)
 
     async def _stream(
         self, call: Call, plan: Plan, protocol: WireProtocol, client: Client, send: Send, receive: Receive
@@ -140,6 +151,14 @@ class Generation:
         response_id = new_id(protocol.id_prefix)
         formatter = protocol.stream_formatter(call.request, response_id)
         accumulator = StreamAccumulator(response_id, call.request.model)
+
+        async def observe(event: StreamEvent) -> None:
+            if call.first_output is None and event.visible:
+                call.first_output = time.monotonic()
+            accumulator.feed(event)
+            if event.kind in ("end", "error") and call.target is not None:
+                # Before the terminal frame goes out: a client may continue the moment it sees it.
+                await self.finish(protocol, call, client, accumulator.response())
 
         def error_response(error: GatewayError) -> tuple[int, bytes, list[tuple[str, str]]]:
             return error.status, _json.dumps(protocol.format_error(error)), error_headers(error)
@@ -152,10 +171,10 @@ class Generation:
             headers=lambda: served_headers(call),
             on_error_response=error_response,
             heartbeat_interval=self._gateway.config.streaming.heartbeat_interval,
-            on_event=accumulator.feed,
+            on_event=observe,
         )
         if outcome.status in ("completed", "failed"):
-            await self.finish(protocol, call, client, accumulator.response())
+            await self.account(call, client, failed=outcome.status == "failed")
 
 
 def served_headers(call: Call) -> list[tuple[str, str]]:

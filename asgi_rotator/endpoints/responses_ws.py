@@ -125,7 +125,9 @@ class _Connection:
                     break
         finally:
             await events.aclose()  # type: ignore[attr-defined]
-        record = await gateway.generation.finish(self.protocol, call, self.client, accumulator.response())
+        final = accumulator.response()
+        record = await gateway.generation.finish(self.protocol, call, self.client, final)
+        await gateway.generation.account(call, self.client, failed=final.stop_reason == "error")
         if record is not None and request.store is False:
             self.unstored = record
 

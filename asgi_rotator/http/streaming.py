@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from ..errors import GatewayError
@@ -45,7 +45,7 @@ async def send_event_stream(
     headers: Callable[[], list[tuple[str, str]]],
     on_error_response: Callable[[GatewayError], tuple[int, bytes, list[tuple[str, str]]]],
     heartbeat_interval: float | None,
-    on_event: Callable[[StreamEvent], None] | None = None,
+    on_event: Callable[[StreamEvent], Awaitable[None]] | None = None,
 ) -> StreamOutcome:
     """Pump ``events`` through ``formatter`` to the client until a terminal event or a disconnect.
 
@@ -54,7 +54,7 @@ async def send_event_stream(
             by then, unless a heartbeat had to start it first).
         on_error_response: renders an error that comes before the response started as (status, body, headers).
         heartbeat_interval: seconds of silence before a heartbeat; None disables them.
-        on_event: sees every canonical event (usage accounting, state capture).
+        on_event: sees every canonical event before it is sent (state capture that must precede the terminal).
     """
     outcome = StreamOutcome()
     started = False
@@ -75,7 +75,7 @@ async def send_event_stream(
     async def pump() -> None:
         async for event in events:
             if on_event is not None:
-                on_event(event)
+                await on_event(event)
             async with lock:
                 if not started and event.kind == "error":
                     outcome.status, outcome.error = "error_response", event.error

@@ -49,6 +49,9 @@ class Call:
     usage: Usage | None = None
     #: The request's transform trace, when tracing is on; every pass is recorded only behind this check.
     trace: RequestTrace | None = None
+    started: float = field(default_factory=time.monotonic)
+    #: When the first visible output reached the client (streams), for time-to-first-token metrics.
+    first_output: float | None = None
 
 
 class Executor:

@@ -120,3 +120,33 @@ def test_host_serves_its_own_routes_and_the_gateway(hosted):
             client.with_options(api_key="wrong").messages.create(
                 model="fake/m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
             )
+
+
+async def test_guard_and_tracing_around_a_hosts_own_sse_route(tmp_path):
+    import asyncio
+
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route, request_response
+
+    from asgi_rotator import StreamingGuard, TracingMiddleware
+    from asgi_rotator.config.models import TraceConfig
+
+    async def ticks(request):
+        async def body():
+            for i in range(3):
+                await asyncio.sleep(0.15)
+                yield f"data: tick {i}\n\n"
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    guarded = StreamingGuard(request_response(ticks), heartbeat_interval=0.05, stall_timeout=2)
+    traced = TracingMiddleware(guarded, config=TraceConfig(enabled=True, dir=str(tmp_path)))
+    app = Starlette(routes=[Route("/events", endpoint=traced)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://host") as client:
+        reply = await client.get("/events", headers={"x-request-id": "host-sse-1"})
+    assert reply.headers["x-request-id"] == "host-sse-1"
+    assert reply.text.count("data: tick") == 3 and ": keep-alive" in reply.text
+    trace = (tmp_path / "host-sse-1.jsonl").read_text()
+    assert "raw_client_request" in trace and "formatted_client_stream_event" in trace
