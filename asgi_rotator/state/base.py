@@ -12,8 +12,13 @@ from __future__ import annotations
 
 from typing import Literal, Protocol, runtime_checkable
 
-#: One write of a batch: ``("set", key, value, ttl)`` or ``("incr", key, amount, ttl)``.
-WriteOp = tuple[Literal["set"], str, bytes, float | None] | tuple[Literal["incr"], str, int, float | None]
+#: One write of a batch: ``("set", key, value, ttl)``, ``("incr", key, amount, ttl)``, or
+#: ``("hincr", key, {field: amount}, ttl)`` for a hash of counters (the TTL starts when the hash is created).
+WriteOp = (
+    tuple[Literal["set"], str, bytes, float | None]
+    | tuple[Literal["incr"], str, int, float | None]
+    | tuple[Literal["hincr"], str, dict[str, int], float | None]
+)
 
 
 @runtime_checkable
@@ -31,6 +36,9 @@ class StateBackend(Protocol):
 
     async def write_many(self, ops: list[WriteOp]) -> None:
         """Apply several independent writes in one round trip (each atomic, the batch not)."""
+
+    async def get_counters(self, keys: list[str]) -> list[dict[str, int]]:
+        """The hashes of counters written by ``hincr``, in one round trip (empty for missing keys)."""
 
     async def delete(self, key: str) -> None:
         """Remove ``key`` (and any lease set or list under it)."""

@@ -65,6 +65,9 @@ class DegradingBackend:
     async def write_many(self, ops: list[WriteOp]) -> None:
         await self._run(lambda b: b.write_many(ops))
 
+    async def get_counters(self, keys: list[str]) -> list[dict[str, int]]:
+        return await self._run(lambda b: b.get_counters(keys))
+
     async def delete(self, key: str) -> None:
         await self._run(lambda b: b.delete(key))
 

@@ -23,6 +23,7 @@ class MemoryBackend:
         # Counters live beside plain values, as decimal text, so ``get`` reads them as Redis would.
         self._values: dict[str, tuple[bytes, float | None]] = {}
         self._leases: dict[str, dict[str, float]] = {}
+        self._hashes: dict[str, tuple[dict[str, int], float | None]] = {}
         self._lists: dict[str, tuple[deque[bytes], float | None]] = {}
         self._writes = 0
 
@@ -39,6 +40,7 @@ class MemoryBackend:
         now = self._clock()
         self._values = {k: v for k, v in self._values.items() if v[1] is None or v[1] > now}
         self._lists = {k: v for k, v in self._lists.items() if v[1] is None or v[1] > now}
+        self._hashes = {k: v for k, v in self._hashes.items() if v[1] is None or v[1] > now}
         leases = {key: {h: exp for h, exp in holders.items() if exp > now} for key, holders in self._leases.items()}
         self._leases = {key: holders for key, holders in leases.items() if holders}
 
@@ -62,12 +64,32 @@ class MemoryBackend:
         for op in ops:
             if op[0] == "set":
                 await self.set(op[1], op[2], op[3])
-            else:
+            elif op[0] == "incr":
                 await self.incr(op[1], op[2], op[3])
+            else:
+                self._hincr(op[1], op[2], op[3])
+
+    def _hincr(self, key: str, fields: dict[str, int], ttl: float | None) -> None:
+        entry = self._hashes.get(key)
+        if entry is None or not self._live(entry[1]):
+            entry = ({}, self._expiry(ttl))
+            self._hashes[key] = entry
+        counters = entry[0]
+        for name, amount in fields.items():
+            counters[name] = counters.get(name, 0) + amount
+        self._wrote()
+
+    async def get_counters(self, keys: list[str]) -> list[dict[str, int]]:
+        out = []
+        for key in keys:
+            entry = self._hashes.get(key)
+            out.append(dict(entry[0]) if entry is not None and self._live(entry[1]) else {})
+        return out
 
     async def delete(self, key: str) -> None:
         self._values.pop(key, None)
         self._leases.pop(key, None)
+        self._hashes.pop(key, None)
         self._lists.pop(key, None)
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:

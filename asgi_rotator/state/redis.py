@@ -34,6 +34,12 @@ if remaining >= tonumber(ARGV[2]) then return {redis.call('GET', KEYS[1]), remai
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return {ARGV[1], tonumber(ARGV[2])}
 """
+_HINCR = """
+for i = 1, #ARGV - 1, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local ttl = ARGV[#ARGV]
+if ttl ~= '' and redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+"""
 _NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)"
 _ACQUIRE = (
     _NOW_MS
@@ -86,6 +92,7 @@ class RedisBackend:
         self._owns_client = owns_client
         self._clock = clock
         self._incr = client.register_script(_INCR)
+        self._hincr = client.register_script(_HINCR)
         self._extend = client.register_script(_EXTEND)
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
@@ -132,10 +139,22 @@ class RedisBackend:
             for op in ops:
                 if op[0] == "set":
                     pipe.set(op[1], op[2], px=_ms(op[3]) if op[3] is not None else None)
+                elif op[0] == "hincr":
+                    flat: list[Any] = [x for pair in op[2].items() for x in pair]
+                    await self._hincr(keys=[op[1]], args=[*flat, _ms(op[3]) if op[3] is not None else ""], client=pipe)
                 else:
                     # A script called on a pipeline only queues its EVALSHA; the await does not round-trip.
                     await self._incr(keys=[op[1]], args=[op[2], _ms(op[3]) if op[3] is not None else ""], client=pipe)
             await self._call(pipe.execute())
+
+    async def get_counters(self, keys: list[str]) -> list[dict[str, int]]:
+        if not keys:
+            return []
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            rows = await self._call(pipe.execute())
+        return [{k.decode(): int(v) for k, v in row.items()} for row in rows]
 
     async def delete(self, key: str) -> None:
         await self._call(self._client.delete(key))

@@ -2,7 +2,8 @@
 
 Each served call adds to counters for the totals and per provider, ``provider/model``, masked credential and
 client-key fingerprint, in the current minute, hour and UTC day windows and all time, all under the caller's
-scope (``-`` for global). Every counter is an integer ``incr``, so concurrent replicas never lose an update:
+scope (``-`` for global). The counters of one dimension and window are one hash of integer fields, added to
+atomically (``hincr``), so concurrent replicas never lose an update and a call costs a handful of writes:
 cost is kept in nano-dollars (a few-token call costs fractions of a micro-dollar), and a separate counter
 of calls with unknown cost makes a report's ``cost_usd`` null rather than silently low.
 
@@ -129,24 +130,19 @@ class UsageLedger:
         nano = 0 if cost_usd is None else round(cost_usd * _NANO)
         amounts = [("requests", 1), *((field, max(int(getattr(usage, field)), 0)) for field in TOKEN_FIELDS)]
         amounts.append((_UNKNOWN, 1) if unknown else (_COST, nano))
-        amounts = [(field, amount) for field, amount in amounts if amount]
+        counts = {field: amount for field, amount in amounts if amount}
 
+        # One hash of counters per dimension and window: a handful of writes per call, not one per field.
         ops: list[WriteOp] = []
         for window, ttl in self._windows(now):
             for dimension, name in [("totals", "-"), *names]:
-                base = self._counter(scope_tag, window, dimension, name)
-                ops.extend(("incr", f"{base}:{field}", amount, ttl) for field, amount in amounts)
+                ops.append(("hincr", self._counter(scope_tag, window, dimension, name), counts, ttl))
         if client_key is not None:
-            tokens = max(usage.total_tokens, 0)
+            quota = {"requests": 1, "tokens": max(usage.total_tokens, 0), _COST: 0 if unknown else nano}
+            quota = {field: amount for field, amount in quota.items() if amount}
             for period in ("day", "month"):
                 start, end = period_bounds(period, now)
-                base = self._quota(client_key, period, start)
-                ttl = end - now + 60.0
-                ops.append(("incr", f"{base}:requests", 1, ttl))
-                if tokens:
-                    ops.append(("incr", f"{base}:tokens", tokens, ttl))
-                if nano and not unknown:
-                    ops.append(("incr", f"{base}:{_COST}", nano, ttl))
+                ops.append(("hincr", self._quota(client_key, period, start), quota, end - now + 60.0))
         await self._index([("scopes", "", scope_tag), *((scope_tag, d, n) for d, n in names)])
         await self._backend.write_many(ops)
 
@@ -203,14 +199,10 @@ class UsageLedger:
         for dimension in _DIMENSIONS:
             listed = await self._backend.list(self._index_key(scope, dimension))
             wanted.extend((dimension, name) for name in dict.fromkeys(item.decode() for item in listed))
-        keys = [f"{self._counter(scope, window, d, n)}:{field}" for d, n in wanted for field in _FIELDS]
-        values = await self._backend.get_many(keys)
+        hashes = await self._backend.get_counters([self._counter(scope, window, d, n) for d, n in wanted])
         raw: dict[str, dict[str, dict[str, int]]] = {"totals": {}, **{d: {} for d in _DIMENSIONS}}
-        for i, (dimension, name) in enumerate(wanted):
-            chunk = values[i * len(_FIELDS) : (i + 1) * len(_FIELDS)]
-            counts = {
-                field: int(value) if value is not None else 0 for field, value in zip(_FIELDS, chunk, strict=True)
-            }
+        for (dimension, name), stored in zip(wanted, hashes, strict=True):
+            counts = {field: stored.get(field, 0) for field in _FIELDS}
             if counts["requests"] or dimension == "totals":
                 raw[dimension][name] = counts
         return raw
@@ -218,13 +210,8 @@ class UsageLedger:
     async def period_usage(self, client_key: str, period: Period) -> PeriodUsage:
         """What ``client_key`` used in the current UTC day or calendar month."""
         start, _ = period_bounds(period, self._clock())
-        base = self._quota(client_key, period, start)
-        requests, tokens, nano = await self._backend.get_many([f"{base}:requests", f"{base}:tokens", f"{base}:{_COST}"])
-        return PeriodUsage(
-            int(requests) if requests is not None else 0,
-            int(tokens) if tokens is not None else 0,
-            int(nano) / _NANO if nano is not None else 0.0,
-        )
+        (stored,) = await self._backend.get_counters([self._quota(client_key, period, start)])
+        return PeriodUsage(stored.get("requests", 0), stored.get("tokens", 0), stored.get(_COST, 0) / _NANO)
 
 
 def _entry(counts: dict[str, int]) -> dict[str, Any]:

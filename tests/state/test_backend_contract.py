@@ -161,3 +161,11 @@ async def test_write_many_applies_every_write(backend, key):
     assert await backend.get_many([key + ":a", key + ":n", key + ":new", key + ":t"]) == [b"x", b"7", b"3", b"y"]
     await asyncio.sleep(0.1)
     assert await backend.get_many([key + ":new", key + ":t"]) == [None, None]
+
+
+async def test_hash_counters_add_atomically_and_expire(backend, key):
+    await asyncio.gather(*(backend.write_many([("hincr", key, {"a": 1, "b": 2}, 10)]) for _ in range(50)))
+    await backend.write_many([("hincr", key + ":brief", {"a": 1}, 0.05)])
+    assert await backend.get_counters([key, key + ":brief", key + ":none"]) == [{"a": 50, "b": 100}, {"a": 1}, {}]
+    await asyncio.sleep(0.1)
+    assert await backend.get_counters([key + ":brief"]) == [{}]
