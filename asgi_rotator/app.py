@@ -13,6 +13,7 @@ import httpx
 from .config import RotatorConfig, load_config
 from .gateway import Gateway
 from .http.asgi import relative_path
+from .pipeline.adapters import validate_adapters
 from .state import StateBackend
 from .types import Message, Receive, Scope, Send
 
@@ -40,6 +41,7 @@ class RotatorASGI:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = load_config(config)
+        validate_adapters(self.config.providers)
         self._options: dict[str, Any] = {
             "backend": backend,
             "upstream_transport": upstream_transport,

@@ -98,6 +98,14 @@ class FairCycleConfig(_Model):
 Credentials = Annotated[list[CredentialConfig], BeforeValidator(_key_strings)]
 
 
+class AdapterSpec(_Model):
+    """One adapter of a provider's chain, with its config and an optional model filter."""
+
+    name: str = Field(description="A built-in or registered adapter name.")
+    config: dict[str, Any] = Field(default_factory=dict, description="The adapter's own settings.")
+    models: list[str] | None = Field(None, description="Run only for these upstream models.")
+
+
 class ProviderConfig(_Model):
     """An upstream: its protocol, where it lives, and its credential pool."""
 
@@ -129,10 +137,22 @@ class ProviderConfig(_Model):
         None, description="How the key is sent; by default the protocol's own (bearer, x-api-key, x-goog-api-key)."
     )
     auth_header: str | None = Field(None, description="Header name for auth: custom.")
-    adapters: list[Any] = Field(default_factory=list, description="Adapter chain (reserved; see docs/field-cache.md).")
-    field_cache: list[Any] = Field(
-        default_factory=list, description="Field-cache rules (reserved; see docs/field-cache.md)."
+    adapters: list[str | AdapterSpec] = Field(
+        default_factory=list, description="Adapter chain, in order: names or {name, config, models}."
     )
+    field_cache: list[Any] = Field(
+        default_factory=list, description="Declarative field-cache rules: not available yet, must stay empty."
+    )
+
+    @field_validator("field_cache")
+    @classmethod
+    def _no_field_cache_yet(cls, value: list[Any]) -> list[Any]:
+        if value:
+            raise ValueError(
+                "declarative field-cache rules are not available yet; provider reasoning state is "
+                "kept by the built-in rules without configuration"
+            )
+        return value
 
     @field_validator("protocol")
     @classmethod

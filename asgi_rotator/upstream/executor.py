@@ -21,6 +21,7 @@ from ..credentials.identity import Credential
 from ..credentials.pool import CredentialPool, Lease, NoCredentialAvailable
 from ..errors import GatewayError, UpstreamError
 from ..http.sse import SSEDecoder
+from ..pipeline.adapters import AdapterChain, chain_for
 from ..pipeline.provider_state import ProviderState
 from ..protocols._common import upstream_invalid
 from ..protocols.base import StreamParser
@@ -70,6 +71,8 @@ class Executor:
         self._pool = pool
         self._transport = transport
         self._provider_state = provider_state
+        # Adapter chains per provider/model: derived from the config alone, so a per-process cache is right.
+        self._chains: dict[str, AdapterChain] = {}
         self._clock = clock
 
     async def generate(self, call: Call, plan: Plan) -> UnifiedResponse:
@@ -89,6 +92,11 @@ class Executor:
                     raise upstream_invalid(target.protocol.name, "the body is not a JSON object")
                 if call.trace is not None:
                     call.trace.record("raw_provider_response", body, direction="response", component="provider")
+                chain = self._chain(target)
+                if chain.steps:
+                    body = chain.response(body)
+                    if call.trace is not None:
+                        call.trace.record("after_response_adapters", body, direction="response", component="provider")
                 result = target.protocol.parse_response(body)
             except GatewayError as exc:
                 error = exc if http_request is None else as_upstream(exc)
@@ -119,7 +127,10 @@ class Executor:
                     parser, decoder = target.protocol.stream_parser(), SSEDecoder()
                     ttfb_left = max(first_byte_by - time.monotonic(), 0.0) if streaming.ttfb_timeout else None
                     chunks = guarded_chunks(response, ttfb_left, streaming.stall_timeout)
+                    chain = self._chain(target)
                     async for events in _parsed(parser, decoder, chunks, call.trace):
+                        if chain.steps:
+                            events = [e for e in map(chain.stream_event, events) if e is not None]
                         for event in events:
                             if event.kind == "usage" or event.kind == "end" and event.usage is not None:
                                 call.usage = event.usage
@@ -158,6 +169,16 @@ class Executor:
             scope = (target.provider, target.model, lease.credential.id, call.session)
             await self._provider_state.inject(target.protocol.family, scope, call.request)
         native = target.protocol.build_request(call.request, target.model)
+        chain = self._chain(target)
+        if chain.steps:
+            chain.request(native)
+            if call.trace is not None:
+                call.trace.record(
+                    "after_request_adapters",
+                    native.body,
+                    component="provider",
+                    adapters=[a.name for a, _ in chain.steps],
+                )
         request = self._transport.build(
             target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
         )
@@ -172,6 +193,15 @@ class Executor:
                 url=str(request.url),
             )
         return request
+
+    def _chain(self, target: Target) -> AdapterChain:
+        chain = self._chains.get(target.name)
+        if chain is None:
+            chain = chain_for(
+                target.config.adapters, provider=target.provider, model=target.model, protocol=target.protocol.name
+            )
+            self._chains[target.name] = chain
+        return chain
 
     async def _send_stream(
         self, request: httpx.Request, target: Target, lease: Lease, ttfb: float | None
