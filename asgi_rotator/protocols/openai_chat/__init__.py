@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from ...errors import GatewayError
 from ..base import NativeRequest, StreamFormatter, StreamParser, WireProtocol
 from ..unified import Family, UnifiedRequest, UnifiedResponse
-from . import requests, responses, streams
+from . import build, requests, responses, streams
 
 
 class OpenAIChatProtocol(WireProtocol):
@@ -34,7 +34,7 @@ class OpenAIChatProtocol(WireProtocol):
         return responses.format_error(error)
 
     def build_request(self, request: UnifiedRequest, model: str) -> NativeRequest:
-        return requests.build_request(request, model)
+        return build.build_request(request, model)
 
     def parse_response(self, body: dict[str, Any]) -> UnifiedResponse:
         return responses.parse_response(body)
