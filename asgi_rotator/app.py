@@ -14,6 +14,7 @@ from .config import RotatorConfig, load_config
 from .gateway import Gateway
 from .http.asgi import relative_path
 from .pipeline.adapters import validate_adapters
+from .pipeline.field_cache import validate_rules
 from .state import StateBackend
 from .types import Message, Receive, Scope, Send
 
@@ -42,6 +43,7 @@ class RotatorASGI:
     ) -> None:
         self.config = load_config(config)
         validate_adapters(self.config.providers)
+        validate_rules(self.config)
         self._options: dict[str, Any] = {
             "backend": backend,
             "upstream_transport": upstream_transport,

@@ -31,6 +31,7 @@ from .http.asgi import (
 )
 from .http.auth import Client, ClientAuth
 from .http.routes import Route, match, protocol_for_path
+from .pipeline.field_cache import FieldCache
 from .pipeline.provider_state import ProviderState
 from .protocols import get_protocol
 from .protocols.base import WireProtocol
@@ -82,7 +83,17 @@ class Gateway:
             ResponseStore(self.backend, config.responses, prefix=config.state.prefix), config.responses
         )
         self.provider_state = ProviderState(self.backend, prefix=config.state.prefix, ttl=config.sessions.anchor_ttl)
-        self.executor = Executor(config, self.pool, self.upstream, provider_state=self.provider_state, clock=clock)
+        self.field_cache = FieldCache(
+            self.backend, {name: p.field_cache for name, p in config.providers.items()}, prefix=config.state.prefix
+        )
+        self.executor = Executor(
+            config,
+            self.pool,
+            self.upstream,
+            provider_state=self.provider_state,
+            field_cache=self.field_cache,
+            clock=clock,
+        )
         self.accounting = Accounting(config, self.backend, clock=clock)
         self.tracer = TraceWriter(config.trace, _secrets(config))
         self.generation = Generation(self)

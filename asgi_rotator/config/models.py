@@ -98,6 +98,45 @@ class FairCycleConfig(_Model):
 Credentials = Annotated[list[CredentialConfig], BeforeValidator(_key_strings)]
 
 
+ScopePart = Literal["provider", "model", "credential", "session", "conversation"]
+_DEFAULT_SCOPE: tuple[ScopePart, ...] = ("provider", "model", "credential", "session")
+
+
+class Injection(_Model):
+    """Where a rule's value goes."""
+
+    target: Literal["request", "metadata"] = Field("request", description="The native request body, or metadata.")
+    path: str = Field(description="Path in the target (for per_tool_call: relative to each tool item).")
+    when_missing_only: bool = Field(False, description="Leave a value the request already has.")
+    as_list: bool = Field(False, description="Inject every stored value as a list, not the last one.")
+    container_path: str | None = Field(None, description="per_tool_call: the tool items to inject into.")
+    tool_call_id_path: str = Field("id", description="per_tool_call: the id inside each tool item.")
+
+
+class FieldCacheRule(_Model):
+    """One rule of a provider's ``field_cache``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Unique, filesystem-safe name.")
+    source: Literal["request", "response", "stream_event"] = Field(description="Where values come from.")
+    path: str = Field(description="What to extract (per_tool_call: the tool items).")
+    mode: Literal["last", "all", "last_user_turn", "last_assistant_turn", "per_tool_call"] = Field(
+        "last", description="last overwrites, all appends, turn modes read one turn, per_tool_call keys by call id."
+    )
+    scope: list[ScopePart] = Field(
+        default_factory=lambda: list(_DEFAULT_SCOPE), description="What the stored value is keyed by."
+    )
+    inject: Injection = Field(description="Where the value goes.")
+    enabled: bool = Field(True, description="Turn the rule off without removing it.")
+    ttl_seconds: float = Field(3600.0, gt=0, description="How long a stored value lives.")
+    allow_missing_session: bool = Field(False, description="Store and inject even without a session.")
+    turn_role_path: str = Field("role", description="Turn modes: the role inside each item of ``path``.")
+    turn_value_path: str = Field("content", description="Turn modes: the value inside the matching item.")
+    tool_call_id_path: str = Field("id", description="per_tool_call: the id inside each tool item.")
+    tool_value_path: str = Field("", description="per_tool_call: the value inside each tool item.")
+    max_values: int = Field(1024, ge=1, description="Most values kept (mode all).")
+    max_bytes: int = Field(4 * 1024 * 1024, ge=1, description="Largest stored value; bigger ones are not kept.")
+
+
 class AdapterSpec(_Model):
     """One adapter of a provider's chain, with its config and an optional model filter."""
 
@@ -140,19 +179,9 @@ class ProviderConfig(_Model):
     adapters: list[str | AdapterSpec] = Field(
         default_factory=list, description="Adapter chain, in order: names or {name, config, models}."
     )
-    field_cache: list[Any] = Field(
-        default_factory=list, description="Declarative field-cache rules: not available yet, must stay empty."
+    field_cache: list[FieldCacheRule] = Field(
+        default_factory=list, description="Fields to remember from one exchange and inject into the next."
     )
-
-    @field_validator("field_cache")
-    @classmethod
-    def _no_field_cache_yet(cls, value: list[Any]) -> list[Any]:
-        if value:
-            raise ValueError(
-                "declarative field-cache rules are not available yet; provider reasoning state is "
-                "kept by the built-in rules without configuration"
-            )
-        return value
 
     @field_validator("protocol")
     @classmethod

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import httpx
 
@@ -22,6 +23,7 @@ from ..credentials.pool import CredentialPool, Lease, NoCredentialAvailable
 from ..errors import GatewayError, UpstreamError
 from ..http.sse import SSEDecoder
 from ..pipeline.adapters import AdapterChain, chain_for
+from ..pipeline.field_cache import CacheContext, FieldCache
 from ..pipeline.provider_state import ProviderState
 from ..protocols._common import upstream_invalid
 from ..protocols.base import StreamParser
@@ -65,12 +67,14 @@ class Executor:
         transport: UpstreamTransport,
         *,
         provider_state: ProviderState | None = None,
+        field_cache: FieldCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
         self._pool = pool
         self._transport = transport
         self._provider_state = provider_state
+        self._field_cache = field_cache
         # Adapter chains per provider/model: derived from the config alone, so a per-process cache is right.
         self._chains: dict[str, AdapterChain] = {}
         self._clock = clock
@@ -82,7 +86,7 @@ class Executor:
             started = self._clock()
             http_request = None
             try:
-                http_request = await self._prepare(call, target, lease, budget)
+                http_request, cache_ctx = await self._prepare(call, target, lease, budget)
                 response = await self._transport.send(http_request, target.protocol, lease.credential)
                 try:
                     body = _json.loads(response.content)
@@ -98,6 +102,8 @@ class Executor:
                     if call.trace is not None:
                         call.trace.record("after_response_adapters", body, direction="response", component="provider")
                 result = target.protocol.parse_response(body)
+                if cache_ctx is not None and self._field_cache is not None:
+                    await self._field_cache.extract(cache_ctx, response=body)
             except GatewayError as exc:
                 error = exc if http_request is None else as_upstream(exc)
                 await failures.record(self._pool, target, lease, error, self._clock() - started)
@@ -120,7 +126,8 @@ class Executor:
             visible = False
             http_request = None
             try:
-                http_request = await self._prepare(call, target, lease, budget)
+                http_request, cache_ctx = await self._prepare(call, target, lease, budget)
+                raw_events: list[dict[str, Any]] | None = [] if cache_ctx is not None else None
                 first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
                 response = await self._send_stream(http_request, target, lease, streaming.ttfb_timeout)
                 try:
@@ -128,7 +135,7 @@ class Executor:
                     ttfb_left = max(first_byte_by - time.monotonic(), 0.0) if streaming.ttfb_timeout else None
                     chunks = guarded_chunks(response, ttfb_left, streaming.stall_timeout)
                     chain = self._chain(target)
-                    async for events in _parsed(parser, decoder, chunks, call.trace):
+                    async for events in _parsed(parser, decoder, chunks, call.trace, raw_events):
                         if chain.steps:
                             events = [e for e in map(chain.stream_event, events) if e is not None]
                         for event in events:
@@ -147,6 +154,8 @@ class Executor:
                             if event.kind == "end":
                                 # Before yielding: the consumer closes the stream once it has the terminal.
                                 await self._pool.record_success(lease, target.provider, _tokens(call.usage))
+                                if cache_ctx is not None and self._field_cache is not None:
+                                    await self._field_cache.extract(cache_ctx, stream_events=raw_events)
                             yield event
                 finally:
                     await response.aclose()
@@ -163,8 +172,11 @@ class Executor:
             return
         yield StreamEvent("error", error=failures.final())
 
-    async def _prepare(self, call: Call, target: Target, lease: Lease, budget: float) -> httpx.Request:
-        """The upstream HTTP request for one attempt (built per attempt: it carries the credential)."""
+    async def _prepare(
+        self, call: Call, target: Target, lease: Lease, budget: float
+    ) -> tuple[httpx.Request, CacheContext | None]:
+        """The upstream HTTP request for one attempt (built per attempt: it carries the credential), and the
+        field-cache context whose values are stored if the attempt succeeds."""
         if self._provider_state is not None and call.session is not None:
             scope = (target.provider, target.model, lease.credential.id, call.session)
             await self._provider_state.inject(target.protocol.family, scope, call.request)
@@ -179,6 +191,21 @@ class Executor:
                     component="provider",
                     adapters=[a.name for a, _ in chain.steps],
                 )
+        cache_ctx = None
+        if self._field_cache is not None and self._field_cache.rules(target.provider):
+            cache_ctx = CacheContext(
+                target.provider,
+                target.model,
+                lease.credential.id,
+                call.session,
+                call.request.previous_response_id,
+                native.body,
+            )
+            if call.request.metadata is None:
+                call.request.metadata = {}
+            changed = await self._field_cache.inject(cache_ctx, native.body, call.request.metadata)
+            if call.trace is not None:
+                call.trace.record("after_field_cache_injection", native.body, component="provider", changed=changed)
         request = self._transport.build(
             target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
         )
@@ -192,7 +219,7 @@ class Executor:
                 credential=lease.credential.masked,
                 url=str(request.url),
             )
-        return request
+        return request, cache_ctx
 
     def _chain(self, target: Target) -> AdapterChain:
         chain = self._chains.get(target.name)
@@ -308,23 +335,41 @@ def _tokens(usage: Usage | None) -> int:
 
 
 async def _parsed(
-    parser: StreamParser, decoder: SSEDecoder, chunks: AsyncIterator[bytes], trace: RequestTrace | None
+    parser: StreamParser,
+    decoder: SSEDecoder,
+    chunks: AsyncIterator[bytes],
+    trace: RequestTrace | None,
+    raw_events: list[dict[str, Any]] | None,
 ) -> AsyncIterator[list[StreamEvent]]:
     """Canonical events, a batch per network chunk; at the end, whatever terminal the parser decides."""
     async for chunk in chunks:
         events: list[StreamEvent] = []
         for name, data in decoder.feed(chunk):
-            events += _feed(parser, name, data, trace)
+            events += _feed(parser, name, data, trace, raw_events)
         if events:
             yield events
     tail: list[StreamEvent] = []
     for name, data in decoder.flush():
-        tail += _feed(parser, name, data, trace)
+        tail += _feed(parser, name, data, trace, raw_events)
     yield tail + parser.finish()
 
 
-def _feed(parser: StreamParser, name: str | None, data: str, trace: RequestTrace | None) -> list[StreamEvent]:
+def _feed(
+    parser: StreamParser,
+    name: str | None,
+    data: str,
+    trace: RequestTrace | None,
+    raw_events: list[dict[str, Any]] | None,
+) -> list[StreamEvent]:
     events = parser.feed(name, data)
+    if raw_events is not None and data.startswith("{"):
+        # Only providers with stream field-cache rules pay for this second parse of the payload.
+        try:
+            payload = _json.loads(data)
+        except _json.JSONDecodeError:
+            payload = None
+        if isinstance(payload, dict):
+            raw_events.append(payload)
     if trace is not None:
         trace.record("raw_provider_stream_event", data, direction="stream", component="provider", event=name)
         for event in events:
