@@ -116,3 +116,50 @@ def test_metrics_and_usage_command(gateway, fake, capsys):
     assert cli_main(["usage", "--url", base, "--key", PROXY_KEY]) == 0
     out = capsys.readouterr().out
     assert "up/m" in out and "1000" in out and "0.0046" in out
+
+
+async def test_sse_cost_frames_are_provider_reported_cost_and_never_visible(tmp_path):
+    import json as stdjson
+
+    from asgi_rotator import RotatorASGI
+
+    chunks = [
+        ": keep-alive\n\n",
+        'data: {"id":"u1","model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n',
+        ": cost 0.0042\n\n",
+        'data: {"id":"u1","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
+        'data: {"id":"u1","model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\n',
+        "data: [DONE]\n\n",
+    ]
+
+    async def upstream(scope, receive, send):
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk.encode(), "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = RotatorASGI(
+        {
+            "providers": {
+                "up": {"protocol": "openai_chat", "base_url": "http://up/v1", "credentials": ["sk-cost-1111"]}
+            },
+            "auth": {"api_keys": [PROXY_KEY]},
+            "trace": {"enabled": True, "dir": str(tmp_path)},
+        },
+        upstream_transport=httpx.ASGITransport(app=upstream),
+    )
+    headers = {"authorization": f"Bearer {PROXY_KEY}", "x-request-id": "cost-frame-1"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+        reply = await client.post(
+            "/v1/chat/completions",
+            headers=headers,
+            json={"model": "up/m", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+        )
+        assert "cost" not in reply.text and '"content":"hi"' in reply.text
+        report = (await client.get("/rotator/usage", headers=headers)).json()
+    await app.shutdown()
+    assert report["by_model"]["up/m"]["cost_usd"] == pytest.approx(0.0042)
+    entries = [stdjson.loads(line) for line in (tmp_path / "cost-frame-1.jsonl").read_text().splitlines()]
+    summary = next(e for e in entries if e["pass_name"] == "usage_accounting_summary")
+    assert summary["metadata"]["cost_source"] == "provider"

@@ -117,7 +117,7 @@ class Generation:
         """Usage, cost and metrics of the attempt that served the client (after the answer went out)."""
         if call.target is None:
             return
-        await self._gateway.accounting.record(
+        cost, source = await self._gateway.accounting.record(
             provider=call.target.provider,
             model=call.target.model,
             credential=call.credential.masked if call.credential else None,
@@ -128,6 +128,15 @@ class Generation:
             latency=time.monotonic() - call.started,
             ttfb=call.first_output - call.started if call.first_output is not None else None,
         )
+        if call.trace is not None:
+            call.trace.record(
+                "usage_accounting_summary",
+                call.usage,
+                direction="metadata",
+                component="provider",
+                cost_usd=cost,
+                cost_source=source,
+            )
 
     async def _complete(self, call: Call, plan: Plan, protocol: WireProtocol, client: Client, send: Send) -> None:
         response = await self._gateway.executor.generate(call, plan)

@@ -27,6 +27,7 @@ from ..pipeline.field_cache import CacheContext, FieldCache
 from ..pipeline.provider_state import ProviderState
 from ..protocols._common import upstream_invalid
 from ..protocols.base import StreamParser
+from ..protocols.cost import provider_cost
 from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse, Usage
 from ..routing.planner import Plan, Target
 from ..tracing.writer import RequestTrace
@@ -131,11 +132,12 @@ class Executor:
                 first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
                 response = await self._send_stream(http_request, target, lease, streaming.ttfb_timeout)
                 try:
-                    parser, decoder = target.protocol.stream_parser(), SSEDecoder()
+                    parser, decoder = target.protocol.stream_parser(), SSEDecoder(keep_comments=True)
+                    tap = _Tap(call.trace, raw_events)
                     ttfb_left = max(first_byte_by - time.monotonic(), 0.0) if streaming.ttfb_timeout else None
                     chunks = guarded_chunks(response, ttfb_left, streaming.stall_timeout)
                     chain = self._chain(target)
-                    async for events in _parsed(parser, decoder, chunks, call.trace, raw_events):
+                    async for events in _parsed(parser, decoder, chunks, tap):
                         if chain.steps:
                             events = [e for e in map(chain.stream_event, events) if e is not None]
                         for event in events:
@@ -152,6 +154,8 @@ class Executor:
                                 for early in held:
                                     yield early
                             if event.kind == "end":
+                                if tap.costs and call.usage is not None and call.usage.provider_cost_usd is None:
+                                    call.usage.provider_cost_usd = tap.costs[-1]  # the final usage's own cost wins
                                 # Before yielding: the consumer closes the stream once it has the terminal.
                                 await self._pool.record_success(lease, target.provider, _tokens(call.usage))
                                 if cache_ctx is not None and self._field_cache is not None:
@@ -334,44 +338,60 @@ def _tokens(usage: Usage | None) -> int:
     return usage.total_tokens if usage is not None else 0
 
 
+@dataclass(slots=True)
+class _Tap:
+    """What one upstream stream leaves beside its events: trace passes, raw payloads for field-cache rules,
+    and cost frames (``: cost 0.0012``, ``: cost {json}``, ``event: cost``)."""
+
+    trace: RequestTrace | None = None
+    raw_events: list[dict[str, Any]] | None = None
+    costs: list[float] = field(default_factory=list)
+
+
 async def _parsed(
-    parser: StreamParser,
-    decoder: SSEDecoder,
-    chunks: AsyncIterator[bytes],
-    trace: RequestTrace | None,
-    raw_events: list[dict[str, Any]] | None,
+    parser: StreamParser, decoder: SSEDecoder, chunks: AsyncIterator[bytes], tap: _Tap
 ) -> AsyncIterator[list[StreamEvent]]:
     """Canonical events, a batch per network chunk; at the end, whatever terminal the parser decides."""
     async for chunk in chunks:
         events: list[StreamEvent] = []
         for name, data in decoder.feed(chunk):
-            events += _feed(parser, name, data, trace, raw_events)
+            events += _feed(parser, name, data, tap)
         if events:
             yield events
     tail: list[StreamEvent] = []
     for name, data in decoder.flush():
-        tail += _feed(parser, name, data, trace, raw_events)
+        tail += _feed(parser, name, data, tap)
     yield tail + parser.finish()
 
 
-def _feed(
-    parser: StreamParser,
-    name: str | None,
-    data: str,
-    trace: RequestTrace | None,
-    raw_events: list[dict[str, Any]] | None,
-) -> list[StreamEvent]:
+def _feed(parser: StreamParser, name: str | None, data: str, tap: _Tap) -> list[StreamEvent]:
+    if name == "comment" or name == "cost":
+        # Cost frames are metadata: never visible output, never parsed as the protocol's events.
+        cost = _cost_frame(data.removeprefix("cost").strip() if name == "comment" else data)
+        if cost is not None and (name == "cost" or data.startswith("cost")):
+            tap.costs.append(cost)
+        return []
     events = parser.feed(name, data)
-    if raw_events is not None and data.startswith("{"):
+    if tap.raw_events is not None and data.startswith("{"):
         # Only providers with stream field-cache rules pay for this second parse of the payload.
         try:
             payload = _json.loads(data)
         except _json.JSONDecodeError:
             payload = None
         if isinstance(payload, dict):
-            raw_events.append(payload)
-    if trace is not None:
-        trace.record("raw_provider_stream_event", data, direction="stream", component="provider", event=name)
+            tap.raw_events.append(payload)
+    if tap.trace is not None:
+        tap.trace.record("raw_provider_stream_event", data, direction="stream", component="provider", event=name)
         for event in events:
-            trace.record("parsed_unified_stream_event", event, direction="stream")
+            tap.trace.record("parsed_unified_stream_event", event, direction="stream")
     return events
+
+
+def _cost_frame(text: str) -> float | None:
+    try:
+        value = _json.loads(text) if text else None
+    except _json.JSONDecodeError:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return provider_cost(value, None) if isinstance(value, dict) else None

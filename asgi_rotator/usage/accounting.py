@@ -47,9 +47,9 @@ class Accounting:
         latency: float | None = None,
         ttfb: float | None = None,
         outcome: str = "ok",
-    ) -> None:
-        """Record a finished call. An unknown usage shape records the request only, and nothing here raises
-        into the request: a failing backend is logged."""
+    ) -> tuple[float | None, str]:
+        """Record a finished call; returns its cost and the cost's source. An unknown usage shape records the
+        request only, and nothing here raises into the request: a failing backend is logged."""
         self.metrics.observe_request(provider=provider, model=model, outcome=outcome, latency=latency, ttfb=ttfb)
         if usage is None:
             usage = Usage()
@@ -68,3 +68,4 @@ class Accounting:
             )
         except BackendError as exc:
             logger.error("asgi_rotator: usage not recorded: %s", exc)
+        return cost, source

@@ -191,16 +191,38 @@ def test_rule_through_the_gateway_and_stream_values_only_after_completion(gatewa
 
 
 async def test_the_documented_deepseek_rule(backend):
-    deepseek = rule(name="deepseek_reasoning", path="choices[0].message", mode="per_tool_call",
-                    tool_call_id_path="tool_calls[0].id", tool_value_path="reasoning_content",
-                    inject={"container_path": "messages[*]", "tool_call_id_path": "tool_calls[0].id",
-                            "path": "reasoning_content", "when_missing_only": True})
+    deepseek = rule(
+        name="deepseek_reasoning",
+        path="choices[0].message",
+        mode="per_tool_call",
+        tool_call_id_path="tool_calls[0].id",
+        tool_value_path="reasoning_content",
+        inject={
+            "container_path": "messages[*]",
+            "tool_call_id_path": "tool_calls[0].id",
+            "path": "reasoning_content",
+            "when_missing_only": True,
+        },
+    )
     cache = FieldCache(backend, {"p": [deepseek]}, prefix="t:")
-    answer = {"choices": [{"message": {"role": "assistant", "reasoning_content": "need the weather",
-                                       "tool_calls": [{"id": "call_7", "function": {"name": "w"}}]}}]}
+    answer = {
+        "choices": [
+            {
+                "message": {
+                    "role": "assistant",
+                    "reasoning_content": "need the weather",
+                    "tool_calls": [{"id": "call_7", "function": {"name": "w"}}],
+                }
+            }
+        ]
+    }
     await cache.extract(ctx(), response=answer)
-    body = {"messages": [{"role": "user", "content": "hi"},
-                         {"role": "assistant", "tool_calls": [{"id": "call_7", "function": {"name": "w"}}]},
-                         {"role": "tool", "tool_call_id": "call_7", "content": "sunny"}]}
+    body = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": [{"id": "call_7", "function": {"name": "w"}}]},
+            {"role": "tool", "tool_call_id": "call_7", "content": "sunny"},
+        ]
+    }
     assert await cache.inject(ctx(), body, {}) == 1
     assert body["messages"][1]["reasoning_content"] == "need the weather"
