@@ -21,11 +21,13 @@ def parse_usage(raw: Any, body: dict[str, Any] | None = None) -> Usage | None:
     """Canonical usage from a Responses ``usage`` object (its ``input_tokens`` include cached ones)."""
     if not isinstance(raw, dict):
         return None
-    cached = _int((raw.get("input_tokens_details") or {}).get("cached_tokens"))
+    details = raw.get("input_tokens_details") or {}
+    cached, written = _int(details.get("cached_tokens")), _int(details.get("cache_write_tokens"))
     return Usage(
-        input_tokens=max(_int(raw.get("input_tokens")) - cached, 0),
+        input_tokens=max(_int(raw.get("input_tokens")) - cached - written, 0),
         output_tokens=_int(raw.get("output_tokens")),
         cache_read_tokens=cached,
+        cache_write_tokens=written,
         reasoning_tokens=_int((raw.get("output_tokens_details") or {}).get("reasoning_tokens")),
         provider_cost_usd=provider_cost(body or {}, raw),
     )
@@ -35,7 +37,10 @@ def format_usage(usage: Usage) -> dict[str, Any]:
     """A Responses ``usage`` object from canonical usage."""
     return {
         "input_tokens": usage.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "input_tokens_details": {
+            "cached_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+        },
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.total_tokens,
@@ -187,7 +192,13 @@ def response_object(
         "model": request.model,
         "output": output,
         "usage": format_usage(usage) if usage is not None else None,
-        "error": {"code": "server_error" if error.kind == "internal" else error.kind, "message": error.message}
+        # The Response schema allows only its own error codes; the message says what really happened.
+        "error": {
+            "code": "rate_limit_exceeded"
+            if error.kind in ("rate_limit", "quota_exceeded", "no_credentials")
+            else "server_error",
+            "message": error.message,
+        }
         if error is not None
         else None,
         "incomplete_details": {"reason": incomplete} if incomplete else None,
