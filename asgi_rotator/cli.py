@@ -191,14 +191,29 @@ def _keys(url: str, key: str | None) -> int:
             r["provider"],
             r["credential"],
             r["scope"] or "-",
+            r["tier"],
             r["state"],
             r["reason"] or "-",
             f"{r['cooldown_remaining']:.0f}s" if r["cooldown_remaining"] else "-",
             r["in_flight"],
+            r["requests_this_minute"],
+            r["fair_cycle"],
         ]
         for r in reply["credentials"]
     ]
-    print(table(["provider", "credential", "scope", "state", "reason", "cooldown", "in flight"], rows))
+    header = [
+        "provider",
+        "credential",
+        "scope",
+        "tier",
+        "state",
+        "reason",
+        "cooldown",
+        "in flight",
+        "req/min",
+        "fair cycle",
+    ]
+    print(table(header, rows))
     return 0
 
 

@@ -67,6 +67,10 @@ def test_fair_cycle_gives_every_credential_its_turn(connect, fake):
     ask(client)
     # Without the fair cycle the recovered first key would have served the second request.
     assert fake.keys_used() == [KEYS[0], KEYS[1], KEYS[1], KEYS[2], KEYS[2]]
+    url = str(client.base_url).removesuffix("v1/") + "rotator/credentials"
+    rows = {r["credential"]: r for r in httpx.get(url, headers={"x-api-key": PROXY_KEY}).json()["credentials"]}
+    assert rows["...0000"]["fair_cycle"] == "exhausted" and rows["...2222"]["fair_cycle"] == "in_turn"
+    assert rows["...2222"]["requests_this_minute"] == 2 and rows["...2222"]["tier"] == 1
 
 
 def test_concurrency_cap_of_2_holds_under_50_parallel_requests(connect, fake):

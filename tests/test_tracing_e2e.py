@@ -63,3 +63,19 @@ def test_request_id_is_minted_and_errors_name_their_pass(gateway, fake):
     assert "routing_target_attempt_failed" in passes and "transform_log_error" in passes
     missing = httpx.get(base + "/rotator/traces/unknown-id", headers={"x-api-key": PROXY_KEY})
     assert missing.status_code == 404
+
+
+def test_trace_command_pretty_prints_the_passes(gateway, fake, capsys):
+    from asgi_rotator.cli import main as cli_main
+
+    base = gateway(
+        {"providers": {"up": {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": ["sk-trace-3333"]}}}
+    )
+    httpx.post(
+        base + "/v1/chat/completions",
+        headers={"x-api-key": PROXY_KEY, "x-request-id": "cli-trace-1"},
+        json={"model": "up/m", "messages": [{"role": "user", "content": "x"}]},
+    )
+    assert cli_main(["trace", "--url", base, "--key", PROXY_KEY, "cli-trace-1"]) == 0
+    out = capsys.readouterr().out
+    assert "raw_client_request" in out and "provider_request  up/m" in out and "sk-trace-3333" not in out

@@ -107,10 +107,19 @@ class Windows:
             wait = self._day(credential.provider)[1]
         return requests, wait
 
+    def credential_minute_key(self, credential: Credential) -> str:
+        """The counter of the credential's requests this minute, across models (for display)."""
+        scope = credential.scope or "-"
+        return f"{self._prefix}win:{scope}:{credential.provider}:{credential.id}:*:{int(self._clock() // 60)}"
+
     def request_ops(self, credential: Credential, model: str) -> list[WriteOp]:
         """The writes that add one request to the credential's windows."""
         keys = self.keys(credential, model)
-        return [("incr", keys[0], 1, 150.0), ("incr", keys[4], 1, _DAY + 3600)]
+        return [
+            ("incr", keys[0], 1, 150.0),
+            ("incr", keys[4], 1, _DAY + 3600),
+            ("incr", self.credential_minute_key(credential), 1, 90.0),
+        ]
 
     def token_ops(self, credential: Credential, model: str, tokens: int) -> list[WriteOp]:
         """The writes that add a finished request's tokens to the credential's minute window."""

@@ -261,10 +261,18 @@ class CredentialPool:
             exhausted: list[str] = cycle["exhausted"]
             if credential.id not in exhausted:
                 exhausted.append(credential.id)
-            if len(exhausted) >= len(self.credentials(provider, credential.scope)):
+            peers = self.credentials(provider, credential.scope)
+            if len(exhausted) >= len(peers):
                 await self._backend.delete(key)  # everyone had a turn: a new cycle begins
+                for peer in peers:
+                    await self._backend.delete(self._key("cycled", peer))
             else:
-                await self._backend.set(key, _json.dumps(cycle), ttl=settings.fair_cycle.duration)
+                await self._backend.write_many(
+                    [
+                        ("set", key, _json.dumps(cycle), settings.fair_cycle.duration),
+                        ("set", self._key("cycled", credential), b"1", settings.fair_cycle.duration),
+                    ]
+                )
         return decision
 
     async def record_success(self, lease: Lease, provider: str, tokens: int = 0) -> None:
@@ -281,10 +289,21 @@ class CredentialPool:
         credentials = self.all_credentials()
         now = self._clock()
         cooling = await self._backend.get_many([self._key("cool", c) for c in credentials])
-        failures = await self._backend.get_many([self._key("cool", c) + ":failures" for c in credentials])
+        extra = await self._backend.get_many(
+            [
+                k
+                for c in credentials
+                for k in (
+                    self._key("cool", c) + ":failures",
+                    self._key("cycled", c),
+                    self.windows.credential_minute_key(c),
+                )
+            ]
+        )
         in_flight = await self._backend.count_leases([self._key("lease", c) for c in credentials])
         rows: list[dict[str, object]] = []
-        for credential, raw, failed, busy in zip(credentials, cooling, failures, in_flight, strict=True):
+        for i, (credential, raw, busy) in enumerate(zip(credentials, cooling, in_flight, strict=True)):
+            failed, cycled, minute = extra[3 * i : 3 * i + 3]
             record = _json.loads(raw) if raw else None
             remaining = max(float(record["until"]) - now, 0.0) if record else 0.0
             if record is not None and remaining > 0:
@@ -306,6 +325,8 @@ class CredentialPool:
                     "in_flight": busy,
                     "max_concurrency": credential.max_concurrency,
                     "failures": int(failed or 0),
+                    "requests_this_minute": int(minute or 0),
+                    "fair_cycle": "exhausted" if cycled else "in_turn",
                 }
             )
         return rows
