@@ -12,7 +12,12 @@ from asgi_rotator.testing import Reply
 
 from .conftest import PROXY_KEY
 
-PROVIDERS = {"openai_chat": "{fake}/v1", "anthropic_messages": "{fake}", "gemini": "{fake}"}
+PROVIDERS = {
+    "openai_chat": "{fake}/v1",
+    "openai_responses": "{fake}/v1",
+    "anthropic_messages": "{fake}",
+    "gemini": "{fake}",
+}
 PRICING = {"input": 2.0, "output": 8.0, "cache_read": 0.5, "cache_write": 3.0}
 USAGE = Usage(input_tokens=1000, cache_read_tokens=400, cache_write_tokens=0, output_tokens=300, reasoning_tokens=50)
 # 1000 * 2 + 400 * 0.5 + 300 * 8 = 4600 USD per million -> 0.0046 USD
