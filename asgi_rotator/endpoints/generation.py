@@ -81,7 +81,7 @@ class Generation:
                 warnings=[w.message for w in request.warnings],
                 targets=[t.name for t in plan.targets],
             )
-        return Call(request, protocol.family, client.scope, headers, session, trace=trace), plan
+        return Call(request, client.scope, headers, session, trace=trace), plan
 
     async def finish(
         self,

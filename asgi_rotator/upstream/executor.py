@@ -43,7 +43,6 @@ class Call:
     """One client request on its way through the executor."""
 
     request: UnifiedRequest
-    family: str
     scope: str | None = None
     client_headers: Mapping[str, str] = field(default_factory=dict)
     session: str | None = None
