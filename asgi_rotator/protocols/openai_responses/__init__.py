@@ -1,4 +1,4 @@
-"""OpenAI Responses (``/v1/responses``) in both roles, stateless: storage lives in ``responses_api``."""
+"""OpenAI Responses (``/v1/responses``) in both roles, stateless: stored responses live in ``responses_api``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from ...errors import GatewayError
 from ..base import NativeRequest, StreamFormatter, StreamParser, WireProtocol
 from ..unified import Family, UnifiedRequest, UnifiedResponse
-from . import requests, responses, streams
+from . import build, formatter, requests, responses, streams
 
 
 class OpenAIResponsesProtocol(WireProtocol):
@@ -28,13 +28,13 @@ class OpenAIResponsesProtocol(WireProtocol):
         return responses.format_response(response, request)
 
     def stream_formatter(self, request: UnifiedRequest, response_id: str) -> StreamFormatter:
-        return streams.ResponsesStreamFormatter(request, response_id)
+        return formatter.ResponsesStreamFormatter(request, response_id)
 
     def format_error(self, error: GatewayError) -> dict[str, Any]:
         return responses.format_error(error)
 
     def build_request(self, request: UnifiedRequest, model: str) -> NativeRequest:
-        return requests.build_request(request, model)
+        return build.build_request(request, model)
 
     def parse_response(self, body: dict[str, Any]) -> UnifiedResponse:
         return responses.parse_response(body)

@@ -1,7 +1,8 @@
-"""Responses API items (messages, function calls and outputs, reasoning) to unified messages and back.
+"""Responses API input items (messages, function calls and their outputs, reasoning) as unified messages.
 
 Input items and output items share these shapes, which is what lets a stored response's output be replayed
-as the next request's input.
+as the next request's input. Keys this module does not model ride in the parts' ``extra`` and are replayed
+only to a Responses upstream (see :mod:`.build`); item ids never are (the gateway mints its own).
 """
 
 from __future__ import annotations
@@ -13,7 +14,39 @@ from ...errors import invalid_request
 from .._common import data_url, expect, optional, parse_data_url, require
 from ..unified import Media, Message, Part, Reasoning, Text, ToolCall, ToolResult
 
-_TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text"})
+_ROLES = frozenset({"user", "assistant", "system", "developer"})
+_TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
+#: File types by extension: the API reads a file's type from its name (a fixed table: protocols do no I/O).
+_EXTENSIONS = {
+    ".pdf": "application/pdf",
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".html": "text/html",
+    ".xml": "application/xml",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+_SUFFIXES = {media_type: suffix for suffix, media_type in _EXTENSIONS.items()}
+#: Keys each shape models itself; anything else is kept in ``extra``.
+_KNOWN = {
+    "message": frozenset({"type", "id", "status", "role", "content"}),
+    "function_call": frozenset({"type", "id", "status", "call_id", "name", "arguments"}),
+    "function_call_output": frozenset({"type", "id", "status", "call_id", "output"}),
+    "reasoning": frozenset({"type", "id", "status", "summary", "encrypted_content"}),
+    "text": frozenset({"type", "text", "annotations", "logprobs"}),
+    "input_image": frozenset({"type", "image_url", "file_id", "detail"}),
+    "input_file": frozenset({"type", "file_data", "file_id", "file_url", "filename"}),
+}
+
+
+def extra_of(raw: dict[str, Any], shape: str) -> dict[str, Any] | None:
+    """The keys of ``raw`` that ``shape`` does not model, or None when there are none."""
+    known = _KNOWN[shape]
+    extra = {k: v for k, v in raw.items() if k not in known}
+    return extra or None
 
 
 def parse_input(raw: Any) -> list[Message]:
@@ -27,46 +60,64 @@ def parse_input(raw: Any) -> list[Message]:
         kind = item.get("type") or ("message" if "role" in item else None)
         if kind == "message":
             role = require(item, "role", str, f"{where}.")
-            if role not in ("user", "assistant", "system", "developer"):
+            if role not in _ROLES:
                 raise invalid_request(
                     f"Field '{where}.role' must be user, assistant, system or developer.", param=f"{where}.role"
                 )
-            _append(messages, role, _content(item.get("content"), f"{where}.content"))
+            parts = _content(item.get("content"), f"{where}.content")
+            extra = extra_of(item, "message")
+            if role == "assistant":
+                # Items of a turn merge below, so the item's own keys (phase) ride on its text; an assistant
+                # message goes back as one string, which has no room for per-part keys.
+                for part in parts:
+                    if isinstance(part, Text):
+                        part.extra = extra
+                _append(messages, "assistant", parts)
+            else:
+                messages.append(Message(role, parts, extra=extra))
         elif kind == "function_call":
-            arguments = item.get("arguments", "{}")
-            if isinstance(arguments, dict):
+            arguments = item.get("arguments")
+            if isinstance(arguments, dict):  # tolerated: some clients send objects
                 arguments = _json.dumps_str(arguments)
+            elif arguments is not None:
+                arguments = expect(arguments, str, f"{where}.arguments")
             call = ToolCall(
                 require(item, "call_id", str, f"{where}."),
                 require(item, "name", str, f"{where}."),
-                expect(arguments, str, f"{where}.arguments") or "{}",
+                arguments or "{}",
+                extra=extra_of(item, "function_call"),
             )
             _append(messages, "assistant", [call])
         elif kind == "function_call_output":
-            output = item.get("output", "")
+            output = require(item, "output", (str, list), f"{where}.")
             content = [Text(output)] if isinstance(output, str) else _content(output, f"{where}.output")
             result = ToolResult(
-                require(item, "call_id", str, f"{where}."), [p for p in content if isinstance(p, Text | Media)]
+                require(item, "call_id", str, f"{where}."),
+                [p for p in content if isinstance(p, Text | Media)],
+                extra=extra_of(item, "function_call_output"),
             )
             _append(messages, "tool", [result])
         elif kind == "reasoning":
-            summary = "".join(s.get("text", "") for s in item.get("summary") or () if isinstance(s, dict))
-            encrypted = optional(item, "encrypted_content", str, f"{where}.")
-            _append(
-                messages,
-                "assistant",
-                [
-                    Reasoning(
-                        summary,
-                        redacted=encrypted,
-                        item_id=item.get("id"),
-                        signature_family="openai" if encrypted else None,
-                    )
-                ],
-            )
+            _append(messages, "assistant", [_reasoning(item, where)])
         else:
             raise invalid_request(f"Unsupported input item type {kind!r} in '{where}'.", param=f"{where}.type")
     return messages
+
+
+def _reasoning(item: dict[str, Any], where: str) -> Reasoning:
+    summaries = optional(item, "summary", list, f"{where}.") or []
+    texts = [
+        require(expect(s, dict, f"{where}.summary[{j}]"), "text", str, f"{where}.summary[{j}].")
+        for j, s in enumerate(summaries)
+    ]
+    encrypted = optional(item, "encrypted_content", str, f"{where}.")
+    return Reasoning(
+        "\n\n".join(texts),
+        redacted=encrypted or None,
+        item_id=optional(item, "id", str, f"{where}."),
+        signature_family="openai" if encrypted else None,
+        extra=extra_of(item, "reasoning"),
+    )
 
 
 def _append(messages: list[Message], role: Any, parts: list[Part]) -> None:
@@ -84,122 +135,120 @@ def _content(raw: Any, where: str) -> list[Part]:
         return [Text(raw)]
     parts: list[Part] = []
     for j, part in enumerate(expect(raw, list, where)):
-        part_where = f"{where}[{j}]"
-        part = expect(part, dict, part_where)
-        kind = require(part, "type", str, f"{part_where}.")
+        at = f"{where}[{j}]"
+        part = expect(part, dict, at)
+        kind = require(part, "type", str, f"{at}.")
         if kind in _TEXT_PARTS:
-            parts.append(Text(require(part, "text", str, f"{part_where}.")))
+            parts.append(Text(require(part, "text", str, f"{at}."), extra=extra_of(part, "text")))
         elif kind == "refusal":
-            parts.append(Text(require(part, "refusal", str, f"{part_where}.")))
+            parts.append(Text(require(part, "refusal", str, f"{at}.")))
         elif kind == "input_image":
-            url = optional(part, "image_url", str, f"{part_where}.")
-            inline = parse_data_url(url) if url else None
-            parts.append(
-                Media(
-                    "image",
-                    media_type=inline[0] if inline else None,
-                    data=inline[1] if inline else None,
-                    url=None if inline else url,
-                    file_id=optional(part, "file_id", str),
-                    detail=optional(part, "detail", str),
-                )
-            )
+            parts.append(_image(part, at))
         elif kind == "input_file":
-            file_data = optional(part, "file_data", str, f"{part_where}.")
-            inline = parse_data_url(file_data) if file_data else None
-            parts.append(
-                Media(
-                    "document" if inline and inline[0] == "application/pdf" else "file",
-                    media_type=inline[0] if inline else None,
-                    data=inline[1] if inline else None,
-                    url=optional(part, "file_url", str),
-                    file_id=optional(part, "file_id", str),
-                    filename=optional(part, "filename", str),
-                )
-            )
+            parts.append(_file(part, at))
         else:
-            raise invalid_request(f"Unsupported content part type {kind!r} in '{part_where}'.", param=part_where)
+            raise invalid_request(f"Unsupported content part type {kind!r} in '{at}'.", param=f"{at}.type")
     return parts
 
 
-def build_input(messages: list[Message]) -> list[dict[str, Any]]:
-    """Unified messages as Responses input items (system messages are the caller's business)."""
-    items: list[dict[str, Any]] = []
-    for message in messages:
-        if message.role == "assistant":
-            items += _assistant_items(message.parts)
-            continue
-        content: list[dict[str, Any]] = []
-        for part in message.parts:
-            if isinstance(part, ToolResult):
-                items.append(_function_output(part))
-            elif isinstance(part, Text):
-                content.append({"type": "input_text", "text": part.text})
-            elif isinstance(part, Media):
-                content.append(_media(part))
-        if content:
-            items.append(
-                {"type": "message", "role": message.role if message.role != "tool" else "user", "content": content}
-            )
-    return items
+def _image(part: dict[str, Any], at: str) -> Media:
+    url = optional(part, "image_url", str, f"{at}.")
+    file_id = optional(part, "file_id", str, f"{at}.")
+    if not url and not file_id:
+        raise invalid_request(f"Field '{at}' needs an image_url or a file_id.", param=f"{at}.image_url")
+    inline = parse_data_url(url) if url else None
+    return Media(
+        "image",
+        media_type=inline[0] if inline else None,
+        data=inline[1] if inline else None,
+        url=None if inline else url,
+        file_id=file_id,
+        detail=optional(part, "detail", str, f"{at}."),
+        extra=extra_of(part, "input_image"),
+    )
 
 
-def _assistant_items(parts: list[Part]) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    for part in parts:
-        if isinstance(part, Text):
-            if items and items[-1].get("type") == "message":
-                items[-1]["content"].append({"type": "output_text", "text": part.text, "annotations": []})
-            else:
-                items.append(
-                    {
-                        "type": "message",
-                        "role": "assistant",
-                        "content": [{"type": "output_text", "text": part.text, "annotations": []}],
-                    }
-                )
-        elif isinstance(part, ToolCall):
-            items.append({"type": "function_call", "call_id": part.id, "name": part.name, "arguments": part.arguments})
-        elif isinstance(part, Reasoning) and part.signature_family == "openai" and part.redacted:
-            # Only OpenAI's own encrypted reasoning can go back to it; other families' state never crosses.
-            item: dict[str, Any] = {
-                "type": "reasoning",
-                "encrypted_content": part.redacted,
-                "summary": [{"type": "summary_text", "text": part.text}] if part.text else [],
-            }
-            if part.item_id:
-                item["id"] = part.item_id
-            items.append(item)
-    return items
+def _file(part: dict[str, Any], at: str) -> Media:
+    file_data = optional(part, "file_data", str, f"{at}.")
+    file_id = optional(part, "file_id", str, f"{at}.")
+    file_url = optional(part, "file_url", str, f"{at}.")
+    filename = optional(part, "filename", str, f"{at}.")
+    if not (file_data or file_id or file_url):
+        raise invalid_request(f"Field '{at}' needs file_data, a file_id or a file_url.", param=f"{at}.file_data")
+    media_type, data = None, None
+    if file_data:
+        # The API takes a data URL; bare base64 is accepted too, its type read from the file name.
+        inline = parse_data_url(file_data)
+        media_type, data = inline if inline else (None, file_data)
+    if media_type is None and filename:
+        media_type = _EXTENSIONS.get(filename[filename.rfind(".") :].lower()) if "." in filename else None
+    return Media(
+        "document" if media_type == "application/pdf" else "file",
+        media_type=media_type,
+        data=data,
+        url=file_url,
+        file_id=file_id,
+        filename=filename,
+        extra=extra_of(part, "input_file"),
+    )
 
 
-def _function_output(result: ToolResult) -> dict[str, Any]:
-    text = "".join(p.text for p in result.content if isinstance(p, Text))
+# -- building items ------------------------------------------------------------------------------------------
+
+
+def with_extra(item: dict[str, Any], extra: dict[str, Any] | None, same: bool) -> dict[str, Any]:
+    """``item`` with ``extra``'s keys added on same-protocol paths (known keys win)."""
+    if same and extra:
+        item.update((k, v) for k, v in extra.items() if k not in item)
+    return item
+
+
+def function_output_item(result: ToolResult, same: bool) -> dict[str, Any]:
+    """A ``function_call_output`` item: text as a string, with media as a list of parts."""
+    output: Any
     if any(isinstance(p, Media) for p in result.content):
-        output: Any = [
-            {"type": "input_text", "text": p.text} if isinstance(p, Text) else _media(p) for p in result.content
+        output = [
+            media_item(p, same) if isinstance(p, Media) else {"type": "input_text", "text": p.text}
+            for p in result.content
         ]
+        if result.is_error and output[0]["type"] == "input_text":
+            output[0]["text"] = f"Error: {output[0]['text']}"
+        elif result.is_error:
+            output.insert(0, {"type": "input_text", "text": "Error:"})
     else:
+        text = "".join(p.text for p in result.content if isinstance(p, Text))
         # The Responses API has no error flag on tool outputs: say it in the output rather than lose it.
         output = f"Error: {text}" if result.is_error else text
-    return {"type": "function_call_output", "call_id": result.tool_call_id, "output": output}
+    item = {"type": "function_call_output", "call_id": result.tool_call_id, "output": output}
+    return with_extra(item, result.extra, same)
 
 
-def _media(media: Media) -> dict[str, Any]:
+def media_item(media: Media, same: bool) -> dict[str, Any]:
+    """A content part for ``media``; audio has no Responses form (a 400: required media is never dropped)."""
+    if media.kind == "audio":
+        raise invalid_request("The Responses API takes no audio input; the audio would be lost.", param="input")
     if media.kind == "image":
         image: dict[str, Any] = {"type": "input_image", "detail": media.detail or "auto"}
         if media.file_id:
             image["file_id"] = media.file_id
-        else:
+        elif media.data is not None:
             image["image_url"] = data_url(media)
-        return image
+        elif media.url:
+            image["image_url"] = media.url
+        else:
+            raise invalid_request("An image has no data, URL or file id.", param="input")
+        return with_extra(image, media.extra, same)
     file: dict[str, Any] = {"type": "input_file"}
     if media.file_id:
         file["file_id"] = media.file_id
     elif media.data is not None:
         file["file_data"] = data_url(media)
+        # The API reads the file type from its name, so inline data always gets one.
+        file["filename"] = media.filename or f"{media.kind}{_SUFFIXES.get(media.media_type or '', '')}"
     elif media.url:
         file["file_url"] = media.url
+    else:
+        raise invalid_request("A file has no data, URL or file id.", param="input")
     if media.filename:
         file["filename"] = media.filename
-    return file
+    return with_extra(file, media.extra, same)

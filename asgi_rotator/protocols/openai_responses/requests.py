@@ -1,4 +1,4 @@
-"""OpenAI Responses requests: parse a client body, build an upstream body."""
+"""OpenAI Responses client requests: parse a ``POST /v1/responses`` body into a unified request."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from typing import Any, Literal
 
 from ...errors import invalid_request
 from .._common import expect, optional, require
-from ..base import NativeRequest
-from ..reasoning import effort_for
 from ..unified import (
     ConversionWarning,
     Message,
@@ -18,9 +16,10 @@ from ..unified import (
     ToolDefinition,
     UnifiedRequest,
 )
-from .items import build_input, parse_input
+from .items import parse_input
 
-#: Top-level fields this module understands; on same-protocol paths every other key passes through.
+NAME = "openai_responses"
+#: Top-level fields this protocol understands; on same-protocol paths every other key passes through.
 KNOWN_FIELDS = frozenset(
     {
         "model",
@@ -44,55 +43,33 @@ KNOWN_FIELDS = frozenset(
     }
 )
 _MODES: dict[str, Literal["auto", "none", "required"]] = {"auto": "auto", "none": "none", "required": "required"}
+_TOOL_KEYS = frozenset({"type", "name", "description", "parameters", "strict"})
+#: Warning code for what only a Responses upstream can honour (hosted tools, a hosted tool_choice).
+HOSTED = "hosted_tool"
 
 
 def parse_request(body: dict[str, Any], *, model: str | None, stream: bool) -> UnifiedRequest:
     """Parse a ``POST /v1/responses`` body into a unified request."""
     request = UnifiedRequest(
         model=model or require(body, "model", str),
-        source_protocol="openai_responses",
+        source_protocol=NAME,
         raw=body,
         stream=bool(optional(body, "stream", bool) or stream),
     )
     instructions = optional(body, "instructions", str)
     if instructions:
         request.messages.append(Message("system", [Text(instructions)]))
-    if "input" in body:
+    if body.get("input") is not None:
         request.messages += parse_input(body["input"])
-    tools = optional(body, "tools", list) or []
-    for i, tool in enumerate(tools):
-        tool = expect(tool, dict, f"tools[{i}]")
-        if tool.get("type", "function") == "function":
-            request.tools.append(
-                ToolDefinition(
-                    require(tool, "name", str, f"tools[{i}]."),
-                    optional(tool, "description", str),
-                    optional(tool, "parameters", dict),
-                    optional(tool, "strict", bool),
-                )
-            )
-        else:
-            request.warnings.append(
-                ConversionWarning(
-                    "hosted_tool",
-                    f"Hosted tool {tool.get('type')!r} is kept only for Responses upstreams.",
-                    f"tools[{i}]",
-                    "openai_responses",
-                )
-            )
-    request.tool_choice = _tool_choice(body.get("tool_choice"))
+    for i, tool in enumerate(optional(body, "tools", list) or ()):
+        parsed = _tool(expect(tool, dict, f"tools[{i}]"), f"tools[{i}]", request)
+        if parsed is not None:
+            request.tools.append(parsed)
+    request.tool_choice = _tool_choice(body.get("tool_choice"), request)
     request.parallel_tool_calls = optional(body, "parallel_tool_calls", bool)
-    request.response_format = _format((optional(body, "text", dict) or {}).get("format"))
-    reasoning = optional(body, "reasoning", dict)
-    if reasoning is not None:
-        effort = optional(reasoning, "effort", str, "reasoning.")
-        summary = optional(reasoning, "summary", str, "reasoning.")
-        request.reasoning = ReasoningConfig(
-            effort=effort,
-            summary=summary,
-            include_thoughts=summary is not None,
-            enabled=effort != "none" if effort else None,
-        )
+    text = optional(body, "text", dict) or {}
+    request.response_format = _format(text.get("format"))
+    request.reasoning = _reasoning(optional(body, "reasoning", dict))
     request.max_tokens = optional(body, "max_output_tokens", int)
     request.temperature = optional(body, "temperature", float)
     request.top_p = optional(body, "top_p", float)
@@ -101,10 +78,32 @@ def parse_request(body: dict[str, Any], *, model: str | None, stream: bool) -> U
     request.metadata = optional(body, "metadata", dict)
     request.store = optional(body, "store", bool)
     request.previous_response_id = optional(body, "previous_response_id", str)
+    for i, entry in enumerate(optional(body, "include", list) or ()):
+        expect(entry, str, f"include[{i}]")
     return request
 
 
-def _tool_choice(raw: Any) -> ToolChoice | None:
+def _tool(raw: dict[str, Any], where: str, request: UnifiedRequest) -> ToolDefinition | None:
+    kind = optional(raw, "type", str, f"{where}.") or "function"
+    if kind != "function":
+        # Hosted tools (web_search, file_search, mcp, custom ...) have no unified form: a Responses upstream
+        # gets them back from raw; for any other upstream they would silently vanish, which changes meaning.
+        _hosted(request, where, f"The {kind!r} tool exists only in the Responses API.")
+        return None
+    return ToolDefinition(
+        require(raw, "name", str, f"{where}."),
+        optional(raw, "description", str, f"{where}."),
+        optional(raw, "parameters", dict, f"{where}."),
+        optional(raw, "strict", bool, f"{where}."),
+        extra={k: v for k, v in raw.items() if k not in _TOOL_KEYS} or None,
+    )
+
+
+def _hosted(request: UnifiedRequest, field: str, message: str) -> None:
+    request.warnings.append(ConversionWarning(HOSTED, message, field, source_protocol=NAME))
+
+
+def _tool_choice(raw: Any, request: UnifiedRequest) -> ToolChoice | None:
     if raw is None:
         return None
     if isinstance(raw, str):
@@ -112,11 +111,21 @@ def _tool_choice(raw: Any) -> ToolChoice | None:
             raise invalid_request("Field 'tool_choice' must be auto, none, required or a tool.", param="tool_choice")
         return ToolChoice(_MODES[raw])
     raw = expect(raw, dict, "tool_choice")
-    if raw.get("type") == "allowed_tools":
-        names = [t["name"] for t in raw.get("tools") or () if isinstance(t, dict) and isinstance(t.get("name"), str)]
-        mode = _MODES.get(raw.get("mode", "auto"), "auto")
-        return ToolChoice(mode, allowed=names)
-    return ToolChoice("tool", name=require(raw, "name", str, "tool_choice."))
+    kind = require(raw, "type", str, "tool_choice.")
+    if kind == "function":
+        return ToolChoice("tool", name=require(raw, "name", str, "tool_choice."))
+    if kind == "allowed_tools":
+        mode = optional(raw, "mode", str, "tool_choice.") or "auto"
+        if mode not in ("auto", "required"):
+            raise invalid_request("Field 'tool_choice.mode' must be auto or required.", param="tool_choice.mode")
+        tools = require(raw, "tools", list, "tool_choice.")
+        names = [t["name"] for t in tools if isinstance(t, dict) and t.get("type") == "function" and "name" in t]
+        if len(names) < len(tools):
+            _hosted(request, "tool_choice.tools", "tool_choice allows hosted tools only a Responses upstream has.")
+        return ToolChoice(_MODES[mode], allowed=names)
+    # A hosted tool (web_search, file_search, mcp, custom ...) forced by type: replayed from raw for Responses.
+    _hosted(request, "tool_choice", f"tool_choice forces the {kind!r} tool, which exists only in the Responses API.")
+    return None
 
 
 def _format(raw: Any) -> ResponseFormat | None:
@@ -127,93 +136,23 @@ def _format(raw: Any) -> ResponseFormat | None:
     if kind == "json_schema":
         return ResponseFormat(
             "json_schema",
-            schema=optional(raw, "schema", dict),
-            name=optional(raw, "name", str),
-            strict=optional(raw, "strict", bool),
+            schema=require(raw, "schema", dict, "text.format."),
+            name=optional(raw, "name", str, "text.format."),
+            strict=optional(raw, "strict", bool, "text.format."),
         )
-    if kind == "json_object":
-        return ResponseFormat("json_object")
-    if kind == "text":
-        return ResponseFormat("text")
+    if kind in ("json_object", "text"):
+        return ResponseFormat(kind)
     raise invalid_request(f"Unsupported text.format type {kind!r}.", param="text.format.type")
 
 
-def build_request(request: UnifiedRequest, model: str) -> NativeRequest:
-    """A ``/responses`` body for ``model``: the whole conversation as input items, stored nowhere upstream."""
-    same = request.source_protocol == "openai_responses"
-    body: dict[str, Any] = {k: v for k, v in request.raw.items() if k not in KNOWN_FIELDS} if same else {}
-    messages = request.messages
-    lead = 0
-    while lead < len(messages) and messages[lead].role in ("system", "developer"):
-        lead += 1
-    body["model"] = model
-    if lead:
-        body["instructions"] = "\n\n".join(m.text for m in messages[:lead])
-    body["input"] = build_input(messages[lead:])
-    tools: list[dict[str, Any]] = [
-        {
-            "type": "function",
-            "name": t.name,
-            "description": t.description,
-            "parameters": t.parameters or {"type": "object", "properties": {}},
-            "strict": bool(t.strict),
-        }
-        for t in request.tools
-    ]
-    if same:
-        tools += [t for t in request.raw.get("tools") or () if isinstance(t, dict) and t.get("type") != "function"]
-    if tools:
-        body["tools"] = tools
-    if request.tool_choice is not None:
-        body["tool_choice"] = _build_choice(request.tool_choice)
-    _set(body, "parallel_tool_calls", request.parallel_tool_calls)
-    if request.response_format is not None:
-        body["text"] = {"format": _build_format(request.response_format)}
-    if request.reasoning is not None:
-        reasoning: dict[str, Any] = {}
-        effort = "none" if request.reasoning.enabled is False else effort_for(request.reasoning)
-        _set(reasoning, "effort", effort)
-        _set(
-            reasoning, "summary", request.reasoning.summary or ("auto" if request.reasoning.include_thoughts else None)
-        )
-        body["reasoning"] = reasoning
-        # The gateway keeps the state: ask for reasoning in a form it can replay without upstream storage.
-        body["include"] = ["reasoning.encrypted_content"]
-    _set(body, "max_output_tokens", request.max_tokens)
-    _set(body, "temperature", request.temperature)
-    _set(body, "top_p", request.top_p)
-    _set(body, "user", request.user)
-    _set(body, "prompt_cache_key", request.prompt_cache_key)
-    if same:
-        _set(body, "metadata", request.metadata)
-    # History is replayed from the gateway's own store, so the upstream never needs to keep it.
-    body["store"] = False
-    if request.stream:
-        body["stream"] = True
-    return NativeRequest("/responses", body, stream=request.stream)
-
-
-def _set(body: dict[str, Any], key: str, value: Any) -> None:
-    if value is not None:
-        body[key] = value
-
-
-def _build_choice(choice: ToolChoice) -> Any:
-    if choice.mode == "tool":
-        return {"type": "function", "name": choice.name}
-    if choice.allowed:
-        return {
-            "type": "allowed_tools",
-            "mode": choice.mode,
-            "tools": [{"type": "function", "name": name} for name in choice.allowed],
-        }
-    return choice.mode
-
-
-def _build_format(fmt: ResponseFormat) -> dict[str, Any]:
-    if fmt.type != "json_schema":
-        return {"type": fmt.type}
-    out: dict[str, Any] = {"type": "json_schema", "name": fmt.name or "response", "schema": fmt.schema or {}}
-    if fmt.strict is not None:
-        out["strict"] = fmt.strict
-    return out
+def _reasoning(raw: dict[str, Any] | None) -> ReasoningConfig | None:
+    if raw is None:
+        return None
+    effort = optional(raw, "effort", str, "reasoning.")
+    summary = optional(raw, "summary", str, "reasoning.") or optional(raw, "generate_summary", str, "reasoning.")
+    return ReasoningConfig(
+        effort=effort,
+        summary=summary,
+        include_thoughts=summary != "none" if summary is not None else None,
+        enabled=effort != "none" if effort is not None else None,
+    )

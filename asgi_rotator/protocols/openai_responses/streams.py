@@ -1,38 +1,39 @@
-"""OpenAI Responses streams: typed events with ``sequence_number``, from ``response.created`` to
-``response.completed`` / ``incomplete`` / ``failed``."""
+"""OpenAI Responses upstream streams: typed events from ``response.created`` to ``response.completed``.
+
+The parser reads the deltas; it falls back to an item's ``.done`` event only for content no delta carried
+(some Responses-compatible servers send whole items).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ... import _json
 from ...errors import GatewayError
-from .._common import new_id, now, upstream_invalid
-from ..base import Frame, StreamFormatter, StreamParser
-from ..unified import StopReason, StreamEvent, UnifiedRequest, Usage
-from .responses import (
-    call_item,
-    message_item,
-    parse_usage,
-    reasoning_item,
-    response_object,
-    stop_reason,
-)
+from .._common import new_id, upstream_invalid
+from ..base import StreamParser
+from ..unified import StreamEvent
+from .responses import parse_usage, reasoning_part, stop_reason
 
-_INCOMPLETE = {"max_tokens": "max_output_tokens", "incomplete": "max_output_tokens", "content_filter": "content_filter"}
+ErrorFromBody = Callable[[Any], GatewayError]
+_TEXT_DELTAS = frozenset({"response.output_text.delta", "response.refusal.delta"})
+_REASONING_DELTAS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
 
 
 class ResponsesStreamParser(StreamParser):
-    """Parses an upstream Responses stream; complete only on ``response.completed`` or ``incomplete``."""
+    """Parses an upstream Responses stream; complete only on ``response.completed`` or ``response.incomplete``."""
 
-    def __init__(self, error_from_body: Any) -> None:
+    def __init__(self, error_from_body: ErrorFromBody) -> None:
         self._error_from_body = error_from_body
         self._started = False
-        self._tools: dict[str, int] = {}  # item id -> tool index
         self._done = False
+        self._tools: dict[str, int] = {}  # function_call item id (or output index) -> tool index
+        self._streamed: set[str] = set()  # items whose content arrived as deltas
+        self._seen_items = False
 
     def feed(self, event: str | None, data: str) -> list[StreamEvent]:
-        if self._done:
+        if self._done or data.strip() == "[DONE]":
             return []
         try:
             payload = _json.loads(data)
@@ -40,46 +41,100 @@ class ResponsesStreamParser(StreamParser):
             return self._fail(upstream_invalid("OpenAI Responses", "a stream event is not JSON"))
         if not isinstance(payload, dict):
             return self._fail(upstream_invalid("OpenAI Responses", "a stream event is not an object"))
-        kind = payload.get("type") or event
+        kind = str(payload.get("type") or event or "")
+        if kind == "error":
+            return self._fail(self._error_from_body({"error": _in_band_error(payload)}))
         out: list[StreamEvent] = []
-        if not self._started and kind != "error":
+        response = _obj(payload.get("response"))
+        if not self._started:
             self._started = True
-            response: dict[str, Any] = payload["response"] if isinstance(payload.get("response"), dict) else {}
             out.append(StreamEvent("start", id=response.get("id"), name=response.get("model")))
-        if kind == "response.output_text.delta":
-            out.append(StreamEvent("text", text=str(payload.get("delta", ""))))
-        elif kind == "response.reasoning_summary_text.delta":
-            out.append(StreamEvent("reasoning", text=str(payload.get("delta", ""))))
-        elif kind == "response.output_item.added" and (payload.get("item") or {}).get("type") == "function_call":
-            item = payload["item"]
-            index = self._tools.setdefault(str(item.get("id") or item.get("call_id")), len(self._tools))
-            out.append(StreamEvent("tool_call_start", index=index, id=item.get("call_id"), name=item.get("name")))
-            if item.get("arguments"):
-                out.append(StreamEvent("tool_call_delta", index=index, text=item["arguments"]))
+        item_id = str(payload.get("item_id") or "")
+        self._seen_items = self._seen_items or kind.startswith("response.output_") or "item_id" in payload
+        if kind in _TEXT_DELTAS or kind in _REASONING_DELTAS:
+            self._streamed.add(item_id)
+            if payload.get("delta"):
+                out.append(StreamEvent("text" if kind in _TEXT_DELTAS else "reasoning", text=str(payload["delta"])))
+        elif kind == "response.reasoning_summary_part.added":
+            if payload.get("summary_index", 0) and item_id in self._streamed:
+                out.append(StreamEvent("reasoning", text="\n\n"))  # summary parts join as paragraphs
+        elif kind == "response.output_item.added":
+            item = _obj(payload.get("item"))
+            if item.get("type") == "function_call":
+                self._start_call(item, payload.get("output_index"), out)
         elif kind == "response.function_call_arguments.delta":
-            index = self._tools.get(str(payload.get("item_id")), 0)
-            out.append(StreamEvent("tool_call_delta", index=index, text=str(payload.get("delta", ""))))
-        elif kind == "response.output_item.done" and (payload.get("item") or {}).get("type") == "reasoning":
-            encrypted = payload["item"].get("encrypted_content")
-            if encrypted:
-                out.append(StreamEvent("reasoning_redacted", signature=encrypted, signature_family="openai"))
+            index = self._tool_index(payload)
+            if index is not None and payload.get("delta"):
+                self._streamed.add(item_id)
+                out.append(StreamEvent("tool_call_delta", index=index, text=str(payload["delta"])))
+        elif kind == "response.function_call_arguments.done":
+            index = self._tool_index(payload)
+            if index is not None:
+                self._unstreamed_arguments(item_id, index, payload.get("arguments"), out)
+        elif kind == "response.output_item.done":
+            item = _obj(payload.get("item"))
+            self._item_done(item, payload.get("output_index"), out)
         elif kind in ("response.completed", "response.incomplete"):
-            response = payload.get("response") or {}
-            usage = parse_usage(response.get("usage"), response)
-            parts_have_calls = bool(self._tools)
-            stop: StopReason = stop_reason(response.get("status"), response.get("incomplete_details"), [])
-            if stop == "stop" and parts_have_calls:
-                stop = "tool_use"
             self._done = True
+            if not self._seen_items:
+                # A minimal server may send only the final Response: its output is the whole answer.
+                for item in response.get("output") or ():
+                    self._item_done(_obj(item), None, out)
+            usage = parse_usage(response.get("usage"), response)
+            status = response.get("status") or kind.rpartition(".")[2]
+            stop = stop_reason(status, response.get("incomplete_details"), bool(self._tools))
             if usage is not None:
                 out.append(StreamEvent("usage", usage=usage))
-            out.append(StreamEvent("end", stop_reason=stop, native_stop_reason=response.get("status"), usage=usage))
+            out.append(StreamEvent("end", stop_reason=stop, native_stop_reason=str(status), usage=usage))
         elif kind == "response.failed":
-            error = (payload.get("response") or {}).get("error") or {}
+            error = response.get("error")
+            if not isinstance(error, dict) or not error.get("message"):
+                error = {"message": "The upstream response failed without saying why.", "code": "server_error"}
             return out + self._fail(self._error_from_body({"error": error}))
-        elif kind == "error":
-            return out + self._fail(self._error_from_body(payload if "error" in payload else {"error": payload}))
         return out
+
+    def _start_call(self, item: dict[str, Any], output_index: Any, out: list[StreamEvent]) -> None:
+        index = len(set(self._tools.values()))
+        if item.get("id"):
+            self._tools[str(item["id"])] = index
+        self._tools[f"#{output_index}"] = index
+        call_id = str(item.get("call_id") or item.get("id") or new_id("call_"))
+        out.append(StreamEvent("tool_call_start", index=index, id=call_id, name=str(item.get("name") or "")))
+        self._unstreamed_arguments(str(item.get("id") or ""), index, item.get("arguments"), out)
+
+    def _tool_index(self, payload: dict[str, Any]) -> int | None:
+        index = self._tools.get(str(payload.get("item_id") or ""))
+        return index if index is not None else self._tools.get(f"#{payload.get('output_index')}")
+
+    def _unstreamed_arguments(self, item_id: str, index: int, arguments: Any, out: list[StreamEvent]) -> None:
+        if item_id not in self._streamed and isinstance(arguments, str) and arguments:
+            self._streamed.add(item_id)
+            out.append(StreamEvent("tool_call_delta", index=index, text=arguments))
+
+    def _item_done(self, item: dict[str, Any], output_index: Any, out: list[StreamEvent]) -> None:
+        kind, item_id = item.get("type"), str(item.get("id") or "")
+        if kind == "function_call":
+            index = self._tool_index({"item_id": item_id, "output_index": output_index})
+            if index is None:
+                self._start_call(item, output_index, out)
+            else:
+                self._unstreamed_arguments(item_id, index, item.get("arguments"), out)
+        elif kind == "message" and item_id not in self._streamed:
+            for content in item.get("content") or ():
+                text = content.get("refusal") or content.get("text") if isinstance(content, dict) else None
+                if isinstance(text, str) and text:
+                    out.append(StreamEvent("text", text=text))
+        elif kind == "reasoning":
+            part = reasoning_part(item)
+            if part.text and item_id not in self._streamed:
+                out.append(StreamEvent("reasoning", text=part.text))
+            if part.redacted:
+                # Only the done event's encrypted_content is complete (the added event's may be partial).
+                out.append(
+                    StreamEvent(
+                        "reasoning_redacted", id=part.item_id, signature=part.redacted, signature_family="openai"
+                    )
+                )
 
     def finish(self) -> list[StreamEvent]:
         if self._done:
@@ -91,201 +146,19 @@ class ResponsesStreamParser(StreamParser):
         return [StreamEvent("error", error=error)]
 
 
-class ResponsesStreamFormatter(StreamFormatter):
-    """Formats canonical events as Responses SSE events, opening and closing output items itself."""
+def _in_band_error(payload: dict[str, Any]) -> dict[str, Any]:
+    """An ``error`` event as an error body: flat (``code``, ``message``) or nested under ``error``."""
+    inner = _obj(payload.get("error")) or payload
+    code = inner.get("code")
+    kind = inner.get("type") if inner.get("type") != "error" else None
+    # The code is the precise signal (context_length_exceeded beats invalid_request_error).
+    return {
+        "message": inner.get("message") or "The upstream reported an error.",
+        "type": code or kind,
+        "code": code,
+        "param": inner.get("param"),
+    }
 
-    heartbeat = b": keep-alive\n\n"
 
-    def __init__(self, request: UnifiedRequest, response_id: str) -> None:
-        self._request = request
-        self._id = response_id
-        self._created = now()
-        self._sequence = 0
-        self._started = False
-        self._output: list[dict[str, Any]] = []  # completed items
-        self._open: dict[str, Any] | None = None  # the item being streamed
-        self._text = ""
-        self._usage: Usage | None = None
-        self._tool_items: dict[int, dict[str, Any]] = {}
-
-    def _frame(self, kind: str, **fields: Any) -> Frame:
-        frame = Frame({"type": kind, "sequence_number": self._sequence, **fields}, event=kind)
-        self._sequence += 1
-        return frame
-
-    def _snapshot(self, status: str, **extra: Any) -> dict[str, Any]:
-        return response_object(self._id, self._request, self._created, status, list(self._output), **extra)
-
-    def feed(self, event: StreamEvent) -> list[Frame]:
-        frames: list[Frame] = []
-        if not self._started:
-            self._started = True
-            frames.append(self._frame("response.created", response=self._snapshot("in_progress")))
-            frames.append(self._frame("response.in_progress", response=self._snapshot("in_progress")))
-        kind = event.kind
-        if kind == "text":
-            if self._open is None or self._open["type"] != "message":
-                frames += self._close()
-                frames += self._open_item(message_item(new_id("msg_"), None, "in_progress"))
-                frames.append(
-                    self._frame(
-                        "response.content_part.added",
-                        item_id=self._open_id,
-                        output_index=self._index,
-                        content_index=0,
-                        part={"type": "output_text", "text": "", "annotations": []},
-                    )
-                )
-            self._text += event.text
-            frames.append(
-                self._frame(
-                    "response.output_text.delta",
-                    item_id=self._open_id,
-                    output_index=self._index,
-                    content_index=0,
-                    delta=event.text,
-                    logprobs=[],
-                )
-            )
-        elif kind == "reasoning":
-            if self._open is None or self._open["type"] != "reasoning":
-                frames += self._close()
-                frames += self._open_item(reasoning_item(new_id("rs_"), None, None))
-                frames.append(
-                    self._frame(
-                        "response.reasoning_summary_part.added",
-                        item_id=self._open_id,
-                        output_index=self._index,
-                        summary_index=0,
-                        part={"type": "summary_text", "text": ""},
-                    )
-                )
-            self._text += event.text
-            frames.append(
-                self._frame(
-                    "response.reasoning_summary_text.delta",
-                    item_id=self._open_id,
-                    output_index=self._index,
-                    summary_index=0,
-                    delta=event.text,
-                )
-            )
-        elif kind == "reasoning_redacted" and event.signature_family == "openai":
-            if self._open is None or self._open["type"] != "reasoning":
-                frames += self._close()
-                frames += self._open_item(reasoning_item(new_id("rs_"), None, None))
-            assert self._open is not None
-            self._open["encrypted_content"] = event.signature or event.text
-        elif kind == "tool_call_start":
-            frames += self._close()
-            item = call_item(new_id("fc_"), event.id or new_id("call_"), event.name or "", "", "in_progress")
-            self._tool_items[event.index] = item
-            frames += self._open_item(item)
-        elif kind == "tool_call_delta":
-            call = self._tool_items.get(event.index)
-            if call is not None and call is self._open:
-                item = call
-                item["arguments"] += event.text
-                frames.append(
-                    self._frame(
-                        "response.function_call_arguments.delta",
-                        item_id=item["id"],
-                        output_index=self._index,
-                        delta=event.text,
-                    )
-                )
-        elif kind == "usage":
-            self._usage = event.usage
-        elif kind == "end":
-            frames += self._close()
-            stop = event.stop_reason or "stop"
-            incomplete = _INCOMPLETE.get(stop)
-            final = self._snapshot(
-                "incomplete" if incomplete else "completed", usage=event.usage or self._usage, incomplete=incomplete
-            )
-            frames.append(self._frame("response.incomplete" if incomplete else "response.completed", response=final))
-        elif kind == "error":
-            frames += self._close()
-            error = event.error if isinstance(event.error, GatewayError) else GatewayError("server_error", "failed")
-            frames.append(
-                self._frame("response.failed", response=self._snapshot("failed", usage=self._usage, error=error))
-            )
-        return frames
-
-    @property
-    def _index(self) -> int:
-        return len(self._output)
-
-    @property
-    def _open_id(self) -> str:
-        assert self._open is not None
-        return str(self._open["id"])
-
-    def _open_item(self, item: dict[str, Any]) -> list[Frame]:
-        self._open, self._text = item, ""
-        return [self._frame("response.output_item.added", output_index=self._index, item=dict(item))]
-
-    def _close(self) -> list[Frame]:
-        item = self._open
-        if item is None:
-            return []
-        frames: list[Frame] = []
-        index = self._index
-        if item["type"] == "message":
-            part = {"type": "output_text", "text": self._text, "annotations": [], "logprobs": []}
-            frames.append(
-                self._frame(
-                    "response.output_text.done",
-                    item_id=item["id"],
-                    output_index=index,
-                    content_index=0,
-                    text=self._text,
-                    logprobs=[],
-                )
-            )
-            frames.append(
-                self._frame(
-                    "response.content_part.done", item_id=item["id"], output_index=index, content_index=0, part=part
-                )
-            )
-            item["content"] = [part]
-        elif item["type"] == "reasoning":
-            if self._text:
-                part = {"type": "summary_text", "text": self._text}
-                frames.append(
-                    self._frame(
-                        "response.reasoning_summary_text.done",
-                        item_id=item["id"],
-                        output_index=index,
-                        summary_index=0,
-                        text=self._text,
-                    )
-                )
-                frames.append(
-                    self._frame(
-                        "response.reasoning_summary_part.done",
-                        item_id=item["id"],
-                        output_index=index,
-                        summary_index=0,
-                        part=part,
-                    )
-                )
-                item["summary"] = [part]
-        else:
-            item["arguments"] = item["arguments"] or "{}"
-            frames.append(
-                self._frame(
-                    "response.function_call_arguments.done",
-                    item_id=item["id"],
-                    output_index=index,
-                    arguments=item["arguments"],
-                    name=item["name"],
-                )
-            )
-        item["status"] = "completed"
-        if item["type"] == "reasoning":
-            item.pop("status")
-        frames.append(self._frame("response.output_item.done", output_index=index, item=dict(item)))
-        self._output.append(item)
-        self._open, self._text = None, ""
-        return frames
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
