@@ -13,8 +13,7 @@ import httpx
 from .config import RotatorConfig, load_config
 from .gateway import Gateway
 from .http.asgi import relative_path
-from .pipeline.adapters import validate_adapters
-from .pipeline.field_cache import validate_rules
+from .pipeline import validate_adapters, validate_rules
 from .state import StateBackend
 from .types import Message, Receive, Scope, Send
 
@@ -42,7 +41,7 @@ class RotatorASGI:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = load_config(config)
-        validate_adapters(self.config.providers)
+        validate_adapters(self.config)
         validate_rules(self.config)
         self._options: dict[str, Any] = {
             "backend": backend,

@@ -31,8 +31,7 @@ from .http.asgi import (
 )
 from .http.auth import Client, ClientAuth
 from .http.routes import Route, match, protocol_for_path
-from .pipeline.field_cache import FieldCache
-from .pipeline.provider_state import ProviderState
+from .pipeline import FieldCache
 from .protocols import get_protocol
 from .protocols.base import WireProtocol
 from .responses_api.service import ResponsesService
@@ -82,18 +81,12 @@ class Gateway:
         self.responses = ResponsesService(
             ResponseStore(self.backend, config.responses, prefix=config.state.prefix), config.responses
         )
-        self.provider_state = ProviderState(self.backend, prefix=config.state.prefix, ttl=config.sessions.anchor_ttl)
         self.field_cache = FieldCache(
-            self.backend, {name: p.field_cache for name, p in config.providers.items()}, prefix=config.state.prefix
+            self.backend,
+            prefix=config.state.prefix,
+            rules_by_provider={name: p.field_cache for name, p in config.providers.items()},
         )
-        self.executor = Executor(
-            config,
-            self.pool,
-            self.upstream,
-            provider_state=self.provider_state,
-            field_cache=self.field_cache,
-            clock=clock,
-        )
+        self.executor = Executor(config, self.pool, self.upstream, self.field_cache, clock=clock)
         self.accounting = Accounting(config, self.backend, clock=clock)
         self.tracer = TraceWriter(config.trace, _secrets(config))
         self.generation = Generation(self)

@@ -11,10 +11,14 @@ from .conftest import PROXY_KEY
 
 
 def test_cross_protocol_streamed_tool_call_shows_every_pass_in_order(gateway, fake):
-    base = gateway(
-        {"providers": {"up": {"protocol": "gemini", "base_url": "{fake}", "credentials": ["sk-trace-secret-1111"]}}}
-    )
-    fake.script(Reply(text="", tool_calls=[("get_weather", {"city": "Paris"})]))
+    provider = {
+        "protocol": "gemini",
+        "base_url": "{fake}",
+        "credentials": ["sk-trace-secret-1111"],
+        "adapters": [{"name": "set_headers", "config": {"headers": {"x-flag": "on"}}}],
+    }
+    base = gateway({"providers": {"up": provider}})
+    fake.script(Reply(text="", reasoning="thinking", tool_calls=[("get_weather", {"city": "Paris"})]))
     with anthropic.Anthropic(base_url=base, api_key=PROXY_KEY, max_retries=0) as client:
         with client.messages.with_streaming_response.create(
             model="up/m",
@@ -32,18 +36,32 @@ def test_cross_protocol_streamed_tool_call_shows_every_pass_in_order(gateway, fa
     order = [
         "raw_client_request",
         "parsed_unified_request",
+        "after_field_cache_injection",
+        "after_request_adapters",
         "provider_request",
         "raw_provider_stream_event",
         "parsed_unified_stream_event",
         "routing_target_attempt_succeeded",
         "formatted_client_stream_event",
+        "after_field_cache_extraction",
         "final_client_response",
     ]
     positions = [passes.index(name) for name in order]
     assert positions == sorted(positions), passes
+    assert passes.index("after_field_cache_extraction") < len(passes) - passes[::-1].index(
+        "formatted_client_stream_event"
+    )  # values are stored before the terminal frame goes out
+    adapters = next(e for e in trace["entries"] if e["pass_name"] == "after_request_adapters")
+    assert adapters["metadata"]["adapters"] == ["set_headers"]
+    extraction = next(e for e in trace["entries"] if e["pass_name"] == "after_field_cache_extraction")
+    assert extraction["data"]["outcomes"] == [
+        {"rule": "gemini_thought_signatures", "stage": "extract", "outcome": "stored", "count": 1}
+    ]
     provider_request = next(e for e in trace["entries"] if e["pass_name"] == "provider_request")
     assert provider_request["provider"] == "up" and provider_request["credential_id"] == "...1111"
     assert "sk-trace-secret-1111" not in str(trace) and PROXY_KEY not in str(trace)
+    leaks = [e["pass_name"] for e in trace["entries"] if Reply.signature in str(e)]
+    assert not leaks, [e for e in trace["entries"] if Reply.signature in str(e)][:2]
 
 
 def test_request_id_is_minted_and_errors_name_their_pass(gateway, fake):

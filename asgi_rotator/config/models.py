@@ -9,7 +9,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 PROTOCOL_NAMES = ("openai_chat", "openai_responses", "anthropic_messages", "gemini", "litellm")
 
@@ -99,50 +108,103 @@ Credentials = Annotated[list[CredentialConfig], BeforeValidator(_key_strings)]
 
 
 ScopePart = Literal["provider", "model", "credential", "session", "conversation"]
+FieldCacheSource = Literal[
+    "request", "response", "stream_event", "unified_request", "unified_response", "unified_stream_event"
+]
+FieldCacheMode = Literal["last", "all", "last_user_turn", "last_assistant_turn", "per_tool_call"]
 _DEFAULT_SCOPE: tuple[ScopePart, ...] = ("provider", "model", "credential", "session")
+_SAFE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
 
 
-class Injection(_Model):
-    """Where a rule's value goes."""
+class AdapterConfig(_Model):
+    """One adapter of a provider's chain, with its own config and an optional model filter."""
 
-    target: Literal["request", "metadata"] = Field("request", description="The native request body, or metadata.")
-    path: str = Field(description="Path in the target (for per_tool_call: relative to each tool item).")
+    name: str = Field(description="A built-in or registered adapter name (or alias).")
+    config: dict[str, Any] = Field(default_factory=dict, description="The adapter's own settings.")
+    models: list[str] | None = Field(None, description="Run only for these upstream models.")
+
+
+class FieldCacheInjection(_Model):
+    """Where a field-cache rule puts its stored value on the next request."""
+
+    target: Literal["request", "unified_request", "metadata"] = Field(
+        "request", description="The native request body, the unified request, or the request's metadata."
+    )
+    path: str = Field(description="Path in the target (turn modes: in the turn; per_tool_call: in each tool item).")
     when_missing_only: bool = Field(False, description="Leave a value the request already has.")
-    as_list: bool = Field(False, description="Inject every stored value as a list, not the last one.")
-    container_path: str | None = Field(None, description="per_tool_call: the tool items to inject into.")
-    tool_call_id_path: str = Field("id", description="per_tool_call: the id inside each tool item.")
+    as_list: bool = Field(False, description="Inject the value wrapped in a list (mode all always injects a list).")
+    turn_container_path: str | None = Field(
+        None, description="Turn modes: the turns in the target; defaults to the rule's turn_container_path."
+    )
+    tool_container_path: str | None = Field(
+        None, description="per_tool_call: the tool items of the target to inject into (e.g. 'messages[*]')."
+    )
+    tool_call_id_path: str = Field("id", description="per_tool_call: the tool-call id inside each target item.")
 
 
 class FieldCacheRule(_Model):
-    """One rule of a provider's ``field_cache``."""
+    """One rule of a provider's ``field_cache``: what to remember from one exchange and put into the next."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Unique, filesystem-safe name.")
-    source: Literal["request", "response", "stream_event"] = Field(description="Where values come from.")
-    path: str = Field(description="What to extract (per_tool_call: the tool items).")
-    mode: Literal["last", "all", "last_user_turn", "last_assistant_turn", "per_tool_call"] = Field(
-        "last", description="last overwrites, all appends, turn modes read one turn, per_tool_call keys by call id."
+    name: str = Field(pattern=_SAFE_NAME, description="Unique, filesystem-safe name; replaces a built-in rule.")
+    source: FieldCacheSource = Field(description="Where values come from, raw or unified.")
+    path: str = Field(description="The value to extract (turn modes on a request: in the turn).")
+    mode: FieldCacheMode = Field(
+        "last", description="last overwrites, all appends, turn modes use one turn, per_tool_call keys by call id."
     )
     scope: list[ScopePart] = Field(
         default_factory=lambda: list(_DEFAULT_SCOPE), description="What the stored value is keyed by."
     )
-    inject: Injection = Field(description="Where the value goes.")
+    inject: FieldCacheInjection = Field(description="Where the value goes.")
     enabled: bool = Field(True, description="Turn the rule off without removing it.")
     ttl_seconds: float = Field(3600.0, gt=0, description="How long a stored value lives.")
-    allow_missing_session: bool = Field(False, description="Store and inject even without a session.")
-    turn_role_path: str = Field("role", description="Turn modes: the role inside each item of ``path``.")
-    turn_value_path: str = Field("content", description="Turn modes: the value inside the matching item.")
-    tool_call_id_path: str = Field("id", description="per_tool_call: the id inside each tool item.")
-    tool_value_path: str = Field("", description="per_tool_call: the value inside each tool item.")
-    max_values: int = Field(1024, ge=1, description="Most values kept (mode all).")
-    max_bytes: int = Field(4 * 1024 * 1024, ge=1, description="Largest stored value; bigger ones are not kept.")
+    allow_missing_session: bool = Field(
+        False, description="Store and inject without a session (or conversation), in one shared bucket."
+    )
+    cache_key: str | None = Field(
+        None, pattern=_SAFE_NAME, description="Storage identity shared by a stream rule and its non-stream twin."
+    )
+    max_values: int = Field(1024, ge=1, description="Most values kept (mode all) or tool calls kept per answer.")
+    max_bytes: int = Field(
+        4 * 1024 * 1024, ge=1, description="Largest stored value (mode all: most bytes injected); bigger is dropped."
+    )
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Free-form; provider_continuation: true allows continuation-id injection."
+    )
+    turn_container_path: str = Field("messages", description="Turn modes: the turns of a request.")
+    turn_role_path: str = Field("role", description="Turn modes: the role inside each turn.")
+    tool_container_path: str | None = Field(
+        None, description="per_tool_call: the tool items of the source; then paths are relative to each item."
+    )
+    tool_call_id_path: str | None = Field(None, description="per_tool_call: the tool-call id (required).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FieldCacheRule:
+        if len(set(self.scope)) != len(self.scope):
+            raise ValueError("scope lists a component twice")
+        request_side = self.source in ("request", "unified_request")
+        if self.mode == "last_user_turn" and not request_side:
+            raise ValueError("last_user_turn reads a request: source must be request or unified_request")
+        if self.mode in ("last_user_turn", "last_assistant_turn") and self.inject.target == "metadata":
+            raise ValueError("turn modes inject into a turn: target must be request or unified_request")
+        if self.mode == "per_tool_call":
+            if not self.tool_call_id_path:
+                raise ValueError("per_tool_call needs tool_call_id_path")
+            if not self.inject.tool_container_path:
+                raise ValueError("per_tool_call needs inject.tool_container_path")
+            if self.inject.as_list:
+                raise ValueError("per_tool_call injects by tool-call id; as_list does not apply")
+        return self
 
 
-class AdapterSpec(_Model):
-    """One adapter of a provider's chain, with its config and an optional model filter."""
+def _unique_rule_names(rules: list[FieldCacheRule]) -> list[FieldCacheRule]:
+    names = [rule.name for rule in rules]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise ValueError(f"field-cache rule names must be unique: {', '.join(duplicated)}")
+    return rules
 
-    name: str = Field(description="A built-in or registered adapter name.")
-    config: dict[str, Any] = Field(default_factory=dict, description="The adapter's own settings.")
-    models: list[str] | None = Field(None, description="Run only for these upstream models.")
+
+FieldCacheRules = Annotated[list[FieldCacheRule], AfterValidator(_unique_rule_names)]
 
 
 class ProviderConfig(_Model):
@@ -176,11 +238,12 @@ class ProviderConfig(_Model):
         None, description="How the key is sent; by default the protocol's own (bearer, x-api-key, x-goog-api-key)."
     )
     auth_header: str | None = Field(None, description="Header name for auth: custom.")
-    adapters: list[str | AdapterSpec] = Field(
+    adapters: list[str | AdapterConfig] = Field(
         default_factory=list, description="Adapter chain, in order: names or {name, config, models}."
     )
-    field_cache: list[FieldCacheRule] = Field(
-        default_factory=list, description="Fields to remember from one exchange and inject into the next."
+    field_cache: FieldCacheRules = Field(
+        default_factory=list,
+        description="Fields to remember from one exchange and inject into the next; a built-in's name replaces it.",
     )
 
     @field_validator("protocol")

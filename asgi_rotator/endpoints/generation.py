@@ -91,16 +91,12 @@ class Generation:
         response: UnifiedResponse,
         body: dict[str, Any] | None = None,
     ) -> StoredResponse | None:
-        """Everything the next request may depend on: provider state, session evidence, Responses storage.
+        """Everything the next request may depend on: session evidence and Responses storage (the executor
+        keeps provider state through the field cache).
 
         It runs before the answer's last byte goes out, so a client that continues at once finds it all.
         """
         gateway = self._gateway
-        if call.target is not None and call.credential is not None and call.session is not None:
-            scope = (call.target.provider, call.target.model, call.credential.id, call.session)
-            await gateway.provider_state.remember(
-                call.target.protocol.family, call.request.source_protocol, scope, response
-            )
         if response.stop_reason != "error":  # a failed stream never sets session anchors
             await gateway.sessions.remember(
                 call.session, call.scope, response.text, [c.id for c in response.tool_calls]

@@ -1,47 +1,72 @@
 """Payload adapters: small, named fixes for providers that deviate from their protocol.
 
-They run per provider (optionally per model), in configured order: request adapters on the native request
-after the provider protocol built it, response adapters on the raw upstream body before it is parsed, and
-stream adapters on canonical stream events. Built-ins cover the common quirks; a custom adapter is a
-:class:`PayloadAdapter` subclass registered by name with :func:`register_adapter`.
+A provider's ``adapters`` list sets its chain, in order; an entry is a name or ``{name, config, models}``:
 
     adapters:
-      - drop_params: ...                      # the short form takes no config
+      - drop_params                            # a bare name takes the adapter's defaults
       - {name: suppress_developer_role, config: {mode: system}}
       - {name: model_override, config: {model: gpt-4.1-2025-04-14}, models: [gpt-4.1]}
+
+Each adapter acts on some of three stages: ``request`` (the native request the provider protocol built),
+``response`` (a raw JSON body) and ``stream_event`` (canonical stream events). A custom adapter subclasses
+:class:`PayloadAdapter` and is registered by name with :func:`register_adapter`; names are checked against the
+registry at construction by :func:`validate_adapters`, and nothing is instantiated from config but registered
+classes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from ..config.models import AdapterConfig
 from ..errors import ConfigError
 from ..protocols.base import NativeRequest
 from ..protocols.unified import StreamEvent
 
+if TYPE_CHECKING:
+    from ..config.models import RotatorConfig
+
+Stage = Literal["request", "response", "stream_event"]
+STAGES: tuple[Stage, ...] = ("request", "response", "stream_event")
+
 
 @dataclass(slots=True)
 class AdapterContext:
-    """Where an adapter runs: the provider, upstream model, provider protocol and the adapter's own config."""
+    """Where an adapter runs. The chain sets ``config`` to each adapter's own settings before calling it."""
 
     provider: str
     model: str
     protocol: str
-    config: dict[str, Any] = field(default_factory=dict)
+    credential_id: str | None = None  # masked
+    session_id: str | None = None
+    scope: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
 
 
 class PayloadAdapter:
-    """Base class: override the stages the adapter acts on; the defaults pass everything through."""
+    """Base class: declare ``name``, ``aliases`` and ``stages``, and override the stages' methods."""
 
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
+    stages: ClassVar[frozenset[Stage]] = frozenset()
 
-    def transform_request(self, native: NativeRequest, ctx: AdapterContext) -> None:
-        """Change the native request in place."""
+    @classmethod
+    def validate_config(cls, config: Mapping[str, Any]) -> None:
+        """Check a configuration at construction; raise ``ValueError`` naming what is wrong."""
+
+    @classmethod
+    def active_stages(cls, config: Mapping[str, Any]) -> frozenset[Stage]:
+        """The stages this adapter acts on with ``config`` (only those cost anything)."""
+        return cls.stages
+
+    def transform_request(self, native: NativeRequest, ctx: AdapterContext) -> NativeRequest | None:
+        """Change the native request in place (return None), or return a replacement."""
+        return None
 
     def transform_response(self, body: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
-        """Return the (possibly changed) raw upstream body."""
+        """Return the (possibly changed) body."""
         return body
 
     def transform_stream_event(self, event: StreamEvent, ctx: AdapterContext) -> StreamEvent | None:
@@ -52,191 +77,147 @@ class PayloadAdapter:
 _REGISTRY: dict[str, type[PayloadAdapter]] = {}
 
 
-def register_adapter(adapter: type[PayloadAdapter], *, replace: bool = False) -> type[PayloadAdapter]:
-    """Register an adapter class under its name and aliases (usable as a decorator).
+def register_adapter(adapter: type[PayloadAdapter], replace: bool = False) -> type[PayloadAdapter]:
+    """Register an adapter class under its name and aliases; usable as a class decorator.
 
     Raises:
-        ValueError: a name or alias is taken by another class (unless ``replace``).
+        ValueError: a name or alias is taken by another class (unless ``replace``), or the class has no name.
     """
-    for key in (adapter.name, *adapter.aliases):
+    if not getattr(adapter, "name", None):
+        raise ValueError(f"{adapter.__name__} has no name")
+    keys = (adapter.name, *adapter.aliases)
+    for key in keys:
         existing = _REGISTRY.get(key)
         if existing is not None and existing is not adapter and not replace:
             raise ValueError(f"Adapter name {key!r} is already registered by {existing.__name__}")
-    for key in (adapter.name, *adapter.aliases):
+    for key in keys:
         _REGISTRY[key] = adapter
     return adapter
 
 
-def _path(body: dict[str, Any], dotted: str, create: bool = False) -> tuple[dict[str, Any] | None, str]:
-    """The container holding the last segment of ``dotted`` (``a.b.c``), and that segment."""
-    *parents, leaf = dotted.split(".")
-    node: Any = body
-    for part in parents:
-        if not isinstance(node, dict):
-            return None, leaf
-        if part not in node and create:
-            node[part] = {}
-        node = node.get(part)
-    return (node if isinstance(node, dict) else None), leaf
+def get_adapter(name: str) -> type[PayloadAdapter]:
+    """The adapter class registered under ``name`` or an alias.
+
+    Raises:
+        KeyError: nothing is registered under ``name``.
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown adapter {name!r}; known: {', '.join(list_adapters())}") from None
 
 
-@register_adapter
-class ModelOverride(PayloadAdapter):
-    """``{model}``: send another upstream model name than the one routed to."""
-
-    name = "model_override"
-
-    def transform_request(self, native: NativeRequest, ctx: AdapterContext) -> None:
-        if "model" in native.body and ctx.config.get("model"):
-            native.body["model"] = ctx.config["model"]
+def list_adapters() -> list[str]:
+    """Every registered adapter name and alias."""
+    return sorted(_REGISTRY)
 
 
-@register_adapter
-class SuppressDeveloperRole(PayloadAdapter):
-    """``{mode: system | user | drop}``: for upstreams that reject the ``developer`` role."""
-
-    name = "suppress_developer_role"
-
-    def transform_request(self, native: NativeRequest, ctx: AdapterContext) -> None:
-        mode = ctx.config.get("mode", "system")
-        for key in ("messages", "input"):
-            items = native.body.get(key)
-            if not isinstance(items, list):
-                continue
-            kept = []
-            for item in items:
-                if isinstance(item, dict) and item.get("role") == "developer":
-                    if mode == "drop":
-                        continue
-                    item = {**item, "role": mode}
-                kept.append(item)
-            native.body[key] = kept
+@dataclass(frozen=True, slots=True)
+class _Step:
+    adapter: PayloadAdapter
+    config: Mapping[str, Any]
 
 
-@register_adapter
-class ReasoningContent(PayloadAdapter):
-    """``{output_field, source_fields}``: copy a provider's reasoning field (``reasoning``, ``thinking``) into
-    ``reasoning_content`` on Chat messages, so the protocol finds it; it copies and never deletes."""
-
-    name = "reasoning_content"
-    aliases = ("reasoning_rewrite",)
-
-    def transform_response(self, body: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
-        target = ctx.config.get("output_field", "reasoning_content")
-        sources = ctx.config.get("source_fields", ["reasoning", "reasoning_text", "thinking"])
-        for choice in body.get("choices") or ():
-            message = choice.get("message") if isinstance(choice, dict) else None
-            if isinstance(message, dict) and not message.get(target):
-                found = next((message[s] for s in sources if isinstance(message.get(s), str) and message[s]), None)
-                if found is not None:
-                    message[target] = found
-        return body
-
-
-@register_adapter
-class FieldRename(PayloadAdapter):
-    """``{rules: [{source_path, target_path, stage, move, when_missing_only}]}`` on dotted body paths."""
-
-    name = "field_rename"
-    aliases = ("field_copy",)
-
-    def _apply(self, body: dict[str, Any], stage: str, ctx: AdapterContext) -> None:
-        for rule in ctx.config.get("rules", []):
-            if rule.get("stage", "request") != stage:
-                continue
-            source, key = _path(body, rule["source_path"])
-            if source is None or key not in source:
-                continue
-            target, target_key = _path(body, rule["target_path"], create=True)
-            if target is None or (rule.get("when_missing_only") and target_key in target):
-                continue
-            target[target_key] = source.pop(key) if rule.get("move") else source[key]
-
-    def transform_request(self, native: NativeRequest, ctx: AdapterContext) -> None:
-        self._apply(native.body, "request", ctx)
-
-    def transform_response(self, body: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
-        self._apply(body, "response", ctx)
-        return body
-
-
-@register_adapter
-class DropParams(PayloadAdapter):
-    """``{params: [...]}``: remove request fields (dotted paths) a provider rejects."""
-
-    name = "drop_params"
-
-    def transform_request(self, native: NativeRequest, ctx: AdapterContext) -> None:
-        for dotted in ctx.config.get("params", []):
-            container, key = _path(native.body, dotted)
-            if container is not None:
-                container.pop(key, None)
-
-
-@register_adapter
-class SetHeaders(PayloadAdapter):
-    """``{headers: {name: value}}``: extra headers on the upstream request."""
-
-    name = "set_headers"
-
-    def transform_request(self, native: NativeRequest, ctx: AdapterContext) -> None:
-        native.headers.update({k.lower(): str(v) for k, v in ctx.config.get("headers", {}).items()})
-
-
-@dataclass(slots=True)
 class AdapterChain:
-    """The adapters of one provider and model, in order, each with its context."""
+    """The adapters of one provider and model, in order, split by the stage they act on."""
 
-    steps: list[tuple[PayloadAdapter, AdapterContext]] = field(default_factory=list)
+    __slots__ = ("_request", "_response", "_stream", "names")
 
-    def request(self, native: NativeRequest) -> None:
-        """Run the request stage."""
-        for adapter, ctx in self.steps:
-            adapter.transform_request(native, ctx)
+    def __init__(self, steps: Sequence[tuple[PayloadAdapter, Mapping[str, Any]]] = ()) -> None:
+        self.names: tuple[str, ...] = tuple(adapter.name for adapter, _ in steps)
+        by_stage: dict[Stage, list[_Step]] = {stage: [] for stage in STAGES}
+        for adapter, config in steps:
+            for stage in adapter.active_stages(config):
+                by_stage[stage].append(_Step(adapter, config))
+        self._request = tuple(by_stage["request"])
+        self._response = tuple(by_stage["response"])
+        self._stream = tuple(by_stage["stream_event"])
 
-    def response(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Run the response stage on a raw upstream body."""
-        for adapter, ctx in self.steps:
-            body = adapter.transform_response(body, ctx)
+    @classmethod
+    def for_provider(
+        cls, entries: Sequence[str | AdapterConfig | Mapping[str, Any]], model: str, *, provider: str = ""
+    ) -> AdapterChain:
+        """The chain a provider's ``adapters`` config gives for upstream ``model``.
+
+        Raises:
+            ConfigError: an adapter name nobody registered.
+        """
+        steps: list[tuple[PayloadAdapter, Mapping[str, Any]]] = []
+        for i, entry in enumerate(entries):
+            spec = _spec(entry)
+            try:
+                adapter = get_adapter(spec.name)
+            except KeyError as exc:
+                raise ConfigError(f"providers.{provider}.adapters[{i}]: {exc.args[0]}") from None
+            if spec.models is None or model in spec.models:
+                steps.append((adapter(), spec.config))
+        return cls(steps)
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    @property
+    def has_request(self) -> bool:
+        """True when some adapter acts on requests."""
+        return bool(self._request)
+
+    @property
+    def has_response(self) -> bool:
+        """True when some adapter acts on response bodies."""
+        return bool(self._response)
+
+    @property
+    def has_stream(self) -> bool:
+        """True when some adapter acts on stream events."""
+        return bool(self._stream)
+
+    def request(self, native: NativeRequest, ctx: AdapterContext) -> NativeRequest:
+        """Run the request stage; returns the native request to send (the same one unless replaced)."""
+        for step in self._request:
+            ctx.config = step.config
+            native = step.adapter.transform_request(native, ctx) or native
+        return native
+
+    def response(self, body: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
+        """Run the response stage on a JSON body."""
+        for step in self._response:
+            ctx.config = step.config
+            body = step.adapter.transform_response(body, ctx)
         return body
 
-    def stream_event(self, event: StreamEvent) -> StreamEvent | None:
-        """Run the stream stage on one canonical event."""
+    def stream_event(self, event: StreamEvent, ctx: AdapterContext) -> StreamEvent | None:
+        """Run the stream stage on one canonical event; None when an adapter dropped it."""
         current: StreamEvent | None = event
-        for adapter, ctx in self.steps:
+        for step in self._stream:
             if current is None:
                 return None
-            current = adapter.transform_stream_event(current, ctx)
+            ctx.config = step.config
+            current = step.adapter.transform_stream_event(current, ctx)
         return current
 
 
-def chain_for(entries: list[Any], *, provider: str, model: str, protocol: str) -> AdapterChain:
-    """The chain configured for ``provider`` (its ``adapters`` list), restricted to ``model``.
+def validate_adapters(config: RotatorConfig) -> None:
+    """Check every provider's adapter names and settings; call it at construction, after custom adapters
+    registered (at import time).
 
     Raises:
-        ConfigError: an adapter name nobody registered.
+        ConfigError: an unknown adapter or a bad setting, naming the field.
     """
-    chain = AdapterChain()
-    for i, entry in enumerate(entries):
-        spec: dict[str, Any] = {"name": entry} if isinstance(entry, str) else dict(entry)
-        cls = _REGISTRY.get(spec.get("name", ""))
-        if cls is None:
-            known = ", ".join(sorted(_REGISTRY))
-            raise ConfigError(
-                f"providers.{provider}.adapters[{i}]: unknown adapter {spec.get('name')!r}; known: {known}"
-            )
-        models = spec.get("models")
-        if models and model not in models:
-            continue
-        chain.steps.append((cls(), AdapterContext(provider, model, protocol, dict(spec.get("config") or {}))))
-    return chain
+    for provider, settings in config.providers.items():
+        for i, entry in enumerate(settings.adapters):
+            spec = _spec(entry)
+            where = f"providers.{provider}.adapters[{i}]"
+            try:
+                get_adapter(spec.name).validate_config(spec.config)
+            except KeyError as exc:
+                raise ConfigError(f"{where}: {exc.args[0]}") from None
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{where} ({spec.name}): {exc}") from None
 
 
-def validate_adapters(providers: dict[str, Any]) -> None:
-    """Check every configured adapter name at construction (custom adapters register at import time).
-
-    Raises:
-        ConfigError: an unknown adapter name, naming the field.
-    """
-    for name, provider in providers.items():
-        chain_for(provider.adapters, provider=name, model="", protocol=provider.protocol)
+def _spec(entry: str | AdapterConfig | Mapping[str, Any]) -> AdapterConfig:
+    if isinstance(entry, AdapterConfig):
+        return entry
+    if isinstance(entry, str):
+        return AdapterConfig(name=entry)
+    return AdapterConfig.model_validate(entry)

@@ -1,188 +1,286 @@
-"""Declarative field-cache rules: remember a field of one exchange and put it into the next request.
+"""The field cache: remember fields of one exchange and put them into the next request, per provider.
 
-A rule extracts values from the native ``request`` sent upstream, the raw ``response`` body, or the raw
-``stream_event`` payloads, and injects them into the next native ``request`` (or the request's
-``metadata``). Values are stored in the state backend under a hash of the rule and its scope (provider,
-model, credential, session, conversation), so replicas share them and raw values never appear in keys.
-Nothing is cached until an exchange succeeded; a stream's values only once it completed.
+Rules (:mod:`.rules`) come from a provider's ``field_cache`` config, after the built-in provider-state rules
+(:mod:`.provider_state`) a config rule of the same name replaces. Per attempt, the executor calls, in order:
 
-Rules fail closed: a rule scoped by credential with no credential, or by session with no session (unless
-``allow_missing_session``), does nothing. The provider reasoning state of DESIGN.md section 5 is kept by the
-built-in rules of :mod:`.provider_state`; these are for everything else a provider needs echoed back.
+1. :meth:`FieldCache.inject_unified` before the provider protocol builds the native request (targets
+   ``unified_request`` and ``metadata``); use the request it returns, the caller's stays untouched;
+2. :meth:`FieldCache.inject_raw` on the native body after the request adapters (target ``request``);
+3. after a success, :meth:`FieldCache.extract_response`, or for a stream a :meth:`FieldCache.stream_collector`
+   fed every event and completed on the stream's success terminal. An abandoned collector stores nothing.
+
+Values live in the state backend, so every replica shares them, under a SHA-256 of the rule's identity, the
+client's scope and each scope component (raw values never appear in keys), with the rule's TTL and size bounds.
+Rules fail closed: a rule scoped by credential with no credential, or by session (conversation) with none and
+without ``allow_missing_session``, does nothing; there is no shared fallback bucket. When the gateway expanded a
+Responses history itself, rules that inject a provider continuation id stand down. A provider without rules pays
+one dictionary lookup per call.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from .. import _json
-from ..config.models import FieldCacheRule, RotatorConfig
+from ..config.models import FieldCacheRule
 from ..errors import ConfigError
+from ..protocols.unified import UnifiedRequest, UnifiedResponse
 from ..state.base import StateBackend, WriteOp
-from .paths import Path
+from .context import ActiveRules, CacheContext, StreamCollector, from_requests
+from .provider_state import BUILTIN_RULES, REQUIRED_SCOPE
+from .rules import Extraction, Found, RuleRunner, compile_rule
 
+if TYPE_CHECKING:
+    from ..config.models import RotatorConfig
 
-@dataclass(slots=True)
-class CacheContext:
-    """Whose exchange this is: the scope components a rule may key on."""
-
-    provider: str
-    model: str
-    credential: str | None
-    session: str | None
-    conversation: str | None = None
-    request_body: dict[str, Any] = field(default_factory=dict)
+_SCOPE_ATTRS = {
+    "provider": "provider",
+    "model": "model",
+    "credential": "credential_id",
+    "session": "session_id",
+    "conversation": "conversation_id",
+}
 
 
 class FieldCache:
-    """Runs the rules of every provider. Costs one dictionary lookup for a provider without rules."""
+    """Runs every provider's field-cache rules against a state backend."""
 
-    def __init__(self, backend: StateBackend, rules: dict[str, list[FieldCacheRule]], *, prefix: str) -> None:
+    def __init__(
+        self,
+        backend: StateBackend,
+        *,
+        prefix: str,
+        rules_by_provider: Mapping[str, Sequence[FieldCacheRule]],
+        builtin_rules: Sequence[FieldCacheRule] = BUILTIN_RULES,
+    ) -> None:
+        """Compile every rule.
+
+        Raises:
+            ConfigError: a malformed rule, naming it.
+        """
         self._backend = backend
-        self._rules = {p: [r for r in rs if r.enabled] for p, rs in rules.items() if any(r.enabled for r in rs)}
         self._prefix = f"{prefix}fc:"
+        self._builtin = [compile_rule(rule) for rule in builtin_rules if rule.enabled]
+        builtin_names = {rule.name for rule in builtin_rules}
+        self._configured = {p: _compile(p, rules, builtin_names) for p, rules in rules_by_provider.items() if rules}
+        self._active_by: dict[tuple[str, str, str], ActiveRules] = {}
 
-    def rules(self, provider: str) -> list[FieldCacheRule]:
-        """The enabled rules of ``provider``."""
-        return self._rules.get(provider, [])
+    def rule_names(self, ctx: CacheContext) -> tuple[str, ...]:
+        """The rules that run for ``ctx``'s provider and client, in order (for the trace)."""
+        return self._active(ctx).names
 
-    def _key(self, rule: FieldCacheRule, ctx: CacheContext) -> str | None:
-        values: list[str] = []
-        for part in rule.scope:
-            value = {
-                "provider": ctx.provider,
-                "model": ctx.model,
-                "credential": ctx.credential,
-                "session": ctx.session,
-                "conversation": ctx.conversation or ctx.session,
-            }[part]
-            if value is None:
-                if part in ("session", "conversation") and rule.allow_missing_session:
-                    value = "-"
-                else:
-                    return None  # fail closed: never a shared bucket for a missing scope
-            values.append(f"{part}={value}")
-        return self._prefix + hashlib.sha256("\x1f".join([rule.name, *values]).encode()).hexdigest()
+    async def inject_unified(self, ctx: CacheContext, request: UnifiedRequest) -> UnifiedRequest:
+        """Inject into the unified request (targets ``unified_request`` and ``metadata``); returns the request to
+        build from: ``request`` itself when nothing changed, else a copy."""
+        active = self._active(ctx)
+        if not active.names:
+            return request
+        ctx.local_lineage = request.source_protocol == "openai_responses" and bool(request.previous_response_id)
+        if active.unified_inject:
+            request, _ = await self._inject(ctx, active.unified_inject, request, "inject_unified")
+        ctx.unified_request = request
+        return request
 
-    async def inject(self, ctx: CacheContext, body: dict[str, Any], metadata: dict[str, Any]) -> int:
-        """Put stored values into the native request ``body`` (or ``metadata``); returns how many changed."""
-        rules = self.rules(ctx.provider)
-        keyed = [(rule, key) for rule in rules if (key := self._key(rule, ctx)) is not None]
-        if not keyed:
+    async def inject_raw(self, ctx: CacheContext, body: dict[str, Any]) -> int:
+        """Inject into the native request body in place (target ``request``); returns how many values went in."""
+        active = self._active(ctx)
+        if not active.names:
             return 0
-        stored = await self._backend.get_many([key for _, key in keyed])
-        changed = 0
-        for (rule, _), raw in zip(keyed, stored, strict=True):
-            if raw is None:
-                continue
-            value = _json.loads(raw)
-            target = body if rule.inject.target == "request" else metadata
-            if rule.mode == "per_tool_call":
-                changed += _inject_per_call(rule, target, value)
-            elif value:
-                payload = value if rule.inject.as_list else value[-1]
-                changed += Path(rule.inject.path).inject(
-                    target, payload, when_missing_only=rule.inject.when_missing_only
-                )
+        ctx.request_body = body
+        if not active.raw_inject:
+            return 0
+        _, changed = await self._inject(ctx, active.raw_inject, body, "inject_raw")
         return changed
 
-    async def extract(
-        self,
-        ctx: CacheContext,
-        response: dict[str, Any] | None = None,
-        stream_events: list[dict[str, Any]] | None = None,
-    ) -> None:
-        """After a successful exchange: store what the rules extract from its request, response or stream."""
-        writes: list[WriteOp] = []
-        for rule in self.rules(ctx.provider):
-            key = self._key(rule, ctx)
-            if key is None:
-                continue
-            documents = {
-                "request": [ctx.request_body],
-                "response": [response] if response is not None else [],
-                "stream_event": stream_events or [],
-            }[rule.source]
-            value = _extract(rule, [d for d in documents if d is not None])
-            if value is None:
-                continue
+    async def extract_response(self, ctx: CacheContext, raw_body: dict[str, Any], response: UnifiedResponse) -> int:
+        """After a successful non-streamed exchange: store what the rules extract; returns how many values."""
+        active = self._active(ctx)
+        if not (active.response or active.request):
+            return 0
+        found = [
+            (r, r.extract(raw_body if "response" in r.sources else response, request_side=False))
+            for r in active.response
+        ]
+        return await self._store(ctx, [*found, *from_requests(ctx, active.request)])
+
+    def stream_collector(self, ctx: CacheContext) -> StreamCollector:
+        """A collector for one streamed attempt; it stores only when :meth:`StreamCollector.complete` is awaited."""
+        active = self._active(ctx)
+        return StreamCollector(self._store, ctx, active)
+
+    def _active(self, ctx: CacheContext) -> ActiveRules:
+        key = (ctx.provider, ctx.protocol, ctx.client_protocol)
+        active = self._active_by.get(key)
+        if active is None:
+            configured = self._configured.get(ctx.provider, [])
+            replaced = {runner.rule.name for runner in configured}
+            runners = [r for r in self._builtin if r.rule.name not in replaced]
+            runners += [r for r in configured if r.rule.enabled]
+            active = ActiveRules.of([r for r in runners if r.applies(ctx.protocol, ctx.client_protocol)])
+            self._active_by[key] = active
+        return active
+
+    def _base(self, runner: RuleRunner, ctx: CacheContext) -> tuple[str | None, str]:
+        """The rule's storage identity in ``ctx``, or None and why (a missing scope component fails closed)."""
+        rule = runner.rule
+        parts = [runner.identity, f"scope={ctx.scope or ''}"]
+        for component in rule.scope:
+            value = getattr(ctx, _SCOPE_ATTRS[component])
+            if not value:
+                if component not in ("session", "conversation") or not rule.allow_missing_session:
+                    return None, f"missing_{component}"
+                value = "\0none"
+            parts.append(f"{component}={value}")
+        return "\x1f".join(parts), ""
+
+    def _key(self, base: str, call_id: str | None = None) -> str:
+        text = base if call_id is None else f"{base}\x1fid={call_id}"
+        return self._prefix + hashlib.sha256(text.encode()).hexdigest()
+
+    async def _inject(
+        self, ctx: CacheContext, runners: Iterable[RuleRunner], target: Any, stage: str
+    ) -> tuple[Any, int]:
+        planned: list[tuple[RuleRunner, list[str], list[str]]] = []  # rule, keys, tool-call ids of the keys
+        for runner in runners:
+            base, reason = self._base(runner, ctx)
+            if runner.continuation and ctx.local_lineage:
+                base, reason = None, "local_lineage"
+            if base is None:
+                ctx.note(runner, stage, reason)
+            elif runner.rule.mode == "per_tool_call":
+                ids = runner.wanted_ids(target)[-runner.rule.max_values :]
+                if ids:
+                    planned.append((runner, [self._key(base, i) for i in ids], ids))
+            else:
+                planned.append((runner, [self._key(base)], []))
+        if not planned:
+            return target, 0
+        fetch = [key for runner, keys, _ in planned if runner.rule.mode != "all" for key in keys]
+        fetched = iter(await self._backend.get_many(fetch) if fetch else ())
+        copied: set[str] = set()
+        total = 0
+        for runner, keys, ids in planned:
+            rule = runner.rule
+            stored: Any
             if rule.mode == "all":
-                previous = await self._backend.get(key)
-                value = (_json.loads(previous) if previous else []) + value
-            if isinstance(value, list):
-                value = value[-rule.max_values :]
-            encoded = _json.dumps(value)
-            if len(encoded) <= rule.max_bytes:
-                writes.append(("set", key, encoded, rule.ttl_seconds))
+                stored = _bounded(await self._backend.list(keys[0]), rule.max_bytes) or None
+            elif ids:
+                raws = [next(fetched) for _ in keys]
+                stored = {i: _json.loads(raw) for i, raw in zip(ids, raws, strict=True) if raw is not None} or None
+            else:
+                raw = next(fetched)
+                stored = _json.loads(raw) if raw is not None else None
+            if stored is None:
+                continue
+            root = target
+            if stage == "inject_unified":
+                target, root = _writable(runner, target, copied)
+            result, changed = runner.inject(root, stored)
+            if runner.copies_itself:
+                target = result
+            ctx.note(runner, stage, changed)
+            total += changed if isinstance(changed, int) else 0
+        return target, total
+
+    async def _store(self, ctx: CacheContext, found: Iterable[tuple[RuleRunner, Extraction]]) -> int:
+        writes: list[WriteOp] = []
+        appends: list[tuple[str, bytes, int, float]] = []
+        stored = 0
+        for runner, extraction in found:
+            if extraction is None or isinstance(extraction, str):
+                if extraction:
+                    ctx.note(runner, "extract", extraction)
+                continue
+            base, reason = self._base(runner, ctx)
+            if base is None:
+                ctx.note(runner, "extract", reason)
+                continue
+            rule, count, too_large = runner.rule, 0, False
+            for call_id, value in _entries(extraction):
+                encoded = _encode(value)
+                if encoded is None or len(encoded) > rule.max_bytes:
+                    too_large = True
+                elif extraction.kind == "values":
+                    appends.append((self._key(base), encoded, rule.max_values, rule.ttl_seconds))
+                    count += 1
+                else:
+                    writes.append(("set", self._key(base, call_id), encoded, rule.ttl_seconds))
+                    count += 1
+            ctx.note(runner, "extract", count if count or not too_large else "too_large")
+            stored += count
         if writes:
             await self._backend.write_many(writes)
-
-
-def _items(path: Path, documents: list[dict[str, Any]]) -> list[Any]:
-    """What ``path`` finds, with lists opened up: turn and tool-call modes work on a container's items."""
-    items: list[Any] = []
-    for found in (f for d in documents for f in path.extract(d)):
-        items += found if isinstance(found, list) else [found]
-    return items
-
-
-def _extract(rule: FieldCacheRule, documents: list[dict[str, Any]]) -> Any:
-    path = Path(rule.path)
-    if rule.mode == "per_tool_call":
-        found: dict[str, Any] = {}
-        for item in _items(path, documents):
-            ids = Path(rule.tool_call_id_path).extract(item)
-            values = Path(rule.tool_value_path).extract(item) if rule.tool_value_path else [item]
-            if ids and values and isinstance(ids[0], str):
-                found[ids[0]] = values[0]
-        return found or None
-    if rule.mode in ("last_user_turn", "last_assistant_turn"):
-        role = "user" if rule.mode == "last_user_turn" else "assistant"
-        turns = [t for t in _items(path, documents) if Path(rule.turn_role_path).extract(t) == [role]]
-        if not turns:
-            return None  # no such turn: skip, never fall back to "last"
-        return Path(rule.turn_value_path).extract(turns[-1])[:1] or None
-    values = [v for d in documents for v in path.extract(d)]
-    if not values:
-        return None
-    return values[-1:] if rule.mode == "last" else values
-
-
-def _inject_per_call(rule: FieldCacheRule, target: dict[str, Any], by_id: dict[str, Any]) -> int:
-    container = Path(rule.inject.container_path or rule.path)
-    changed = 0
-    for item in container.extract(target):
-        ids = Path(rule.inject.tool_call_id_path).extract(item) if isinstance(item, dict) else []
-        if ids and isinstance(ids[0], str) and ids[0] in by_id:
-            changed += Path(rule.inject.path).inject(
-                item, by_id[ids[0]], when_missing_only=rule.inject.when_missing_only
-            )
-    return changed
+        for key, value, max_len, ttl in appends:
+            await self._backend.append(key, value, max_len, ttl)
+        return stored
 
 
 def validate_rules(config: RotatorConfig) -> None:
-    """Compile every rule's paths at construction, so a malformed one fails with the field named.
+    """Compile every provider's rules at construction, so a bad one fails naming its field.
 
     Raises:
-        ConfigError: a malformed path.
+        ConfigError: a malformed path, a continuation injection without ``provider_continuation``, or a
+            replacement of a built-in rule that weakens its scope.
     """
+    builtin_names = {rule.name for rule in BUILTIN_RULES}
     for provider, settings in config.providers.items():
-        for i, rule in enumerate(settings.field_cache):
-            for path in filter(
-                None,
-                (
-                    rule.path,
-                    rule.inject.path,
-                    rule.inject.container_path,
-                    rule.tool_value_path,
-                    rule.tool_call_id_path,
-                    rule.turn_role_path,
-                    rule.turn_value_path,
-                ),
-            ):
-                try:
-                    Path(path)
-                except ConfigError as exc:
-                    raise ConfigError(f"providers.{provider}.field_cache[{i}]: {exc}") from None
+        _compile(provider, settings.field_cache, builtin_names)
+
+
+def _compile(provider: str, rules: Sequence[FieldCacheRule], builtin_names: set[str]) -> list[RuleRunner]:
+    runners = []
+    for i, rule in enumerate(rules):
+        where = f"providers.{provider}.field_cache[{i}] ({rule.name})"
+        if rule.name in builtin_names and rule.enabled and not REQUIRED_SCOPE <= set(rule.scope):
+            raise ConfigError(f"{where}: replaces a built-in rule, so its scope must keep {sorted(REQUIRED_SCOPE)}")
+        try:
+            runners.append(compile_rule(rule))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return runners
+
+
+def _entries(found: Found) -> list[tuple[str | None, Any]]:
+    if found.kind == "by_id":
+        return list(found.value.items())
+    if found.kind == "values":
+        return [(None, value) for value in found.value]
+    return [(None, found.value)]
+
+
+def _encode(value: Any) -> bytes | None:
+    try:
+        return _json.dumps(value)
+    except TypeError:
+        return None  # not JSON (an exception object in a stream event, say): nothing to keep
+
+
+def _bounded(raws: list[bytes], max_bytes: int) -> list[Any]:
+    """The newest values whose total size fits ``max_bytes``, oldest first."""
+    kept: list[Any] = []
+    total = 0
+    for raw in reversed(raws):
+        total += len(raw)
+        if total > max_bytes:
+            break
+        kept.append(_json.loads(raw))
+    return kept[::-1]
+
+
+def _writable(runner: RuleRunner, request: UnifiedRequest, copied: set[str]) -> tuple[UnifiedRequest, Any]:
+    """The request (copied once before the first in-place change) and the root the runner injects into."""
+    if runner.copies_itself:
+        return request, request
+    if runner.rule.inject.target == "metadata":
+        if "metadata" not in copied:
+            request = replace(request, metadata=copy.deepcopy(request.metadata) or {})
+            copied.add("metadata")
+        return request, request.metadata
+    if "request" not in copied:
+        request = copy.deepcopy(request)
+        copied.update(("request", "metadata"))
+    return request, request

@@ -22,15 +22,14 @@ from ..credentials.identity import Credential
 from ..credentials.pool import CredentialPool, Lease, NoCredentialAvailable
 from ..errors import GatewayError, UpstreamError
 from ..http.sse import SSEDecoder
-from ..pipeline.adapters import AdapterChain, chain_for
-from ..pipeline.field_cache import CacheContext, FieldCache
-from ..pipeline.provider_state import ProviderState
+from ..pipeline import FieldCache, StreamCollector
 from ..protocols._common import upstream_invalid
 from ..protocols.base import StreamParser
 from ..protocols.cost import provider_cost
 from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse, Usage
 from ..routing.planner import Plan, Target
 from ..tracing.writer import RequestTrace
+from .exchange import AttemptPipeline, Exchange
 from .failures import Attempt, Failures
 from .tokens import estimate_tokens
 from .transport import UpstreamTransport, guarded_chunks
@@ -65,18 +64,14 @@ class Executor:
         config: RotatorConfig,
         pool: CredentialPool,
         transport: UpstreamTransport,
+        field_cache: FieldCache,
         *,
-        provider_state: ProviderState | None = None,
-        field_cache: FieldCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
         self._pool = pool
         self._transport = transport
-        self._provider_state = provider_state
-        self._field_cache = field_cache
-        # Adapter chains per provider/model: derived from the config alone, so a per-process cache is right.
-        self._chains: dict[str, AdapterChain] = {}
+        self._pipeline = AttemptPipeline(transport, field_cache)
         self._clock = clock
 
     async def generate(self, call: Call, plan: Plan) -> UnifiedResponse:
@@ -86,7 +81,7 @@ class Executor:
             started = self._clock()
             http_request = None
             try:
-                http_request, cache_ctx = await self._prepare(call, target, lease, budget)
+                http_request, exchange = await self._prepare(call, target, lease, budget)
                 response = await self._transport.send(http_request, target.protocol, lease.credential)
                 try:
                     body = _json.loads(response.content)
@@ -96,14 +91,7 @@ class Executor:
                     raise upstream_invalid(target.protocol.name, "the body is not a JSON object")
                 if call.trace is not None:
                     call.trace.record("raw_provider_response", body, direction="response", component="provider")
-                chain = self._chain(target)
-                if chain.steps:
-                    body = chain.response(body)
-                    if call.trace is not None:
-                        call.trace.record("after_response_adapters", body, direction="response", component="provider")
-                result = target.protocol.parse_response(body)
-                if cache_ctx is not None and self._field_cache is not None:
-                    await self._field_cache.extract(cache_ctx, response=body)
+                result = await self._pipeline.response(exchange, body)
             except GatewayError as exc:
                 error = exc if http_request is None else as_upstream(exc)
                 await failures.record(self._pool, target, lease, error, self._clock() - started)
@@ -126,20 +114,20 @@ class Executor:
             visible = False
             http_request = None
             try:
-                http_request, cache_ctx = await self._prepare(call, target, lease, budget)
-                raw_events: list[dict[str, Any]] | None = [] if cache_ctx is not None else None
+                http_request, exchange = await self._prepare(call, target, lease, budget)
+                collector = self._pipeline.collector(exchange)
                 first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
                 response = await self._send_stream(http_request, target, lease, streaming.ttfb_timeout)
                 try:
                     parser, decoder = target.protocol.stream_parser(), SSEDecoder(keep_comments=True)
-                    tap = _Tap(call.trace, raw_events)
+                    tap = _Tap(call.trace, collector if collector.wants_raw else None)
                     ttfb_left = max(first_byte_by - time.monotonic(), 0.0) if streaming.ttfb_timeout else None
                     chunks = guarded_chunks(response, ttfb_left, streaming.stall_timeout)
-                    chain = self._chain(target)
+                    collect = collector.wants_unified
                     async for events in _parsed(parser, decoder, chunks, tap):
-                        if chain.steps:
-                            events = [e for e in map(chain.stream_event, events) if e is not None]
-                        for event in events:
+                        for event in exchange.adapt_stream(events):
+                            if collect:
+                                collector.unified_event(event)
                             if event.kind == "usage" or event.kind == "end" and event.usage is not None:
                                 call.usage = event.usage
                             if not visible:
@@ -157,8 +145,7 @@ class Executor:
                                     call.usage.provider_cost_usd = tap.costs[-1]  # the final usage's own cost wins
                                 # Before yielding: the consumer closes the stream once it has the terminal.
                                 await self._pool.record_success(lease, target.provider, _tokens(call.usage))
-                                if cache_ctx is not None and self._field_cache is not None:
-                                    await self._field_cache.extract(cache_ctx, stream_events=raw_events)
+                                await self._pipeline.stream_completed(exchange, collector)
                             yield event
                 finally:
                     await response.aclose()
@@ -175,63 +162,18 @@ class Executor:
             return
         yield StreamEvent("error", error=failures.final())
 
-    async def _prepare(
-        self, call: Call, target: Target, lease: Lease, budget: float
-    ) -> tuple[httpx.Request, CacheContext | None]:
-        """The upstream HTTP request for one attempt (built per attempt: it carries the credential), and the
-        field-cache context whose values are stored if the attempt succeeds."""
-        if self._provider_state is not None and call.session is not None:
-            scope = (target.provider, target.model, lease.credential.id, call.session)
-            await self._provider_state.inject(target.protocol.family, scope, call.request)
-        native = target.protocol.build_request(call.request, target.model)
-        chain = self._chain(target)
-        if chain.steps:
-            chain.request(native)
-            if call.trace is not None:
-                call.trace.record(
-                    "after_request_adapters",
-                    native.body,
-                    component="provider",
-                    adapters=[a.name for a, _ in chain.steps],
-                )
-        cache_ctx = None
-        if self._field_cache is not None and self._field_cache.rules(target.provider):
-            cache_ctx = CacheContext(
-                target.provider,
-                target.model,
-                lease.credential.id,
-                call.session,
-                call.request.previous_response_id,
-                native.body,
-            )
-            if call.request.metadata is None:
-                call.request.metadata = {}
-            changed = await self._field_cache.inject(cache_ctx, native.body, call.request.metadata)
-            if call.trace is not None:
-                call.trace.record("after_field_cache_injection", native.body, component="provider", changed=changed)
-        request = self._transport.build(
-            target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
+    async def _prepare(self, call: Call, target: Target, lease: Lease, budget: float) -> tuple[httpx.Request, Exchange]:
+        """The upstream HTTP request for one attempt, and the exchange its answer is read with."""
+        return await self._pipeline.request(
+            call.request,
+            target,
+            lease,
+            session=call.session,
+            scope=call.scope,
+            client_headers=call.client_headers,
+            budget=budget,
+            trace=call.trace,
         )
-        if call.trace is not None:
-            call.trace.record(
-                "provider_request",
-                native.body,
-                component="provider",
-                provider=target.provider,
-                model=target.model,
-                credential=lease.credential.masked,
-                url=str(request.url),
-            )
-        return request, cache_ctx
-
-    def _chain(self, target: Target) -> AdapterChain:
-        chain = self._chains.get(target.name)
-        if chain is None:
-            chain = chain_for(
-                target.config.adapters, provider=target.provider, model=target.model, protocol=target.protocol.name
-            )
-            self._chains[target.name] = chain
-        return chain
 
     async def _send_stream(
         self, request: httpx.Request, target: Target, lease: Lease, ttfb: float | None
@@ -343,7 +285,7 @@ class _Tap:
     and cost frames (``: cost 0.0012``, ``: cost {json}``, ``event: cost``)."""
 
     trace: RequestTrace | None = None
-    raw_events: list[dict[str, Any]] | None = None
+    collector: StreamCollector | None = None
     costs: list[float] = field(default_factory=list)
 
 
@@ -371,16 +313,19 @@ def _feed(parser: StreamParser, name: str | None, data: str, tap: _Tap) -> list[
             tap.costs.append(cost)
         return []
     events = parser.feed(name, data)
-    if tap.raw_events is not None and data.startswith("{"):
-        # Only providers with stream field-cache rules pay for this second parse of the payload.
+    if (tap.collector is not None or tap.trace is not None) and data.startswith("{"):
+        # A second parse of the payload, paid only by raw stream field-cache rules and tracing (which redacts
+        # by key name, so it must see the payload's keys).
         try:
-            payload = _json.loads(data)
+            payload: Any = _json.loads(data)
         except _json.JSONDecodeError:
-            payload = None
-        if isinstance(payload, dict):
-            tap.raw_events.append(payload)
+            payload = data
+        if tap.collector is not None and isinstance(payload, dict):
+            tap.collector.raw_event(payload)
+    else:
+        payload = data
     if tap.trace is not None:
-        tap.trace.record("raw_provider_stream_event", data, direction="stream", component="provider", event=name)
+        tap.trace.record("raw_provider_stream_event", payload, direction="stream", component="provider", event=name)
         for event in events:
             tap.trace.record("parsed_unified_stream_event", event, direction="stream")
     return events
