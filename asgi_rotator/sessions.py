@@ -1,7 +1,8 @@
 """Session identity: which requests belong to one conversation, so that it stays on one credential.
 
-Explicit ids win: an ``x-session-id`` header, Anthropic ``metadata.user_id``, OpenAI ``prompt_cache_key`` or
-``user``, a Responses ``previous_response_id``. Without one, the evidence is what the gateway itself
+Explicit ids win: an ``x-session-id`` header, then the session of the Responses answer a
+``previous_response_id`` continues, then Anthropic ``metadata.user_id``, OpenAI ``prompt_cache_key`` or
+``user``. Without one, the evidence is what the gateway itself
 answered: when a conversation carries an assistant turn or a tool call id the gateway returned, it continues
 the session that turn was answered in. That also holds after compaction, as long as the summary keeps some
 of the recent turns. Weak evidence (the first user message alone) never continues a session: otherwise
@@ -24,10 +25,15 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
 
-def explicit_id(request: UnifiedRequest, headers: Mapping[str, str]) -> str | None:
-    """The session id the client gave, if any."""
+def explicit_id(request: UnifiedRequest, headers: Mapping[str, str], inherited: str | None = None) -> str | None:
+    """The session id the client gave, if any: ``inherited`` is the session of the Responses answer the request
+    continues, so a ``previous_response_id`` chain stays in the session its first turn opened."""
+    header = headers.get("x-session-id")
+    if header:
+        return "x:" + _digest(header)
+    if inherited:
+        return inherited
     for value in (
-        headers.get("x-session-id"),
         request.previous_response_id and f"resp:{request.previous_response_id}",
         request.prompt_cache_key,
         request.user,
@@ -59,11 +65,14 @@ class SessionTracker:
         self._prefix = f"{config.state.prefix}anchor:"
         self.enabled = config.sessions.enabled
 
-    async def resolve(self, request: UnifiedRequest, headers: Mapping[str, str], scope: str | None) -> str | None:
-        """The session of ``request``: explicit, continued from evidence, or a new one."""
+    async def resolve(
+        self, request: UnifiedRequest, headers: Mapping[str, str], scope: str | None, *, inherited: str | None = None
+    ) -> str | None:
+        """The session of ``request``: explicit (or ``inherited`` from the answer it continues), continued from
+        evidence, or a new one."""
         if not self.enabled:
             return None
-        explicit = explicit_id(request, headers)
+        explicit = explicit_id(request, headers, inherited)
         if explicit is not None:
             return explicit
         anchors = anchors_of(request.messages)

@@ -69,10 +69,11 @@ class Generation:
         """Everything before the upstream: the client's budget, Responses lineage, the plan, the session."""
         gateway = self._gateway
         await gateway.accounting.quotas.check(client.key_id, client.budget)
+        inherited = None
         if protocol.name == "openai_responses":
-            await gateway.responses.expand(request, client, unstored=unstored)
+            inherited = await gateway.responses.expand(request, client, unstored=unstored)
         plan = gateway.planner.plan(request.model, protocol.family)
-        session = await gateway.sessions.resolve(request, headers, client.scope)
+        session = await gateway.sessions.resolve(request, headers, client.scope, inherited=inherited)
         if trace is not None:
             trace.session_id = session
             trace.record(

@@ -32,14 +32,17 @@ class ResponsesService:
     def _protocol(self) -> WireProtocol:
         return get_protocol("openai_responses")
 
-    async def expand(self, request: UnifiedRequest, client: Client, *, unstored: StoredResponse | None = None) -> None:
-        """Put the lineage of ``request.previous_response_id`` in front of the request's own input.
+    async def expand(
+        self, request: UnifiedRequest, client: Client, *, unstored: StoredResponse | None = None
+    ) -> str | None:
+        """Put the lineage of ``request.previous_response_id`` in front of the request's own input, and return
+        the session the previous response was answered in (the continuation belongs to it).
 
         ``unstored`` is a ``store: false`` response that may still be continued (on the same WebSocket).
         """
         previous = request.previous_response_id
         if not previous:
-            return
+            return None
         if unstored is not None and unstored.id == previous:
             parent = unstored.previous_response_id
             chain = [*(await self.store.lineage(parent, client) if parent else []), unstored]
@@ -53,6 +56,7 @@ class ResponsesService:
         while lead < len(request.messages) and request.messages[lead].role in ("system", "developer"):
             lead += 1
         request.messages[lead:lead] = history
+        return chain[-1].session if chain else None
 
     def stored(
         self, request: UnifiedRequest, response: dict[str, Any], client: Client, session: str | None
