@@ -158,3 +158,39 @@ def test_a_response_stored_through_one_replica_is_retrieved_and_continued_throug
         assert second.output_text == "lantern"
     sent = fake.requests[-1].request
     assert [m.text for m in sent.messages if m.role == "user"] == ["remember the word 'lantern'", "which word?"]
+
+
+def test_provider_state_kept_by_one_replica_is_injected_by_the_other(replicas, fake):
+    """The built-in Gemini rule and a declarative `all` rule store through Redis, so any replica continues."""
+    remember_questions = {
+        "name": "asked",
+        "source": "unified_request",
+        "path": "messages[-1].parts[0].text",
+        "mode": "all",
+        "inject": {"path": "x_asked"},
+    }
+    a, b = replicas(
+        {
+            "protocol": "gemini",
+            "base_url": fake.url,
+            "credentials": ["sk-shared-ffff"],
+            "field_cache": [remember_questions],
+        }
+    )
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
+    session = {"x-session-id": "replica-conversation"}
+    messages = [{"role": "user", "content": "look it up"}]
+    fake.script(Reply(text="", reasoning="thinking", tool_calls=[("lookup", {})]), Reply(text="done"))
+    with a.client() as client:
+        first = client.chat.completions.create(model="p/m", messages=messages, tools=tools, extra_headers=session)
+    call = first.choices[0].message.tool_calls[0]
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "found it"},
+    ]
+    with b.client() as client:
+        client.chat.completions.create(model="p/m", messages=messages, tools=tools, extra_headers=session)
+    sent = fake.requests[-1]
+    model_turn = next(c for c in sent.body["contents"] if c["role"] == "model")
+    assert next(p for p in model_turn["parts"] if "functionCall" in p)["thoughtSignature"] == Reply.signature
+    assert sent.body["x_asked"] == ["look it up"]
