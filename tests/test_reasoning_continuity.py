@@ -39,32 +39,8 @@ def two_turns(gateway, fake, protocol: str, base_url: str, reply: Reply, *, stre
 @pytest.mark.parametrize("stream", [False, True])
 def test_gemini_signature_returns_on_the_next_function_call(gateway, fake, stream):
     reply = Reply(text="", reasoning="thinking", tool_calls=[("lookup", {})])
-    base = gateway({"providers": {"up": {"protocol": "gemini", "base_url": "{fake}", "credentials": ["sk-cont-1111"]}}})
-    fake.script(reply, Reply(text="done"))
-    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
-        messages = [{"role": "user", "content": "look it up"}]
-        if stream:
-            with client.chat.completions.stream(model="up/m", messages=messages, tools=TOOLS) as s:
-                first = s.get_final_completion()
-        else:
-            first = client.chat.completions.create(model="up/m", messages=messages, tools=TOOLS)
-        call = first.choices[0].message.tool_calls[0]
-        messages += [
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": call.id,
-                        "type": "function",
-                        "function": {"name": "lookup", "arguments": call.function.arguments},
-                    }
-                ],
-            },
-            {"role": "tool", "tool_call_id": call.id, "content": "found it"},
-        ]
-        client.chat.completions.create(model="up/m", messages=messages, tools=TOOLS)
-    model_turn = next(c for c in fake.requests[-1].body["contents"] if c["role"] == "model")
+    body, _ = two_turns(gateway, fake, "gemini", "{fake}", reply, stream=stream)
+    model_turn = next(c for c in body["contents"] if c["role"] == "model")
     function_part = next(p for p in model_turn["parts"] if "functionCall" in p)
     assert function_part["thoughtSignature"] == SIGNATURE
 
