@@ -17,7 +17,7 @@ from .base import WriteOp
 
 try:
     import redis.asyncio as aioredis
-    from redis.exceptions import RedisError
+    from redis.exceptions import NoScriptError, RedisError
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependency("redis", extra="redis") from exc
 
@@ -97,6 +97,7 @@ class RedisBackend:
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._count = client.register_script(_COUNT)
+        self._scripts = (self._incr, self._hincr, self._extend, self._acquire, self._renew, self._count)
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> RedisBackend:
@@ -135,17 +136,42 @@ class RedisBackend:
     async def write_many(self, ops: list[WriteOp]) -> None:
         if not ops:
             return
+        commands: list[tuple[Any, ...]] = []
+        for op in ops:
+            ttl = _ms(op[3]) if op[3] is not None else ""
+            if op[0] == "set":
+                commands.append(("SET", op[1], op[2], "PX", ttl) if ttl != "" else ("SET", op[1], op[2]))
+            elif op[0] == "hincr":
+                flat = [x for pair in op[2].items() for x in pair]
+                commands.append(("EVALSHA", self._hincr.sha, 1, op[1], *flat, ttl))
+            else:
+                commands.append(("EVALSHA", self._incr.sha, 1, op[1], op[2], ttl))
+        await self._pipelined(commands)
+
+    async def _pipelined(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Run ``commands`` in one round trip.
+
+        Scripts go by bare EVALSHA: redis-py's script objects would ask SCRIPT EXISTS before every pipeline, a
+        round trip each time. A script the server does not know (after a restart or SCRIPT FLUSH) did not run,
+        so it is loaded and just those commands run again.
+        """
+        results = await self._execute(commands)
+        missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+        if missing:
+            for script in self._scripts:
+                await self._call(self._client.script_load(script.script))
+            for i, result in zip(missing, await self._execute([commands[i] for i in missing]), strict=True):
+                results[i] = result
+        failed = next((result for result in results if isinstance(result, Exception)), None)
+        if failed is not None:
+            raise BackendError(f"the Redis state backend failed: {type(failed).__name__}: {failed}")
+        return results
+
+    async def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         async with self._client.pipeline(transaction=False) as pipe:
-            for op in ops:
-                if op[0] == "set":
-                    pipe.set(op[1], op[2], px=_ms(op[3]) if op[3] is not None else None)
-                elif op[0] == "hincr":
-                    flat: list[Any] = [x for pair in op[2].items() for x in pair]
-                    await self._hincr(keys=[op[1]], args=[*flat, _ms(op[3]) if op[3] is not None else ""], client=pipe)
-                else:
-                    # A script called on a pipeline only queues its EVALSHA; the await does not round-trip.
-                    await self._incr(keys=[op[1]], args=[op[2], _ms(op[3]) if op[3] is not None else ""], client=pipe)
-            await self._call(pipe.execute())
+            for command in commands:
+                pipe.execute_command(*command)
+            return cast(list[Any], await self._call(pipe.execute(raise_on_error=False)))
 
     async def get_counters(self, keys: list[str]) -> list[dict[str, int]]:
         if not keys:

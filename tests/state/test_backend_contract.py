@@ -169,3 +169,22 @@ async def test_hash_counters_add_atomically_and_expire(backend, key):
     assert await backend.get_counters([key, key + ":brief", key + ":none"]) == [{"a": 50, "b": 100}, {"a": 1}, {}]
     await asyncio.sleep(0.1)
     assert await backend.get_counters([key + ":brief"]) == [{}]
+
+
+@pytest.mark.redis
+async def test_redis_pipelines_survive_a_flushed_script_cache(key):
+    """Pipelined scripts go by EVALSHA alone; after SCRIPT FLUSH each runs exactly once after a reload."""
+    from asgi_rotator.state.redis import RedisBackend
+
+    backend = RedisBackend.from_url(REDIS_URL)
+    try:
+        await backend.write_many([("hincr", key, {"n": 1}, 10), ("incr", key + ":c", 1, 10)])
+        await backend._client.script_flush()
+        await backend.write_many(
+            [("hincr", key, {"n": 1}, 10), ("incr", key + ":c", 2, 10), ("set", key + ":s", b"v", 10)]
+        )
+        assert await backend.get_counters([key]) == [{"n": 2}]
+        assert await backend.incr(key + ":c", 0) == 3
+        assert await backend.get(key + ":s") == b"v"
+    finally:
+        await backend.aclose()
