@@ -125,3 +125,11 @@ def test_client_disconnect_closes_the_upstream_within_a_second(gateway, fake):
         stream.close()
     wait_until_closed(fake)
     assert fake.closed_streams == 1
+    # The client left, but what the upstream produced until then is still accounted.
+    deadline = time.monotonic() + 2
+    while True:
+        usage = httpx.get(base + "/rotator/usage", headers={"x-api-key": PROXY_KEY}).json()["totals"]
+        if usage["requests"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert usage["requests"] == 1 and usage["streams"]["disconnected"] == 1

@@ -51,6 +51,9 @@ def test_cross_protocol_streamed_tool_call_shows_every_pass_in_order(gateway, fa
     assert passes.index("after_field_cache_extraction") < len(passes) - passes[::-1].index(
         "formatted_client_stream_event"
     )  # values are stored before the terminal frame goes out
+    metrics = next(e for e in trace["entries"] if e["pass_name"] == "stream_metrics")["data"]
+    assert metrics["outcome"] == "completed" and metrics["chunks"] > 3 and metrics["bytes"] > 100
+    assert 0 <= metrics["ttfb_ms"] <= metrics["first_token_ms"] <= metrics["duration_ms"]
     adapters = next(e for e in trace["entries"] if e["pass_name"] == "after_request_adapters")
     assert adapters["metadata"]["adapters"] == ["set_headers"]
     extraction = next(e for e in trace["entries"] if e["pass_name"] == "after_field_cache_extraction")

@@ -67,6 +67,12 @@ def test_exact_usage_and_cost_per_provider_protocol(gateway, fake, protocol, str
     assert usage.completion_tokens == 300 and usage.completion_tokens_details.reasoning_tokens == 50
     report = httpx.get(base + "/rotator/usage", headers={"x-api-key": PROXY_KEY}).json()
     entry = report["by_model"]["up/m"]
+    streams = entry.pop("streams", None)
+    if stream:
+        assert streams["count"] == streams["completed"] == 1 and streams["chunks"] > 2 and streams["bytes"] > 100
+        assert 0 <= streams["avg_ttfb_ms"] <= streams["avg_first_token_ms"] <= streams["avg_duration_ms"]
+    else:
+        assert streams is None
     assert entry == {
         "requests": 1,
         "input_tokens": 1000,

@@ -21,6 +21,7 @@ from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse
 from ..responses_api.store import StoredResponse
 from ..routing.planner import Plan
 from ..streaming.accumulate import StreamAccumulator
+from ..streaming.metrics import StreamMetrics
 from ..tracing.writer import RequestTrace
 from ..types import Receive, Send
 from ..upstream.executor import Call
@@ -110,8 +111,11 @@ class Generation:
         await gateway.responses.save(record, call.request)
         return record
 
-    async def account(self, call: Call, client: Client, failed: bool) -> None:
-        """Usage, cost and metrics of the attempt that served the client (after the answer went out)."""
+    async def account(self, call: Call, client: Client, failed: bool, stream: StreamMetrics | None = None) -> None:
+        """Usage, cost and metrics of the attempt that served the client (after the answer went out); a stream's
+        own measurements go to the trace and the usage counters too."""
+        if stream is not None and call.trace is not None:
+            call.trace.record("stream_metrics", stream.summary(), direction="metadata", component="client")
         if call.target is None:
             return
         cost, source = await self._gateway.accounting.record(
@@ -121,9 +125,10 @@ class Generation:
             client_key=client.key_id,
             scope=client.scope,
             usage=call.usage,
-            outcome="error" if failed else "ok",
+            outcome="error" if failed else "disconnected" if stream and stream.outcome == "disconnected" else "ok",
             latency=time.monotonic() - call.started,
             ttfb=call.first_output - call.started if call.first_output is not None else None,
+            stream=stream,
         )
         if call.trace is not None:
             call.trace.record(
@@ -179,8 +184,23 @@ class Generation:
             heartbeat_interval=self._gateway.config.streaming.heartbeat_interval,
             on_event=observe,
         )
-        if outcome.status in ("completed", "failed"):
-            await self.account(call, client, failed=outcome.status == "failed")
+        if outcome.status != "error_response":
+            # A client that went away still used what the upstream produced until then.
+            metrics = stream_metrics(call, outcome.status, outcome.chunks, outcome.bytes)
+            await self.account(call, client, failed=outcome.status == "failed", stream=metrics)
+
+
+def stream_metrics(call: Call, outcome: str, chunks: int, size: int) -> StreamMetrics:
+    """The measurements of a stream that just ended, from what ``call`` noted on the way."""
+    return StreamMetrics(
+        call.started,
+        first_byte=call.first_byte,
+        first_token=call.first_output,
+        chunks=chunks,
+        bytes=size,
+        finished=time.monotonic(),
+        outcome=outcome,
+    )
 
 
 def served_headers(call: Call) -> list[tuple[str, str]]:

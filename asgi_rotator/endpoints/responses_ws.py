@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from ..protocols._common import new_id
 from ..responses_api.store import StoredResponse
 from ..streaming.accumulate import StreamAccumulator
 from ..types import Message, Receive, Scope, Send
+from .generation import stream_metrics
 
 if TYPE_CHECKING:
     from ..gateway import Gateway
@@ -114,18 +116,25 @@ class _Connection:
         formatter = self.protocol.stream_formatter(request, response_id)
         accumulator = StreamAccumulator(response_id, request.model)
         events = gateway.executor.stream(call, plan)
+        frames = size = 0
         try:
             async for event in events:
                 accumulator.feed(event)
+                if call.first_output is None and event.visible:
+                    call.first_output = time.monotonic()
                 for frame in formatter.feed(event):
-                    await self.send({"type": "websocket.send", "text": _json.dumps_str(frame.data)})
+                    text = _json.dumps_str(frame.data)
+                    frames, size = frames + 1, size + len(text.encode())
+                    await self.send({"type": "websocket.send", "text": text})
                 if event.kind in ("end", "error"):
                     break
         finally:
             await events.aclose()  # type: ignore[attr-defined]
         final = accumulator.response()
         record = await gateway.generation.finish(self.protocol, call, self.client, final)
-        await gateway.generation.account(call, self.client, failed=final.stop_reason == "error")
+        failed = final.stop_reason == "error"
+        metrics = stream_metrics(call, "failed" if failed else "completed", frames, size)
+        await gateway.generation.account(call, self.client, failed=failed, stream=metrics)
         if record is not None and request.store is False:
             self.unstored = record
 

@@ -34,6 +34,7 @@ class StreamOutcome:
     status: str = "completed"
     error: GatewayError | None = None
     chunks: int = 0
+    bytes: int = 0
 
 
 async def send_event_stream(
@@ -70,6 +71,7 @@ async def send_event_stream(
         nonlocal last_sent
         last_sent = time.monotonic()
         outcome.chunks += 1
+        outcome.bytes += len(data)
         await send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def pump() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .guard import StreamingGuard, StreamMetrics
+from ..streaming.metrics import StreamMetrics
+from .guard import StreamingGuard
 from .router import ProtocolRouter
 
 __all__ = ["ProtocolRouter", "StreamMetrics", "StreamingGuard"]

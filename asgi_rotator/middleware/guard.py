@@ -16,33 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
 
+from ..streaming.metrics import StreamMetrics
 from ..types import ASGIApp, Message, Receive, Scope, Send
 
 _SSE_ERROR = b'event: error\ndata: {"error": {"type": "timeout", "message": "The stream timed out."}}\n\n'
-
-
-@dataclass(slots=True)
-class StreamMetrics:
-    """What the guard measured for one response; put in ``scope["asgi_rotator.stream_metrics"]``."""
-
-    started: float
-    first_byte: float | None = None
-    chunks: int = 0
-    bytes: int = 0
-    finished: float | None = None
-    outcome: str = "completed"  # completed | ttfb_timeout | stall_timeout | disconnected | error
-
-    @property
-    def ttfb(self) -> float | None:
-        """Seconds to the first body byte."""
-        return None if self.first_byte is None else self.first_byte - self.started
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from the request to the end of the response."""
-        return None if self.finished is None else self.finished - self.started
 
 
 class StreamingGuard:

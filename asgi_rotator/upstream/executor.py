@@ -52,6 +52,8 @@ class Call:
     #: The request's transform trace, when tracing is on; every pass is recorded only behind this check.
     trace: RequestTrace | None = None
     started: float = field(default_factory=time.monotonic)
+    #: When the serving attempt's upstream answered (streams: its response headers), for TTFB metrics.
+    first_byte: float | None = None
     #: When the first visible output reached the client (streams), for time-to-first-token metrics.
     first_output: float | None = None
 
@@ -118,6 +120,7 @@ class Executor:
                 collector = self._pipeline.collector(exchange)
                 first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
                 response = await self._send_stream(http_request, target, lease, streaming.ttfb_timeout)
+                call.first_byte = time.monotonic()
                 try:
                     parser, decoder = target.protocol.stream_parser(), SSEDecoder(keep_comments=True)
                     tap = _Tap(call.trace, collector if collector.wants_raw else None)

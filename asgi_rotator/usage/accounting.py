@@ -10,6 +10,7 @@ from ..config.models import RotatorConfig
 from ..errors import BackendError
 from ..protocols.unified import Usage
 from ..state.base import StateBackend
+from ..streaming.metrics import StreamMetrics
 from .ledger import UsageLedger
 from .metrics import Metrics
 from .pricing import compute_cost
@@ -47,6 +48,7 @@ class Accounting:
         latency: float | None = None,
         ttfb: float | None = None,
         outcome: str = "ok",
+        stream: StreamMetrics | None = None,
     ) -> tuple[float | None, str]:
         """Record a finished call; returns its cost and the cost's source. An unknown usage shape records the
         request only, and nothing here raises into the request: a failing backend is logged."""
@@ -65,6 +67,7 @@ class Accounting:
                 usage=usage,
                 cost_usd=cost,
                 cost_source=source,
+                stream=stream,
             )
         except BackendError as exc:
             logger.error("asgi_rotator: usage not recorded: %s", exc)

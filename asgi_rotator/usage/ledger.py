@@ -5,7 +5,8 @@ client-key fingerprint, in the current minute, hour and UTC day windows and all 
 scope (``-`` for global). The counters of one dimension and window are one hash of integer fields, added to
 atomically (``hincr``), so concurrent replicas never lose an update and a call costs a handful of writes:
 cost is kept in nano-dollars (a few-token call costs fractions of a micro-dollar), and a separate counter
-of calls with unknown cost makes a report's ``cost_usd`` null rather than silently low.
+of calls with unknown cost makes a report's ``cost_usd`` null rather than silently low. Streams add their
+counts, byte sizes, outcomes and summed timings, which a report turns into averages.
 
 The backend cannot list keys, so the names seen per dimension are kept in a list that each name enters
 once (a marker counter decides which replica appends it).
@@ -21,6 +22,7 @@ from typing import Any, Literal
 
 from ..protocols.unified import Usage
 from ..state.base import StateBackend, WriteOp
+from ..streaming.metrics import StreamMetrics
 
 #: Report windows and their lengths in seconds (``total`` is all time).
 WINDOWS: dict[str, float] = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
@@ -28,7 +30,17 @@ Period = Literal["day", "month"]
 
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 _COST, _UNKNOWN = "cost_nusd", "cost_unknown"
-_FIELDS = ("requests", *TOKEN_FIELDS, _COST, _UNKNOWN)
+#: Summed stream timings (milliseconds), reported as averages per stream.
+_STREAM_TIMINGS = ("ttfb_ms", "first_token_ms", "duration_ms")
+_STREAM_OUTCOMES = ("completed", "failed", "disconnected")
+_STREAM_FIELDS = (
+    "streams",
+    "stream_chunks",
+    "stream_bytes",
+    *(f"stream_{name}" for name in _STREAM_TIMINGS),
+    *(f"streams_{outcome}" for outcome in _STREAM_OUTCOMES),
+)
+_FIELDS = ("requests", *TOKEN_FIELDS, _COST, _UNKNOWN, *_STREAM_FIELDS)
 _DIMENSIONS = ("by_provider", "by_model", "by_credential", "by_client_key")
 _NANO = 1_000_000_000
 _INDEX_MAX = 10_000
@@ -103,6 +115,7 @@ class UsageLedger:
         usage: Usage,
         cost_usd: float | None,
         cost_source: str,
+        stream: StreamMetrics | None = None,
     ) -> None:
         """Add one served call to every counter it belongs to.
 
@@ -115,6 +128,7 @@ class UsageLedger:
             usage: canonical usage of the call.
             cost_usd: its cost, or None when unknown (from :func:`~asgi_rotator.usage.pricing.compute_cost`).
             cost_source: where the cost came from; ``unknown`` counts the call as of unknown cost.
+            stream: the measurements of a streamed call.
 
         Raises:
             BackendError: the state backend failed.
@@ -130,6 +144,8 @@ class UsageLedger:
         nano = 0 if cost_usd is None else round(cost_usd * _NANO)
         amounts = [("requests", 1), *((field, max(int(getattr(usage, field)), 0)) for field in TOKEN_FIELDS)]
         amounts.append((_UNKNOWN, 1) if unknown else (_COST, nano))
+        if stream is not None:
+            amounts += _stream_amounts(stream)
         counts = {field: amount for field, amount in amounts if amount}
 
         # One hash of counters per dimension and window: a handful of writes per call, not one per field.
@@ -214,9 +230,27 @@ class UsageLedger:
         return PeriodUsage(stored.get("requests", 0), stored.get("tokens", 0), stored.get(_COST, 0) / _NANO)
 
 
+def _stream_amounts(stream: StreamMetrics) -> list[tuple[str, int]]:
+    summary = stream.summary()
+    amounts = [("streams", 1), ("stream_chunks", stream.chunks), ("stream_bytes", stream.bytes)]
+    amounts += [(f"stream_{name}", round(summary[name] or 0)) for name in _STREAM_TIMINGS]
+    if stream.outcome in _STREAM_OUTCOMES:
+        amounts.append((f"streams_{stream.outcome}", 1))
+    return amounts
+
+
 def _entry(counts: dict[str, int]) -> dict[str, Any]:
     entry: dict[str, Any] = {"requests": counts["requests"], **{field: counts[field] for field in TOKEN_FIELDS}}
     entry["cost_usd"] = None if counts[_UNKNOWN] else round(counts[_COST] / _NANO, 9)
+    streams = counts["streams"]
+    if streams:
+        entry["streams"] = {
+            "count": streams,
+            **{outcome: counts[f"streams_{outcome}"] for outcome in _STREAM_OUTCOMES},
+            "chunks": counts["stream_chunks"],
+            "bytes": counts["stream_bytes"],
+            **{f"avg_{name}": round(counts[f"stream_{name}"] / streams, 1) for name in _STREAM_TIMINGS},
+        }
     return entry
 
 
