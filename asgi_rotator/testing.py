@@ -19,7 +19,7 @@ import contextlib
 import json
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import _json
@@ -66,6 +66,8 @@ class Reply:
         stall_after: in a stream, stop sending (but keep the connection) after this many frames.
         drop_after: in a stream, end the connection without a terminal after this many frames.
         error_after: in a stream, send an in-band error after this many frames.
+        rename: JSON keys to rename, at any depth, in every body and stream payload sent, to imitate a
+            provider that deviates from its protocol (``{"reasoning_content": "thinking"}``).
     """
 
     text: str = "Hello from the fake upstream."
@@ -83,6 +85,7 @@ class Reply:
     stall_after: int | None = None
     drop_after: int | None = None
     error_after: int | None = None
+    rename: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -197,7 +200,8 @@ class FakeUpstream:
             await self._stream(send, receive, protocol, received.request, reply)
         else:
             response = _response(protocol, received.request, reply)
-            await send_json(send, 200, protocol.format_response(response, received.request), reply.headers.items())
+            body = _renamed(protocol.format_response(response, received.request), reply.rename)
+            await send_json(send, 200, body, reply.headers.items())
 
     async def _error(self, send: Send, protocol: WireProtocol, reply: Reply) -> None:
         kinds = {401: "authentication", 403: "permission", 404: "not_found", 429: "rate_limit", 400: "invalid_request"}
@@ -231,7 +235,10 @@ class FakeUpstream:
                     return
                 if reply.error_after is not None and sent >= reply.error_after:
                     event = StreamEvent("error", error=GatewayError("server_error", reply.error_message))
-                data = b"".join(encode_frame(frame, line_end=line_end) for frame in formatter.feed(event))
+                frames = formatter.feed(event)
+                if reply.rename:
+                    frames = [replace(frame, data=_renamed(frame.data, reply.rename)) for frame in frames]
+                data = b"".join(encode_frame(frame, line_end=line_end) for frame in frames)
                 if data:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
                 if event.kind == "error":
@@ -245,6 +252,16 @@ class FakeUpstream:
             watcher.cancel()
             self.open_streams -= 1
             self.closed_streams += 1
+
+
+def _renamed(value: Any, names: dict[str, str]) -> Any:
+    if not names:
+        return value
+    if isinstance(value, dict):
+        return {names.get(key, key): _renamed(item, names) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_renamed(item, names) for item in value]
+    return value
 
 
 def _usage(reply: Reply) -> Usage:

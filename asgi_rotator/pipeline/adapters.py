@@ -8,7 +8,8 @@ A provider's ``adapters`` list sets its chain, in order; an entry is a name or `
       - {name: model_override, config: {model: gpt-4.1-2025-04-14}, models: [gpt-4.1]}
 
 Each adapter acts on some of three stages: ``request`` (the native request the provider protocol built),
-``response`` (a raw JSON body) and ``stream_event`` (canonical stream events). A custom adapter subclasses
+``response`` (a raw JSON body), ``stream_payload`` (each raw JSON payload of an upstream stream, before the
+provider protocol parses it) and ``stream_event`` (canonical stream events). A custom adapter subclasses
 :class:`PayloadAdapter` and is registered by name with :func:`register_adapter`; names are checked against the
 registry at construction by :func:`validate_adapters`, and nothing is instantiated from config but registered
 classes.
@@ -28,8 +29,8 @@ from ..protocols.unified import StreamEvent
 if TYPE_CHECKING:
     from ..config.models import RotatorConfig
 
-Stage = Literal["request", "response", "stream_event"]
-STAGES: tuple[Stage, ...] = ("request", "response", "stream_event")
+Stage = Literal["request", "response", "stream_payload", "stream_event"]
+STAGES: tuple[Stage, ...] = ("request", "response", "stream_payload", "stream_event")
 
 
 @dataclass(slots=True)
@@ -68,6 +69,10 @@ class PayloadAdapter:
     def transform_response(self, body: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
         """Return the (possibly changed) body."""
         return body
+
+    def transform_stream_payload(self, payload: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
+        """Return the (possibly changed) raw stream payload."""
+        return payload
 
     def transform_stream_event(self, event: StreamEvent, ctx: AdapterContext) -> StreamEvent | None:
         """Return the event to pass on, or None to drop it."""
@@ -121,7 +126,7 @@ class _Step:
 class AdapterChain:
     """The adapters of one provider and model, in order, split by the stage they act on."""
 
-    __slots__ = ("_request", "_response", "_stream", "names")
+    __slots__ = ("_payload", "_request", "_response", "_stream", "names")
 
     def __init__(self, steps: Sequence[tuple[PayloadAdapter, Mapping[str, Any]]] = ()) -> None:
         self.names: tuple[str, ...] = tuple(adapter.name for adapter, _ in steps)
@@ -131,6 +136,7 @@ class AdapterChain:
                 by_stage[stage].append(_Step(adapter, config))
         self._request = tuple(by_stage["request"])
         self._response = tuple(by_stage["response"])
+        self._payload = tuple(by_stage["stream_payload"])
         self._stream = tuple(by_stage["stream_event"])
 
     @classmethod
@@ -167,6 +173,11 @@ class AdapterChain:
         return bool(self._response)
 
     @property
+    def has_stream_payload(self) -> bool:
+        """True when some adapter acts on raw stream payloads."""
+        return bool(self._payload)
+
+    @property
     def has_stream(self) -> bool:
         """True when some adapter acts on stream events."""
         return bool(self._stream)
@@ -184,6 +195,13 @@ class AdapterChain:
             ctx.config = step.config
             body = step.adapter.transform_response(body, ctx)
         return body
+
+    def stream_payload(self, payload: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
+        """Run the stream-payload stage on one raw JSON payload of an upstream stream."""
+        for step in self._payload:
+            ctx.config = step.config
+            payload = step.adapter.transform_stream_payload(payload, ctx)
+        return payload
 
     def stream_event(self, event: StreamEvent, ctx: AdapterContext) -> StreamEvent | None:
         """Run the stream stage on one canonical event; None when an adapter dropped it."""

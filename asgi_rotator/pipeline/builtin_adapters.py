@@ -2,7 +2,7 @@
 
 model_override            request            {model}
 suppress_developer_role   request            {mode: system | user | drop}
-reasoning_content         response           {output_field, source_fields}   alias reasoning_rewrite
+reasoning_content         response, stream   {output_field, source_fields}   alias reasoning_rewrite
 field_rename              request, response  {rules: [{source_path, target_path, stage, move,
                                               when_missing_only, as_list}]}   alias field_copy
 drop_params               request            {params: [path, ...]}
@@ -84,7 +84,7 @@ class ReasoningContent(PayloadAdapter):
 
     name = "reasoning_content"
     aliases = ("reasoning_rewrite",)
-    stages = frozenset({"response"})
+    stages = frozenset({"response", "stream_payload"})
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any]) -> None:
@@ -106,6 +106,9 @@ class ReasoningContent(PayloadAdapter):
                 if found is not None:
                     message[target] = found
         return body
+
+    def transform_stream_payload(self, payload: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
+        return self.transform_response(payload, ctx)
 
 
 @register_adapter

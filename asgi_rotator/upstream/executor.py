@@ -12,7 +12,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import httpx
 
@@ -21,16 +20,14 @@ from ..config.models import RotatorConfig
 from ..credentials.identity import Credential
 from ..credentials.pool import CredentialPool, Lease, NoCredentialAvailable
 from ..errors import GatewayError, UpstreamError
-from ..http.sse import SSEDecoder
-from ..pipeline import FieldCache, StreamCollector
+from ..pipeline import FieldCache
 from ..protocols._common import upstream_invalid
-from ..protocols.base import StreamParser
-from ..protocols.cost import provider_cost
 from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse, Usage
 from ..routing.planner import Plan, Target
 from ..tracing.writer import RequestTrace
 from .exchange import AttemptPipeline, Exchange
 from .failures import Attempt, Failures
+from .stream_reader import StreamReader
 from .tokens import estimate_tokens
 from .transport import UpstreamTransport, guarded_chunks
 
@@ -122,12 +119,16 @@ class Executor:
                 response = await self._send_stream(http_request, target, lease, streaming.ttfb_timeout)
                 call.first_byte = time.monotonic()
                 try:
-                    parser, decoder = target.protocol.stream_parser(), SSEDecoder(keep_comments=True)
-                    tap = _Tap(call.trace, collector if collector.wants_raw else None)
+                    reader = StreamReader(
+                        target.protocol.stream_parser(),
+                        exchange,
+                        collector if collector.wants_raw else None,
+                        call.trace,
+                    )
                     ttfb_left = max(first_byte_by - time.monotonic(), 0.0) if streaming.ttfb_timeout else None
                     chunks = guarded_chunks(response, ttfb_left, streaming.stall_timeout)
                     collect = collector.wants_unified
-                    async for events in _parsed(parser, decoder, chunks, tap):
+                    async for events in reader.events(chunks):
                         for event in exchange.adapt_stream(events):
                             if collect:
                                 collector.unified_event(event)
@@ -144,8 +145,8 @@ class Executor:
                                 for early in held:
                                     yield early
                             if event.kind == "end":
-                                if tap.costs and call.usage is not None and call.usage.provider_cost_usd is None:
-                                    call.usage.provider_cost_usd = tap.costs[-1]  # the final usage's own cost wins
+                                if reader.costs and call.usage is not None and call.usage.provider_cost_usd is None:
+                                    call.usage.provider_cost_usd = reader.costs[-1]  # the final usage's own cost wins
                                 # Before yielding: the consumer closes the stream once it has the terminal.
                                 await self._pool.record_success(lease, target.provider, _tokens(call.usage))
                                 await self._pipeline.stream_completed(exchange, collector)
@@ -280,65 +281,3 @@ def as_upstream(error: GatewayError) -> UpstreamError:
 
 def _tokens(usage: Usage | None) -> int:
     return usage.total_tokens if usage is not None else 0
-
-
-@dataclass(slots=True)
-class _Tap:
-    """What one upstream stream leaves beside its events: trace passes, raw payloads for field-cache rules,
-    and cost frames (``: cost 0.0012``, ``: cost {json}``, ``event: cost``)."""
-
-    trace: RequestTrace | None = None
-    collector: StreamCollector | None = None
-    costs: list[float] = field(default_factory=list)
-
-
-async def _parsed(
-    parser: StreamParser, decoder: SSEDecoder, chunks: AsyncIterator[bytes], tap: _Tap
-) -> AsyncIterator[list[StreamEvent]]:
-    """Canonical events, a batch per network chunk; at the end, whatever terminal the parser decides."""
-    async for chunk in chunks:
-        events: list[StreamEvent] = []
-        for name, data in decoder.feed(chunk):
-            events += _feed(parser, name, data, tap)
-        if events:
-            yield events
-    tail: list[StreamEvent] = []
-    for name, data in decoder.flush():
-        tail += _feed(parser, name, data, tap)
-    yield tail + parser.finish()
-
-
-def _feed(parser: StreamParser, name: str | None, data: str, tap: _Tap) -> list[StreamEvent]:
-    if name == "comment" or name == "cost":
-        # Cost frames are metadata: never visible output, never parsed as the protocol's events.
-        cost = _cost_frame(data.removeprefix("cost").strip() if name == "comment" else data)
-        if cost is not None and (name == "cost" or data.startswith("cost")):
-            tap.costs.append(cost)
-        return []
-    events = parser.feed(name, data)
-    if (tap.collector is not None or tap.trace is not None) and data.startswith("{"):
-        # A second parse of the payload, paid only by raw stream field-cache rules and tracing (which redacts
-        # by key name, so it must see the payload's keys).
-        try:
-            payload: Any = _json.loads(data)
-        except _json.JSONDecodeError:
-            payload = data
-        if tap.collector is not None and isinstance(payload, dict):
-            tap.collector.raw_event(payload)
-    else:
-        payload = data
-    if tap.trace is not None:
-        tap.trace.record("raw_provider_stream_event", payload, direction="stream", component="provider", event=name)
-        for event in events:
-            tap.trace.record("parsed_unified_stream_event", event, direction="stream")
-    return events
-
-
-def _cost_frame(text: str) -> float | None:
-    try:
-        value = _json.loads(text) if text else None
-    except _json.JSONDecodeError:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return provider_cost(value, None) if isinstance(value, dict) else None

@@ -3,10 +3,12 @@ openai SDK against FakeUpstream (these need the executor integration)."""
 
 from __future__ import annotations
 
+import anthropic
 import openai
 import pytest
 
 from asgi_rotator import ConfigError, RotatorASGI
+from asgi_rotator.pipeline import PayloadAdapter, register_adapter
 from asgi_rotator.testing import Reply
 
 from ..conftest import PROXY_KEY
@@ -87,3 +89,95 @@ def test_rule_through_the_gateway_and_stream_values_only_after_completion(gatewa
         list(client.chat.completions.create(model="up/m", messages=[{"role": "user", "content": "c"}], stream=True))
         client.chat.completions.create(model="up/m", messages=[{"role": "user", "content": "d"}])
     assert fake.requests[-1].body["metadata"] == {"previous_model": "m"}
+
+
+def test_model_override_in_the_body_and_in_the_gemini_path(gateway, fake):
+    override = [{"name": "model_override", "config": {"model": "m-2025-01-01"}, "models": ["m"]}]
+    base = gateway(
+        {
+            "providers": {
+                "chat": {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": ["sk-mo-1111"]}
+                | {"adapters": override},
+                "gem": {
+                    "protocol": "gemini",
+                    "base_url": "{fake}",
+                    "credentials": ["sk-mo-2222"],
+                    "adapters": override,
+                },
+            }
+        }
+    )
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        reply = client.chat.completions.create(model="chat/m", messages=[{"role": "user", "content": "hi"}])
+        assert fake.requests[-1].body["model"] == "m-2025-01-01"
+        assert reply.model == "chat/m"  # the client still sees the model it asked for
+        client.chat.completions.create(model="gem/m", messages=[{"role": "user", "content": "hi"}])
+        assert fake.requests[-1].path == "/v1beta/models/m-2025-01-01:generateContent"
+        client.chat.completions.create(model="chat/other", messages=[{"role": "user", "content": "hi"}])
+        assert fake.requests[-1].body["model"] == "other"  # the model filter holds
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_reasoning_content_normalizes_a_providers_own_field(gateway, fake, stream):
+    """An OpenAI-compatible provider that sends its reasoning as ``thinking``: the adapter copies it to
+    ``reasoning_content``, so every client protocol gets it (here as Anthropic thinking)."""
+    base = gateway(
+        {
+            "providers": {
+                "up": {
+                    "protocol": "openai_chat",
+                    "base_url": "{fake}/v1",
+                    "credentials": ["sk-rc-1111"],
+                    "adapters": ["reasoning_content"],
+                }
+            }
+        }
+    )
+    fake.script(Reply(text="4", reasoning="2 and 2", rename={"reasoning_content": "thinking"}))
+    with anthropic.Anthropic(base_url=base, api_key=PROXY_KEY, max_retries=0) as client:
+        request = {"model": "up/m", "max_tokens": 50, "messages": [{"role": "user", "content": "2+2?"}]}
+        if stream:
+            with client.messages.stream(**request) as events:
+                message = events.get_final_message()
+        else:
+            message = client.messages.create(**request)
+    assert [block.type for block in message.content] == ["thinking", "text"]
+    assert message.content[0].thinking == "2 and 2"
+
+
+def test_field_rename_and_a_custom_adapter_registered_by_name(gateway, fake):
+    class TagUser(PayloadAdapter):
+        name = "tests_tag_user"
+        stages = frozenset({"request"})
+
+        def transform_request(self, native, ctx):
+            native.body["user"] = f"{ctx.provider}:{ctx.config['tag']}"
+
+    register_adapter(TagUser, replace=True)
+    base = gateway(
+        {
+            "providers": {
+                "up": {
+                    "protocol": "openai_chat",
+                    "base_url": "{fake}/v1",
+                    "credentials": ["sk-fr-1111"],
+                    "adapters": [
+                        {"name": "tests_tag_user", "config": {"tag": "blue"}},
+                        {
+                            "name": "field_rename",
+                            "config": {
+                                "rules": [
+                                    {"source_path": "max_tokens", "target_path": "max_completion_tokens", "move": True}
+                                ]
+                            },
+                        },
+                    ],
+                }
+            }
+        }
+    )
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        client.chat.completions.create(model="up/m", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+    body = fake.requests[-1].body
+    assert body["user"] == "up:blue"
+    assert body.get("max_completion_tokens") == 20 and "max_tokens" not in body
