@@ -31,13 +31,14 @@ _WINDOW_KEYS = 5
 
 @dataclass(slots=True)
 class Lease:
-    """A credential held for one attempt. Release it exactly once."""
+    """A credential held for one attempt; releasing it again does nothing."""
 
     credential: Credential
     holder: str
     key: str
     model: str
     session: str | None = None
+    released: bool = False
 
 
 class NoCredentialAvailable(GatewayError):
@@ -175,12 +176,15 @@ class CredentialPool:
         )
         extra = [k for k in (affinity_key, cursor_key, cycle_key) if k is not None]
         target_keys = self.cooldowns.target_keys(provider, model)
-        values = await self._backend.get_many(keys + extra + target_keys)
+        # Both reads at once: with Redis they are two round trips, and selection waits on both.
+        values, in_flight = await asyncio.gather(
+            self._backend.get_many(keys + extra + target_keys),
+            self._backend.count_leases([self._key("lease", c) for c in credentials]),
+        )
         resting = self.cooldowns.target_cooldown(values[-2:])
         if resting is not None:
             raise NoCredentialAvailable(provider, resting[0], f"resting ({resting[1]} cooldown)")
         values = values[:-2]
-        in_flight = await self._backend.count_leases([self._key("lease", c) for c in credentials])
         tail = dict(zip(extra, values[len(keys) :], strict=True))
         now = self._clock()
         raw_cycle = tail.get(cycle_key) if cycle_key else None
@@ -242,10 +246,25 @@ class CredentialPool:
         waits = [w for c in candidates for w in (c.cooling, c.capped) if w is not None]
         return None, (min(waits) if waits else None), busy
 
-    async def release(self, lease: Lease) -> None:
-        """Give the credential's slot back."""
+    async def release(self, lease: Lease, *, served_tokens: int | None = None) -> None:
+        """Give the credential's slot back (a second release does nothing).
+
+        After a success, ``served_tokens`` also counts the tokens in the windows, clears the provider's failure
+        history and binds the session to the credential, in the same round trip as the release.
+        """
+        if lease.released:
+            return
+        lease.released = True
         self._active.pop(lease.holder, None)
-        await self._backend.release_lease(lease.key, lease.holder)
+        ops: list[WriteOp] = [("release", lease.key, lease.holder, None)]
+        if served_tokens is not None:
+            provider = lease.credential.provider
+            await self.cooldowns.on_success(provider, lease.model)
+            ops += self.windows.token_ops(lease.credential, lease.model, served_tokens)
+            if lease.session and self._config.sessions.sticky_ttl > 0:
+                key = self._shared_key("aff", provider, lease.model, lease.credential.scope, lease.session)
+                ops.append(("set", key, lease.credential.id.encode(), self._config.sessions.sticky_ttl))
+        await self._backend.write_many(ops)
 
     async def record_failure(self, lease: Lease, provider: str, error: GatewayError) -> CooldownDecision:
         """Cool what the error says is at fault; an exhausted credential also spends its fair-cycle turn."""
@@ -274,15 +293,6 @@ class CredentialPool:
                     ]
                 )
         return decision
-
-    async def record_success(self, lease: Lease, provider: str, tokens: int = 0) -> None:
-        """Count tokens in the windows, clear failure history, and bind the session to this credential."""
-        await self.cooldowns.on_success(provider, lease.model)
-        ops = self.windows.token_ops(lease.credential, lease.model, tokens)
-        if lease.session and self._config.sessions.sticky_ttl > 0:
-            key = self._shared_key("aff", provider, lease.model, lease.credential.scope, lease.session)
-            ops.append(("set", key, lease.credential.id.encode(), self._config.sessions.sticky_ttl))
-        await self._backend.write_many(ops)
 
     async def states(self) -> list[dict[str, object]]:
         """Every credential's state for ``/rotator/credentials`` (no secret, only the masked form)."""

@@ -18,6 +18,7 @@ WriteOp = (
     tuple[Literal["set"], str, bytes, float | None]
     | tuple[Literal["incr"], str, int, float | None]
     | tuple[Literal["hincr"], str, dict[str, int], float | None]
+    | tuple[Literal["release"], str, str, None]
 )
 
 

@@ -66,6 +66,8 @@ class MemoryBackend:
                 await self.set(op[1], op[2], op[3])
             elif op[0] == "incr":
                 await self.incr(op[1], op[2], op[3])
+            elif op[0] == "release":
+                await self.release_lease(op[1], op[2])
             else:
                 self._hincr(op[1], op[2], op[3])
 

@@ -141,6 +141,8 @@ class RedisBackend:
             ttl = _ms(op[3]) if op[3] is not None else ""
             if op[0] == "set":
                 commands.append(("SET", op[1], op[2], "PX", ttl) if ttl != "" else ("SET", op[1], op[2]))
+            elif op[0] == "release":
+                commands.append(("ZREM", op[1], op[2]))
             elif op[0] == "hincr":
                 flat = [x for pair in op[2].items() for x in pair]
                 commands.append(("EVALSHA", self._hincr.sha, 1, op[1], *flat, ttl))

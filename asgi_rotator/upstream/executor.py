@@ -79,6 +79,7 @@ class Executor:
         async for target, lease, budget in self._leases(call, plan, failures):
             started = self._clock()
             http_request = None
+            served: int | None = None  # tokens of a success, counted as the lease is released
             try:
                 http_request, exchange = await self._prepare(call, target, lease, budget)
                 response = await self._transport.send(http_request, target.protocol, lease.credential)
@@ -91,15 +92,15 @@ class Executor:
                 if call.trace is not None:
                     call.trace.record("raw_provider_response", body, direction="response", component="provider")
                 result = await self._pipeline.response(exchange, body)
+                served = _tokens(result.usage)
             except GatewayError as exc:
                 error = exc if http_request is None else as_upstream(exc)
                 await failures.record(self._pool, target, lease, error, self._clock() - started)
                 continue
             finally:
-                await self._pool.release(lease)
+                await self._pool.release(lease, served_tokens=served)
             call.usage = result.usage
             self._served(call, target, lease, started)
-            await self._pool.record_success(lease, target.provider, _tokens(call.usage))
             return result
         raise failures.final()
 
@@ -148,7 +149,7 @@ class Executor:
                                 if reader.costs and call.usage is not None and call.usage.provider_cost_usd is None:
                                     call.usage.provider_cost_usd = reader.costs[-1]  # the final usage's own cost wins
                                 # Before yielding: the consumer closes the stream once it has the terminal.
-                                await self._pool.record_success(lease, target.provider, _tokens(call.usage))
+                                await self._pool.release(lease, served_tokens=_tokens(call.usage))
                                 await self._pipeline.stream_completed(exchange, collector)
                             yield event
                 finally:

@@ -150,15 +150,19 @@ async def test_gateway_with_failing_redis_answers_503_quickly_when_configured_to
 
 async def test_write_many_applies_every_write(backend, key):
     await backend.set(key + ":n", b"5")
+    assert await backend.acquire_lease(key + ":lease", "holder-1", 2, 10)
+    assert await backend.acquire_lease(key + ":lease", "holder-2", 2, 10)
     await backend.write_many(
         [
             ("set", key + ":a", b"x", None),
             ("incr", key + ":n", 2, 10),
             ("incr", key + ":new", 3, 0.05),
             ("set", key + ":t", b"y", 0.05),
+            ("release", key + ":lease", "holder-1", None),
         ]
     )
     assert await backend.get_many([key + ":a", key + ":n", key + ":new", key + ":t"]) == [b"x", b"7", b"3", b"y"]
+    assert await backend.count_leases([key + ":lease"]) == [1]
     await asyncio.sleep(0.1)
     assert await backend.get_many([key + ":new", key + ":t"]) == [None, None]
 
