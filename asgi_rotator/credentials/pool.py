@@ -232,14 +232,14 @@ class CredentialPool:
             credential = candidate.credential
             holder = secrets.token_hex(8)
             key = self._key("lease", credential)
-            if not await self._backend.acquire_lease(key, holder, credential.max_concurrency, self._lease_ttl):
-                busy = True
-                continue
             ops: list[WriteOp] = [("set", self._key("used", credential), repr(now).encode(), 86400.0)]
             ops += self.windows.request_ops(credential, model)
             if cursor_key and preferred != credential.id:
                 ops.append(("set", cursor_key, credential.id.encode(), settings.fair_cycle.duration))
-            await self._backend.write_many(ops)
+            limit = credential.max_concurrency
+            if not await self._backend.acquire_lease(key, holder, limit, self._lease_ttl, then=ops):
+                busy = True
+                continue
             lease = Lease(credential, holder, key, model, session)
             self._track(lease)
             return lease, None, False

@@ -10,6 +10,7 @@ Times are Unix seconds from the backend's clock, so every replica agrees on when
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 #: One write of a batch: ``("set", key, value, ttl)``, ``("incr", key, amount, ttl)``, or
@@ -53,8 +54,13 @@ class StateBackend(Protocol):
         The record expires at its deadline.
         """
 
-    async def acquire_lease(self, key: str, holder: str, limit: int | None, ttl: float) -> bool:
-        """Take a slot in the lease set at ``key`` unless ``limit`` live leases are held; leases expire."""
+    async def acquire_lease(
+        self, key: str, holder: str, limit: int | None, ttl: float, *, then: Sequence[WriteOp] = ()
+    ) -> bool:
+        """Take a slot in the lease set at ``key`` unless ``limit`` live leases are held; leases expire.
+
+        ``then`` are writes applied only when the slot was taken (in the same round trip when the backend can).
+        """
 
     async def renew_lease(self, key: str, holder: str, ttl: float) -> None:
         """Push a held lease's expiry ``ttl`` seconds ahead (a long stream keeps its slot)."""

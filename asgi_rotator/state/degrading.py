@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from ..errors import BackendError
@@ -77,8 +77,10 @@ class DegradingBackend:
     async def extend_deadline(self, key: str, until: float, payload: bytes) -> tuple[float, bytes]:
         return await self._run(lambda b: b.extend_deadline(key, until, payload))
 
-    async def acquire_lease(self, key: str, holder: str, limit: int | None, ttl: float) -> bool:
-        return await self._run(lambda b: b.acquire_lease(key, holder, limit, ttl))
+    async def acquire_lease(
+        self, key: str, holder: str, limit: int | None, ttl: float, *, then: Sequence[WriteOp] = ()
+    ) -> bool:
+        return await self._run(lambda b: b.acquire_lease(key, holder, limit, ttl, then=then))
 
     async def renew_lease(self, key: str, holder: str, ttl: float) -> None:
         await self._run(lambda b: b.renew_lease(key, holder, ttl))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .base import WriteOp
 
@@ -112,7 +112,9 @@ class MemoryBackend:
         self._wrote()
         return until, payload
 
-    async def acquire_lease(self, key: str, holder: str, limit: int | None, ttl: float) -> bool:
+    async def acquire_lease(
+        self, key: str, holder: str, limit: int | None, ttl: float, *, then: Sequence[WriteOp] = ()
+    ) -> bool:
         now = self._clock()
         holders = self._leases.setdefault(key, {})
         for stale in [h for h, exp in holders.items() if exp <= now]:
@@ -120,6 +122,8 @@ class MemoryBackend:
         if limit is not None and len(holders) >= limit and holder not in holders:
             return False
         holders[holder] = now + ttl
+        if then:
+            await self.write_many(list(then))
         return True
 
     async def renew_lease(self, key: str, holder: str, ttl: float) -> None:

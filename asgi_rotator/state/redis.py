@@ -9,7 +9,7 @@ rather than hanging requests.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from ..errors import BackendError, MissingDependency
@@ -134,8 +134,10 @@ class RedisBackend:
         await self._call(self._client.set(key, value, px=_ms(ttl) if ttl is not None else None))
 
     async def write_many(self, ops: list[WriteOp]) -> None:
-        if not ops:
-            return
+        if ops:
+            await self._pipelined(self._commands(ops))
+
+    def _commands(self, ops: Sequence[WriteOp]) -> list[tuple[Any, ...]]:
         commands: list[tuple[Any, ...]] = []
         for op in ops:
             ttl = _ms(op[3]) if op[3] is not None else ""
@@ -148,7 +150,7 @@ class RedisBackend:
                 commands.append(("EVALSHA", self._hincr.sha, 1, op[1], *flat, ttl))
             else:
                 commands.append(("EVALSHA", self._incr.sha, 1, op[1], op[2], ttl))
-        await self._pipelined(commands)
+        return commands
 
     async def _pipelined(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Run ``commands`` in one round trip.
@@ -196,9 +198,19 @@ class RedisBackend:
         value, remaining = await self._call(self._extend(keys=[key], args=[payload, ttl]))
         return self._clock() + int(remaining) / 1000, value
 
-    async def acquire_lease(self, key: str, holder: str, limit: int | None, ttl: float) -> bool:
-        args: list[Any] = [holder, limit if limit is not None else "", _ms(ttl)]
-        return bool(await self._call(self._acquire(keys=[key], args=args)))
+    async def acquire_lease(
+        self, key: str, holder: str, limit: int | None, ttl: float, *, then: Sequence[WriteOp] = ()
+    ) -> bool:
+        if limit is None:
+            # Without a limit the lease is always taken, so its writes can ride in the same round trip.
+            acquire = ("EVALSHA", self._acquire.sha, 1, key, holder, "", _ms(ttl))
+            await self._pipelined([acquire, *self._commands(then)])
+            return True
+        args: list[Any] = [holder, limit, _ms(ttl)]
+        taken = bool(await self._call(self._acquire(keys=[key], args=args)))
+        if taken and then:
+            await self.write_many(list(then))
+        return taken
 
     async def renew_lease(self, key: str, holder: str, ttl: float) -> None:
         await self._call(self._renew(keys=[key], args=[holder, _ms(ttl)]))

@@ -192,3 +192,11 @@ async def test_redis_pipelines_survive_a_flushed_script_cache(key):
         assert await backend.get(key + ":s") == b"v"
     finally:
         await backend.aclose()
+
+
+@pytest.mark.parametrize("limit", [None, 1])
+async def test_lease_writes_apply_only_when_the_lease_is_taken(backend, key, limit):
+    assert await backend.acquire_lease(key, "a", limit, 10, then=[("incr", key + ":taken", 1, 10)])
+    second = await backend.acquire_lease(key, "b", limit, 10, then=[("incr", key + ":taken", 1, 10)])
+    assert second is (limit is None)
+    assert await backend.incr(key + ":taken", 0) == (2 if limit is None else 1)
