@@ -34,10 +34,17 @@ if remaining >= tonumber(ARGV[2]) then return {redis.call('GET', KEYS[1]), remai
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return {ARGV[1], tonumber(ARGV[2])}
 """
+# Every hash of one batch in one call: per key, ARGV holds a field count, field/amount pairs and a TTL.
 _HINCR = """
-for i = 1, #ARGV - 1, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
-local ttl = ARGV[#ARGV]
-if ttl ~= '' and redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ttl) end
+local i = 1
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[i])
+  for f = i + 1, i + 2 * n, 2 do redis.call('HINCRBY', KEYS[k], ARGV[f], ARGV[f + 1]) end
+  i = i + 2 * n + 1
+  local ttl = ARGV[i]
+  i = i + 1
+  if ttl ~= '' and redis.call('PTTL', KEYS[k]) == -1 then redis.call('PEXPIRE', KEYS[k], ttl) end
+end
 return 1
 """
 _NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)"
@@ -139,6 +146,8 @@ class RedisBackend:
 
     def _commands(self, ops: Sequence[WriteOp]) -> list[tuple[Any, ...]]:
         commands: list[tuple[Any, ...]] = []
+        hash_keys: list[str] = []
+        hash_args: list[Any] = []
         for op in ops:
             ttl = _ms(op[3]) if op[3] is not None else ""
             if op[0] == "set":
@@ -146,10 +155,12 @@ class RedisBackend:
             elif op[0] == "release":
                 commands.append(("ZREM", op[1], op[2]))
             elif op[0] == "hincr":
-                flat = [x for pair in op[2].items() for x in pair]
-                commands.append(("EVALSHA", self._hincr.sha, 1, op[1], *flat, ttl))
+                hash_keys.append(op[1])
+                hash_args += [len(op[2]), *(x for pair in op[2].items() for x in pair), ttl]
             else:
                 commands.append(("EVALSHA", self._incr.sha, 1, op[1], op[2], ttl))
+        if hash_keys:
+            commands.append(("EVALSHA", self._hincr.sha, len(hash_keys), *hash_keys, *hash_args))
         return commands
 
     async def _pipelined(self, commands: list[tuple[Any, ...]]) -> list[Any]:
