@@ -23,10 +23,16 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 T = TypeVar("T")
 
+# Several counters in one call: per key, ARGV holds an amount and a TTL set when the counter is created.
 _INCR = """
-local value = redis.call('INCRBY', KEYS[1], ARGV[1])
-if value == tonumber(ARGV[1]) and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return value
+local values = {}
+for k = 1, #KEYS do
+  local amount, ttl = ARGV[2 * k - 1], ARGV[2 * k]
+  local value = redis.call('INCRBY', KEYS[k], amount)
+  if value == tonumber(amount) and ttl ~= '' then redis.call('PEXPIRE', KEYS[k], ttl) end
+  values[k] = value
+end
+return values
 """
 _EXTEND = """
 local remaining = redis.call('PTTL', KEYS[1])
@@ -148,6 +154,8 @@ class RedisBackend:
         commands: list[tuple[Any, ...]] = []
         hash_keys: list[str] = []
         hash_args: list[Any] = []
+        counter_keys: list[str] = []
+        counter_args: list[Any] = []
         for op in ops:
             ttl = _ms(op[3]) if op[3] is not None else ""
             if op[0] == "set":
@@ -158,7 +166,10 @@ class RedisBackend:
                 hash_keys.append(op[1])
                 hash_args += [len(op[2]), *(x for pair in op[2].items() for x in pair), ttl]
             else:
-                commands.append(("EVALSHA", self._incr.sha, 1, op[1], op[2], ttl))
+                counter_keys.append(op[1])
+                counter_args += [op[2], ttl]
+        if counter_keys:
+            commands.append(("EVALSHA", self._incr.sha, len(counter_keys), *counter_keys, *counter_args))
         if hash_keys:
             commands.append(("EVALSHA", self._hincr.sha, len(hash_keys), *hash_keys, *hash_args))
         return commands
@@ -202,7 +213,8 @@ class RedisBackend:
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         args: list[Any] = [amount, _ms(ttl) if ttl is not None else ""]
-        return int(await self._call(self._incr(keys=[key], args=args)))
+        (value,) = await self._call(self._incr(keys=[key], args=args))
+        return int(value)
 
     async def extend_deadline(self, key: str, until: float, payload: bytes) -> tuple[float, bytes]:
         ttl = _ms(until - self._clock())
