@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anthropic
 import httpx
+import openai
 
 from asgi_rotator.testing import Reply
 
@@ -100,3 +101,34 @@ def test_trace_command_pretty_prints_the_passes(gateway, fake, capsys):
     assert cli_main(["trace", "--url", base, "--key", PROXY_KEY, "cli-trace-1"]) == 0
     out = capsys.readouterr().out
     assert "raw_client_request" in out and "provider_request  up/m" in out and "sk-trace-3333" not in out
+
+
+def test_a_json_exchange_traces_its_passes_in_pipeline_order(gateway, fake):
+    provider = {
+        "protocol": "openai_chat",
+        "base_url": "{fake}/v1",
+        "credentials": ["sk-trace-json-1111"],
+        "adapters": ["reasoning_content"],
+    }
+    base = gateway({"providers": {"up": provider}})
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        client.chat.completions.create(
+            model="up/m",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-request-id": "trace-json-0001"},
+        )
+    trace = httpx.get(base + "/rotator/traces/trace-json-0001", headers={"x-api-key": PROXY_KEY}).json()
+    passes = [e["pass_name"] for e in trace["entries"]]
+    assert passes[: passes.index("usage_accounting_summary")] == [
+        "raw_client_request",
+        "parsed_unified_request",
+        "after_field_cache_injection",
+        "after_request_adapters",
+        "provider_request",
+        "raw_provider_response",
+        "after_response_adapters",
+        "parsed_unified_response",
+        "after_field_cache_extraction",
+        "routing_target_attempt_succeeded",
+        "final_client_response",
+    ], passes

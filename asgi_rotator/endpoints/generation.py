@@ -150,8 +150,6 @@ class Generation:
             cost, _ = self._gateway.accounting.cost(call.target.provider, call.target.model, call.usage)
             if cost is not None:
                 headers.append(("x-rotator-cost-usd", f"{cost:.8f}"))
-        if call.trace is not None:
-            call.trace.record("parsed_unified_response", response, direction="response")
         await self.finish(protocol, call, client, response, body)
         await send_json(send, 200, body, headers)
         await self.account(call, client, failed=False)

@@ -126,6 +126,8 @@ class AttemptPipeline:
             if exchange.trace is not None:
                 exchange.trace.record("after_response_adapters", body, direction="response", component="provider")
         response = exchange.target.protocol.parse_response(body)
+        if exchange.trace is not None:
+            exchange.trace.record("parsed_unified_response", response, direction="response", component="provider")
         await self._field_cache.extract_response(exchange.cache_ctx, body, response)
         exchange.record_cache("after_field_cache_extraction", "extract")
         return response
