@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .. import _json
 from ..classify import upstream_error
 from ..errors import GatewayError, UpstreamError
 from .unified import Family, StreamEvent, UnifiedRequest, UnifiedResponse
@@ -58,11 +59,25 @@ class StreamFormatter(ABC):
         """Translate one canonical event into zero or more frames."""
 
 
+#: An SSE event's data: its text, or the JSON the caller already decoded from it (so it is parsed once).
+SSEData = str | dict[str, Any] | list[Any]
+
+
+def decoded(data: SSEData) -> Any:
+    """``data`` as JSON, parsed here unless the caller already did (raises ``JSONDecodeError``)."""
+    return _json.loads(data) if isinstance(data, str) else data
+
+
+def is_blank(data: SSEData) -> bool:
+    """True for data that is only whitespace."""
+    return isinstance(data, str) and not data.strip()
+
+
 class StreamParser(ABC):
     """Turns one provider protocol's stream (decoded SSE events) into canonical events. One per stream."""
 
     @abstractmethod
-    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
+    def feed(self, event: str | None, data: SSEData) -> list[StreamEvent]:
         """Translate one SSE event (its ``event:`` name, if any, and its ``data``) into canonical events."""
 
     @abstractmethod

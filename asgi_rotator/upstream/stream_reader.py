@@ -1,21 +1,20 @@
 """Reading an upstream SSE stream into canonical events, and what the stream leaves beside them.
 
 Besides the provider protocol's events an upstream stream may carry cost frames (``: cost 0.0012``,
-``: cost {json}``, ``event: cost``), which are metadata and never visible output. Each JSON payload is parsed a
-second time only when something needs its keys: payload adapters, raw stream field-cache rules, or tracing
-(which redacts by key name).
+``: cost {json}``, ``event: cost``), which are metadata and never visible output. Each JSON payload is parsed
+once, here, and the decoded payload serves the payload adapters, the raw stream field-cache rules, the trace
+(which redacts by key name) and the provider protocol's parser alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from .. import _json
 from ..http.sse import SSEDecoder
 from ..pipeline import StreamCollector
-from ..protocols.base import StreamParser
+from ..protocols.base import SSEData, StreamParser
 from ..protocols.cost import provider_cost
 from ..protocols.unified import StreamEvent
 from ..tracing.writer import RequestTrace
@@ -53,22 +52,22 @@ class StreamReader:
             if cost is not None and (name == "cost" or data.startswith("cost")):
                 self.costs.append(cost)
             return []
-        chain = self.exchange.chain
-        raw: Any = data
-        if (self.collector is not None or self.trace is not None or chain.has_stream_payload) and data[:1] == "{":
+        payload: SSEData = data
+        if data[:1] in ("{", "["):
             try:
-                raw = _json.loads(data)
+                payload = _json.loads(data)  # the only parse: the parser takes the decoded payload
             except _json.JSONDecodeError:
-                raw = data
+                pass  # the parser reports it, in its protocol's words
         if self.trace is not None:
-            self.trace.record("raw_provider_stream_event", raw, direction="stream", component="provider", event=name)
-        if isinstance(raw, dict):
-            if chain.has_stream_payload:
-                raw = chain.stream_payload(raw, self.exchange.adapter_ctx)
-                data = _json.dumps_str(raw)
+            self.trace.record(
+                "raw_provider_stream_event", payload, direction="stream", component="provider", event=name
+            )
+        if isinstance(payload, dict):
+            if self.exchange.chain.has_stream_payload:
+                payload = self.exchange.chain.stream_payload(payload, self.exchange.adapter_ctx)
             if self.collector is not None:
-                self.collector.raw_event(raw)
-        events = self.parser.feed(name, data)
+                self.collector.raw_event(payload)
+        events = self.parser.feed(name, payload)
         if self.trace is not None:
             for event in events:
                 self.trace.record("parsed_unified_stream_event", event, direction="stream")

@@ -13,7 +13,7 @@ from typing import Any
 from ... import _json
 from ...errors import GatewayError
 from .._common import upstream_invalid
-from ..base import StreamParser
+from ..base import SSEData, StreamParser, decoded, is_blank
 from ..unified import StreamEvent, Usage
 from .content import FAMILY
 from .responses import NAME, parse_usage, stop_reason
@@ -31,13 +31,13 @@ class AnthropicStreamParser(StreamParser):
         self._native: str | None = None
         self._done = False
 
-    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
-        if self._done or event == "ping" or not data.strip():
+    def feed(self, event: str | None, data: SSEData) -> list[StreamEvent]:
+        if self._done or event == "ping" or is_blank(data):
             return []
         try:
-            payload = _json.loads(data)
+            payload = decoded(data)
         except _json.JSONDecodeError:
-            if event == "error":  # some proxies put a bare message in the error event
+            if event == "error" and isinstance(data, str):  # some proxies put a bare message in the error event
                 return self._fail(self._error_from_body({"error": {"type": "api_error", "message": data.strip()}}))
             return self._fail(upstream_invalid(NAME, "a stream event is not JSON"))
         if not isinstance(payload, dict):

@@ -13,7 +13,7 @@ from typing import Any
 from ... import _json
 from ...errors import GatewayError
 from .._common import upstream_invalid
-from ..base import Frame, StreamFormatter, StreamParser
+from ..base import Frame, SSEData, StreamFormatter, StreamParser, decoded, is_blank
 from ..unified import Part, Reasoning, StreamEvent, Text, ToolCall, UnifiedRequest, Usage
 from .contents import FAMILY
 from .responses import STOP_TO_FINISH, call_args, format_error, format_usage, output_part, parse_usage, stop_reason
@@ -29,11 +29,11 @@ class GeminiStreamParser(StreamParser):
         self._usage: Usage | None = None
         self._done = False
 
-    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
-        if self._done or not data.strip():
+    def feed(self, event: str | None, data: SSEData) -> list[StreamEvent]:
+        if self._done or is_blank(data):
             return []
         try:
-            chunk = _json.loads(data)
+            chunk = decoded(data)
         except _json.JSONDecodeError:
             return self._fail(upstream_invalid("Gemini", "a stream chunk is not JSON"))
         events: list[StreamEvent] = []

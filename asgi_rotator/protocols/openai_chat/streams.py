@@ -7,7 +7,7 @@ from typing import Any
 from ... import _json
 from ...errors import GatewayError
 from .._common import now, upstream_invalid
-from ..base import Frame, StreamFormatter, StreamParser
+from ..base import Frame, SSEData, StreamFormatter, StreamParser, decoded
 from ..unified import StopReason, StreamEvent, UnifiedRequest, Usage
 from .responses import FINISH_TO_STOP, finish_reason, format_error, format_usage, parse_usage
 
@@ -23,13 +23,13 @@ class ChatStreamParser(StreamParser):
         self._open_tools: set[int] = set()
         self._done = False
 
-    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
+    def feed(self, event: str | None, data: SSEData) -> list[StreamEvent]:
         if self._done:
             return []
         if data == "[DONE]":
             return self._terminal()
         try:
-            chunk = _json.loads(data)
+            chunk = decoded(data)
         except _json.JSONDecodeError:
             return self._fail(upstream_invalid("OpenAI Chat", "a stream chunk is not JSON"))
         if not isinstance(chunk, dict):

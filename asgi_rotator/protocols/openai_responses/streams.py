@@ -12,7 +12,7 @@ from typing import Any
 from ... import _json
 from ...errors import GatewayError
 from .._common import new_id, upstream_invalid
-from ..base import StreamParser
+from ..base import SSEData, StreamParser, decoded
 from ..unified import StreamEvent
 from .responses import parse_usage, reasoning_part, stop_reason
 
@@ -32,11 +32,11 @@ class ResponsesStreamParser(StreamParser):
         self._streamed: set[str] = set()  # items whose content arrived as deltas
         self._seen_items = False
 
-    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
-        if self._done or data.strip() == "[DONE]":
+    def feed(self, event: str | None, data: SSEData) -> list[StreamEvent]:
+        if self._done or (isinstance(data, str) and data.strip() == "[DONE]"):
             return []
         try:
-            payload = _json.loads(data)
+            payload = decoded(data)
         except _json.JSONDecodeError:
             return self._fail(upstream_invalid("OpenAI Responses", "a stream event is not JSON"))
         if not isinstance(payload, dict):
