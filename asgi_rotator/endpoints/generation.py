@@ -162,8 +162,6 @@ class Generation:
         accumulator = StreamAccumulator(response_id, call.request.model)
 
         async def observe(event: StreamEvent) -> None:
-            if call.first_output is None and event.visible:
-                call.first_output = time.monotonic()
             accumulator.feed(event)
             if event.kind in ("end", "error") and call.target is not None:
                 # Before the terminal frame goes out: a client may continue the moment it sees it.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -120,8 +119,6 @@ class _Connection:
         try:
             async for event in events:
                 accumulator.feed(event)
-                if call.first_output is None and event.visible:
-                    call.first_output = time.monotonic()
                 for frame in formatter.feed(event):
                     text = _json.dumps_str(frame.data)
                     frames, size = frames + 1, size + len(text.encode())

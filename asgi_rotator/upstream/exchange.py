@@ -17,10 +17,11 @@ from typing import Any
 import httpx
 
 from ..credentials.pool import Lease
-from ..pipeline import AdapterChain, AdapterContext, CacheContext, FieldCache, StreamCollector
-from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse
+from ..pipeline import AdapterChain, AdapterContext, CacheContext, FieldCache
+from ..protocols.unified import UnifiedRequest, UnifiedResponse
 from ..routing.planner import Target
 from ..tracing.writer import RequestTrace
+from .stream_reader import StreamReader
 from .transport import UpstreamTransport
 
 
@@ -35,13 +36,6 @@ class Exchange:
     trace: RequestTrace | None
     #: The field-cache rules that run for this attempt (for the trace).
     rules: tuple[str, ...] = ()
-
-    def adapt_stream(self, events: list[StreamEvent]) -> list[StreamEvent]:
-        """Run the stream-event adapters over one batch; events an adapter drops are gone."""
-        if not self.chain.has_stream:
-            return events
-        adapted = [self.chain.stream_event(event, self.adapter_ctx) for event in events]
-        return [event for event in adapted if event is not None]
 
     def record_cache(self, pass_name: str, stage: str) -> None:
         """A field-cache pass of the trace: the rules in play and each one's outcome at ``stage``."""
@@ -132,15 +126,9 @@ class AttemptPipeline:
         exchange.record_cache("after_field_cache_extraction", "extract")
         return response
 
-    def collector(self, exchange: Exchange) -> StreamCollector:
-        """The collector of one streamed attempt's field-cache values."""
-        return self._field_cache.stream_collector(exchange.cache_ctx)
-
-    @staticmethod
-    async def stream_completed(exchange: Exchange, collector: StreamCollector) -> None:
-        """The stream reached its success terminal: store what its rules collected."""
-        await collector.complete()
-        exchange.record_cache("after_field_cache_extraction", "extract")
+    def stream_reader(self, exchange: Exchange) -> StreamReader:
+        """The reader of one streamed attempt, with a collector for its field-cache values."""
+        return StreamReader(exchange, self._field_cache.stream_collector(exchange.cache_ctx))
 
     def _chain(self, target: Target) -> AdapterChain:
         chain = self._chains.get(target.name)

@@ -27,7 +27,6 @@ from ..routing.planner import Plan, Target
 from ..tracing.writer import RequestTrace
 from .exchange import AttemptPipeline, Exchange
 from .failures import Attempt, Failures
-from .stream_reader import StreamReader
 from .tokens import estimate_tokens
 from .transport import UpstreamTransport, guarded_chunks
 
@@ -51,7 +50,7 @@ class Call:
     started: float = field(default_factory=time.monotonic)
     #: When the serving attempt's upstream answered (streams: its response headers), for TTFB metrics.
     first_byte: float | None = None
-    #: When the first visible output reached the client (streams), for time-to-first-token metrics.
+    #: When the serving attempt gave its first visible output (streams), for time-to-first-token metrics.
     first_output: float | None = None
 
 
@@ -115,24 +114,15 @@ class Executor:
             http_request = None
             try:
                 http_request, exchange = await self._prepare(call, target, lease, budget)
-                collector = self._pipeline.collector(exchange)
                 first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
                 response = await self._send_stream(http_request, target, lease, streaming.ttfb_timeout)
                 call.first_byte = time.monotonic()
                 try:
-                    reader = StreamReader(
-                        target.protocol.stream_parser(),
-                        exchange,
-                        collector if collector.wants_raw else None,
-                        call.trace,
-                    )
+                    reader = self._pipeline.stream_reader(exchange)
                     ttfb_left = max(first_byte_by - time.monotonic(), 0.0) if streaming.ttfb_timeout else None
                     chunks = guarded_chunks(response, ttfb_left, streaming.stall_timeout)
-                    collect = collector.wants_unified
                     async for events in reader.events(chunks):
-                        for event in exchange.adapt_stream(events):
-                            if collect:
-                                collector.unified_event(event)
+                        for event in events:
                             if event.kind == "usage" or event.kind == "end" and event.usage is not None:
                                 call.usage = event.usage
                             if not visible:
@@ -142,6 +132,8 @@ class Executor:
                                     held.append(event)
                                     continue
                                 visible = True
+                                if event.visible:
+                                    call.first_output = time.monotonic()
                                 self._served(call, target, lease, started)
                                 for early in held:
                                     yield early
@@ -150,7 +142,7 @@ class Executor:
                                     call.usage.provider_cost_usd = reader.costs[-1]  # the final usage's own cost wins
                                 # Before yielding: the consumer closes the stream once it has the terminal.
                                 await self._pool.release(lease, served_tokens=_tokens(call.usage))
-                                await self._pipeline.stream_completed(exchange, collector)
+                                await reader.completed()
                             yield event
                 finally:
                     await response.aclose()

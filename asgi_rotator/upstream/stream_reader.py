@@ -9,29 +9,33 @@ once, here, and the decoded payload serves the payload adapters, the raw stream 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .. import _json
 from ..http.sse import SSEDecoder
 from ..pipeline import StreamCollector
-from ..protocols.base import SSEData, StreamParser
+from ..protocols.base import SSEData
 from ..protocols.cost import provider_cost
 from ..protocols.unified import StreamEvent
-from ..tracing.writer import RequestTrace
-from .exchange import Exchange
+
+if TYPE_CHECKING:
+    from .exchange import Exchange
 
 
-@dataclass(slots=True)
 class StreamReader:
-    """Turns one upstream stream's SSE chunks into canonical events, a batch per network chunk."""
+    """Turns one attempt's upstream SSE chunks into canonical events, a batch per network chunk, through the
+    provider's stream adapters, feeding its field-cache collector on the way."""
 
-    parser: StreamParser
-    exchange: Exchange
-    collector: StreamCollector | None = None
-    trace: RequestTrace | None = None
-    #: Costs the upstream reported in cost frames, in order (the last one is the final usage's).
-    costs: list[float] = field(default_factory=list)
-    decoder: SSEDecoder = field(default_factory=lambda: SSEDecoder(keep_comments=True))
+    def __init__(self, exchange: Exchange, collector: StreamCollector) -> None:
+        self.exchange = exchange
+        self.parser = exchange.target.protocol.stream_parser()
+        self.decoder = SSEDecoder(keep_comments=True)
+        self.trace = exchange.trace
+        self.collector = collector
+        self._raw = collector.wants_raw
+        self._unified = collector.wants_unified
+        #: Costs the upstream reported in cost frames, in order (the last one is the final usage's).
+        self.costs: list[float] = []
 
     async def events(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[list[StreamEvent]]:
         """Canonical events per chunk; at the end, whatever terminal the parser decides."""
@@ -40,11 +44,26 @@ class StreamReader:
             for name, data in self.decoder.feed(chunk):
                 events += self._feed(name, data)
             if events:
-                yield events
+                yield self._adapted(events)
         tail: list[StreamEvent] = []
         for name, data in self.decoder.flush():
             tail += self._feed(name, data)
-        yield tail + self.parser.finish()
+        yield self._adapted(tail + self.parser.finish())
+
+    async def completed(self) -> None:
+        """The stream reached its success terminal: store what its field-cache rules collected."""
+        await self.collector.complete()
+        self.exchange.record_cache("after_field_cache_extraction", "extract")
+
+    def _adapted(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        exchange = self.exchange
+        if exchange.chain.has_stream:
+            adapted = [exchange.chain.stream_event(event, exchange.adapter_ctx) for event in events]
+            events = [event for event in adapted if event is not None]
+        if self._unified:
+            for event in events:
+                self.collector.unified_event(event)
+        return events
 
     def _feed(self, name: str | None, data: str) -> list[StreamEvent]:
         if name == "comment" or name == "cost":
@@ -65,7 +84,7 @@ class StreamReader:
         if isinstance(payload, dict):
             if self.exchange.chain.has_stream_payload:
                 payload = self.exchange.chain.stream_payload(payload, self.exchange.adapter_ctx)
-            if self.collector is not None:
+            if self._raw:
                 self.collector.raw_event(payload)
         events = self.parser.feed(name, payload)
         if self.trace is not None:
