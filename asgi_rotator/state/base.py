@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
-#: One write of a batch: ``("set", key, value, ttl)``, ``("incr", key, amount, ttl)``, or
-#: ``("hincr", key, {field: amount}, ttl)`` for a hash of counters (the TTL starts when the hash is created).
+#: One write of a batch: ``("set", key, value, ttl)``, ``("incr", key, amount, ttl)``,
+#: ``("hincr", key, {field: amount}, ttl)`` for a hash of counters (the TTL starts when the hash is created),
+#: or ``("release", key, holder, None)`` to give a lease back.
 WriteOp = (
     tuple[Literal["set"], str, bytes, float | None]
     | tuple[Literal["incr"], str, int, float | None]
@@ -64,9 +65,6 @@ class StateBackend(Protocol):
 
     async def renew_lease(self, key: str, holder: str, ttl: float) -> None:
         """Push a held lease's expiry ``ttl`` seconds ahead (a long stream keeps its slot)."""
-
-    async def release_lease(self, key: str, holder: str) -> None:
-        """Give a slot back."""
 
     async def count_leases(self, keys: list[str]) -> list[int]:
         """Live leases in each set, in one round trip."""

@@ -85,9 +85,6 @@ class DegradingBackend:
     async def renew_lease(self, key: str, holder: str, ttl: float) -> None:
         await self._run(lambda b: b.renew_lease(key, holder, ttl))
 
-    async def release_lease(self, key: str, holder: str) -> None:
-        await self._run(lambda b: b.release_lease(key, holder))
-
     async def count_leases(self, keys: list[str]) -> list[int]:
         return await self._run(lambda b: b.count_leases(keys))
 

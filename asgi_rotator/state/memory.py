@@ -67,7 +67,7 @@ class MemoryBackend:
             elif op[0] == "incr":
                 await self.incr(op[1], op[2], op[3])
             elif op[0] == "release":
-                await self.release_lease(op[1], op[2])
+                self._leases.get(op[1], {}).pop(op[2], None)
             else:
                 self._hincr(op[1], op[2], op[3])
 
@@ -130,11 +130,6 @@ class MemoryBackend:
         holders = self._leases.get(key)
         if holders is not None and holder in holders:
             holders[holder] = self._clock() + ttl
-
-    async def release_lease(self, key: str, holder: str) -> None:
-        holders = self._leases.get(key)
-        if holders is not None:
-            holders.pop(holder, None)
 
     async def count_leases(self, keys: list[str]) -> list[int]:
         now = self._clock()

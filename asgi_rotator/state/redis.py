@@ -238,9 +238,6 @@ class RedisBackend:
     async def renew_lease(self, key: str, holder: str, ttl: float) -> None:
         await self._call(self._renew(keys=[key], args=[holder, _ms(ttl)]))
 
-    async def release_lease(self, key: str, holder: str) -> None:
-        await self._call(self._client.zrem(key, holder))
-
     async def count_leases(self, keys: list[str]) -> list[int]:
         if not keys:
             return []

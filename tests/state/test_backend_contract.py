@@ -79,7 +79,7 @@ async def test_leases_cap_renew_release_and_expire(backend, key):
     assert not await backend.acquire_lease(key, "c", 2, ttl=5)
     assert await backend.acquire_lease(key, "a", 2, ttl=0.2)  # re-entrant for its holder
     assert await backend.count_leases([key, key + ":empty"]) == [2, 0]
-    await backend.release_lease(key, "b")
+    await backend.write_many([("release", key, "b", None)])
     assert await backend.count_leases([key]) == [1]
     await backend.renew_lease(key, "a", ttl=0.2)
     await asyncio.sleep(0.3)  # "a" was never renewed again: its replica "died"
