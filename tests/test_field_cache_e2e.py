@@ -206,20 +206,21 @@ def test_per_tool_call_from_a_stream_only_once_it_completed(chat, fake):
     assert follow_up(call.id)["x_tool"] == "lookup"
 
 
-def test_conversation_scope_separates_conversations_of_one_session(gateway, fake):
-    rule = {
-        "name": "upstream_id",
-        "source": "unified_response",
-        "path": "upstream_id",
-        "scope": ["provider", "conversation"],
-        "inject": {"path": "metadata.previous_upstream"},
-    }
-    provider = {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": ["sk-fc-conv1111"]}
-    base = gateway({"providers": {"up": {**provider, "field_cache": [rule]}}})
+def test_conversation_scope_separates_conversations_of_one_session(chat, fake):
+    client = chat(
+        [
+            {
+                "name": "upstream_id",
+                "source": "unified_response",
+                "path": "upstream_id",
+                "scope": ["provider", "conversation"],
+                "inject": {"path": "metadata.previous_upstream"},
+            }
+        ]
+    )
     session = {"x-session-id": "one-session"}
-    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
-        client.responses.create(model="up/m", input="a", conversation="conv_a", store=False, extra_headers=session)
-        client.responses.create(model="up/m", input="b", conversation="conv_a", store=False, extra_headers=session)
-        assert fake.requests[-1].body["metadata"]["previous_upstream"].startswith("chatcmpl")
-        client.responses.create(model="up/m", input="c", conversation="conv_b", store=False, extra_headers=session)
-        assert "metadata" not in fake.requests[-1].body
+    client.responses.create(model="up/m", input="a", conversation="conv_a", store=False, extra_headers=session)
+    client.responses.create(model="up/m", input="b", conversation="conv_a", store=False, extra_headers=session)
+    assert fake.requests[-1].body["metadata"]["previous_upstream"].startswith("chatcmpl")
+    client.responses.create(model="up/m", input="c", conversation="conv_b", store=False, extra_headers=session)
+    assert "metadata" not in fake.requests[-1].body

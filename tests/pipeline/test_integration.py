@@ -14,6 +14,11 @@ from asgi_rotator.testing import Reply
 from ..conftest import PROXY_KEY
 
 
+def chat_provider(**settings):
+    """A config with one OpenAI Chat provider ``up`` on the fake upstream."""
+    return {"providers": {"up": {"protocol": "openai_chat", "base_url": "{fake}/v1", **settings}}}
+
+
 def test_unknown_adapter_or_malformed_rule_fails_at_construction():
     with pytest.raises(ConfigError, match=r"providers.p.adapters\[0\]"):
         RotatorASGI(
@@ -32,20 +37,14 @@ def test_unknown_adapter_or_malformed_rule_fails_at_construction():
 
 def test_configured_chain_reaches_the_upstream(gateway, fake):
     base = gateway(
-        {
-            "providers": {
-                "up": {
-                    "protocol": "openai_chat",
-                    "base_url": "{fake}/v1",
-                    "credentials": ["sk-adapt-1111"],
-                    "adapters": [
-                        {"name": "drop_params", "config": {"params": ["seed"]}},
-                        {"name": "suppress_developer_role", "config": {"mode": "system"}},
-                        {"name": "set_headers", "config": {"headers": {"x-provider-flag": "on"}}},
-                    ],
-                }
-            }
-        }
+        chat_provider(
+            credentials=["sk-adapt-1111"],
+            adapters=[
+                {"name": "drop_params", "config": {"params": ["seed"]}},
+                {"name": "suppress_developer_role", "config": {"mode": "system"}},
+                {"name": "set_headers", "config": {"headers": {"x-provider-flag": "on"}}},
+            ],
+        )
     )
     with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
         client.chat.completions.create(
@@ -60,25 +59,19 @@ def test_configured_chain_reaches_the_upstream(gateway, fake):
 
 def test_rule_through_the_gateway_and_stream_values_only_after_completion(gateway, fake):
     base = gateway(
-        {
-            "providers": {
-                "up": {
-                    "protocol": "openai_chat",
-                    "base_url": "{fake}/v1",
-                    "credentials": ["sk-fc-1111"],
-                    "field_cache": [
-                        {
-                            "name": "echo_model",
-                            "source": "stream_event",
-                            "path": "model",
-                            "inject": {"path": "metadata.previous_model"},
-                            "allow_missing_session": True,
-                            "scope": ["provider", "credential"],
-                        }
-                    ],
+        chat_provider(
+            credentials=["sk-fc-1111"],
+            field_cache=[
+                {
+                    "name": "echo_model",
+                    "source": "stream_event",
+                    "path": "model",
+                    "inject": {"path": "metadata.previous_model"},
+                    "allow_missing_session": True,
+                    "scope": ["provider", "credential"],
                 }
-            }
-        }
+            ],
+        )
     )
     with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
         fake.script(Reply(text="cut short", drop_after=2))
@@ -122,16 +115,10 @@ def test_reasoning_content_normalizes_a_providers_own_field(gateway, fake, strea
     """An OpenAI-compatible provider that sends its reasoning as ``thinking``: the adapter copies it to
     ``reasoning_content``, so every client protocol gets it (here as Anthropic thinking)."""
     base = gateway(
-        {
-            "providers": {
-                "up": {
-                    "protocol": "openai_chat",
-                    "base_url": "{fake}/v1",
-                    "credentials": ["sk-rc-1111"],
-                    "adapters": ["reasoning_content"],
-                }
-            }
-        }
+        chat_provider(
+            credentials=["sk-rc-1111"],
+            adapters=["reasoning_content"],
+        )
     )
     fake.script(Reply(text="4", reasoning="2 and 2", rename={"reasoning_content": "thinking"}))
     with anthropic.Anthropic(base_url=base, api_key=PROXY_KEY, max_retries=0) as client:
@@ -155,26 +142,18 @@ def test_field_rename_and_a_custom_adapter_registered_by_name(gateway, fake):
 
     register_adapter(TagUser, replace=True)
     base = gateway(
-        {
-            "providers": {
-                "up": {
-                    "protocol": "openai_chat",
-                    "base_url": "{fake}/v1",
-                    "credentials": ["sk-fr-1111"],
-                    "adapters": [
-                        {"name": "tests_tag_user", "config": {"tag": "blue"}},
-                        {
-                            "name": "field_rename",
-                            "config": {
-                                "rules": [
-                                    {"source_path": "max_tokens", "target_path": "max_completion_tokens", "move": True}
-                                ]
-                            },
-                        },
-                    ],
-                }
-            }
-        }
+        chat_provider(
+            credentials=["sk-fr-1111"],
+            adapters=[
+                {"name": "tests_tag_user", "config": {"tag": "blue"}},
+                {
+                    "name": "field_rename",
+                    "config": {
+                        "rules": [{"source_path": "max_tokens", "target_path": "max_completion_tokens", "move": True}]
+                    },
+                },
+            ],
+        )
     )
     with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
         client.chat.completions.create(model="up/m", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
