@@ -4,7 +4,9 @@ previous_response_id chains against every provider protocol, isolation, streamin
 from __future__ import annotations
 
 import json
+import time
 
+import httpx
 import openai
 import pytest
 
@@ -181,6 +183,14 @@ def test_websocket_mode_with_continuation_and_auth(client, fake, gateway):
             assert events[-1].response.output[0].content[0].text == "continued"
         sent = fake.requests[-1].request
         assert [m.text for m in sent.messages if m.role == "user"] == ["first", "second"]
+    # Each WebSocket response is accounted as a stream (its frames counted) once it went out.
+    deadline = time.monotonic() + 2
+    while True:
+        usage = httpx.get(base + "/rotator/usage", headers={"x-api-key": PROXY_KEY}).json()["totals"]
+        if usage["requests"] == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert usage["streams"]["completed"] == 2 and usage["streams"]["chunks"] > 4
     with openai.OpenAI(base_url=base + "/v1", api_key="wrong-key", max_retries=0) as intruder:
         with pytest.raises(Exception):  # noqa: B017 - the handshake is refused; the SDK's error type varies
             with intruder.responses.connect(max_retries=0) as connection:
@@ -189,8 +199,6 @@ def test_websocket_mode_with_continuation_and_auth(client, fake, gateway):
 
 
 def test_websocket_disconnect_cancels_the_upstream(client, fake, gateway):
-    import time
-
     base = gateway(config())
     fake.script(Reply(text="slow " * 50, chunk_delay=0.2))
     with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as sdk:
