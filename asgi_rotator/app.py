@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 
 from .config import RotatorConfig, load_config
-from .gateway import Gateway
-from .http.asgi import relative_path
-from .pipeline import validate_adapters, validate_rules
+from .errors import ConfigError
+from .gateway import Collaborators, Gateway
+from .pipeline import AdapterRegistry, builtin_adapters, validate_adapters, validate_rules
+from .protocols import builtin_protocols
+from .protocols.registry import ProtocolRegistry
 from .state import StateBackend
 from .types import Message, Receive, Scope, Send
 
@@ -27,6 +29,9 @@ class RotatorASGI:
     Args:
         config: a dict, a :class:`RotatorConfig`, a path to a YAML or JSON file, or None to read
             ``ROTATOR_CONFIG`` and the environment. Validated here, so a bad config fails at construction.
+        protocols: this app's protocol registry (by default a new one with the built-ins); register a custom
+            or deviating protocol on it, and no other app in the process sees it.
+        adapters: this app's adapter registry (by default a new one with the built-in adapters).
         backend: a state backend to use instead of the one ``config.state`` names.
         upstream_transport: an httpx transport for upstream requests instead of the gateway's own pooled one
             (for tests: ``httpx.ASGITransport(app=FakeUpstream())``).
@@ -36,18 +41,22 @@ class RotatorASGI:
         self,
         config: RotatorConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
         *,
+        protocols: ProtocolRegistry | None = None,
+        adapters: AdapterRegistry | None = None,
         backend: StateBackend | None = None,
         upstream_transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = load_config(config)
-        validate_adapters(self.config)
+        self._given = Collaborators(
+            protocols or builtin_protocols(), adapters or builtin_adapters(), backend, upstream_transport, clock
+        )
+        for name, provider in self.config.providers.items():
+            if provider.protocol not in self._given.protocols:
+                known = ", ".join(self._given.protocols.names())
+                raise ConfigError(f"providers.{name}.protocol: unknown protocol {provider.protocol!r}; known: {known}")
+        validate_adapters(self.config, self._given.adapters)
         validate_rules(self.config)
-        self._options: dict[str, Any] = {
-            "backend": backend,
-            "upstream_transport": upstream_transport,
-            "clock": clock,
-        }
         self._gateway: Gateway | None = None
         self._starting: asyncio.Lock | None = None
 
@@ -61,7 +70,7 @@ class RotatorASGI:
                 self._starting = asyncio.Lock()
             async with self._starting:
                 if self._gateway is None:
-                    self._gateway = Gateway(self.config, **self._options)
+                    self._gateway = Gateway(self.config, self._given)
         return self._gateway
 
     async def shutdown(self) -> None:
@@ -78,7 +87,7 @@ class RotatorASGI:
             await self._lifespan(receive, send)
         elif scope["type"] == "websocket":
             gateway = self._gateway or await self.startup()
-            await gateway.handle_websocket(scope, receive, send, relative_path(scope))
+            await gateway.websocket(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

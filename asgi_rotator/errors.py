@@ -5,14 +5,20 @@
     ├── MissingDependency        an optional extra is not installed
     ├── BackendError             the state backend failed (Redis down, timeout)
     └── GatewayError             anything that reaches a client as an HTTP error
-        └── UpstreamError        the provider answered with an error, or could not be reached
+        ├── UpstreamError        the provider answered with an error, or could not be reached
+        ├── NoCredentialAvailable every credential of a provider is cooling, capped or busy
+        └── BudgetExceeded       a client key used up its budget for the period
 
 A :class:`GatewayError` carries a canonical ``kind`` and an HTTP status; each client protocol renders it in
-its own error shape. Messages never contain a credential: upstream bodies are scrubbed before they get here.
+its own error shape. It is immutable once built: code that wants to say more about an error (the targets
+tried, the attempt history) builds a new one with :meth:`GatewayError.evolve`. Messages never contain a
+credential: upstream bodies are scrubbed before they get here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Literal
 
 ErrorKind = Literal[
@@ -77,7 +83,7 @@ class BackendError(RotatorError):
 
 
 class GatewayError(RotatorError):
-    """An error the client sees, rendered in its protocol's error shape.
+    """An error the client sees, rendered in its protocol's error shape. Immutable once built.
 
     Args:
         kind: the canonical error class (drives the status, the client error type and retry decisions).
@@ -85,7 +91,10 @@ class GatewayError(RotatorError):
         status: the HTTP status, when it differs from the kind's default.
         retry_after: seconds after which a retry may succeed (sent as ``retry-after``).
         param: the offending request field, when there is one.
+        details: metadata for headers and traces (never shown as the message).
     """
+
+    _frozen = False
 
     def __init__(
         self,
@@ -95,7 +104,7 @@ class GatewayError(RotatorError):
         status: int | None = None,
         retry_after: float | None = None,
         param: str | None = None,
-        details: dict[str, Any] | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
@@ -103,7 +112,33 @@ class GatewayError(RotatorError):
         self.status = status or STATUS_FOR_KIND.get(kind, 500)
         self.retry_after = retry_after
         self.param = param
-        self.details = details or {}
+        self.details: Mapping[str, Any] = MappingProxyType(dict(details or {}))
+        self._frozen = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Python itself sets __traceback__, __cause__ and __context__ on a raised exception.
+        if self._frozen and not name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__} is immutable; build a new one with evolve()")
+        super().__setattr__(name, value)
+
+    def evolve(
+        self,
+        *,
+        kind: ErrorKind | None = None,
+        message: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> GatewayError:
+        """A plain :class:`GatewayError` like this one with some values changed (``details`` are merged)."""
+        return GatewayError(
+            kind or self.kind,
+            self.message if message is None else message,
+            status=status or (self.status if kind is None else None),
+            retry_after=self.retry_after if retry_after is None else retry_after,
+            param=self.param,
+            details={**self.details, **(details or {})},
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kind={self.kind!r}, status={self.status}, message={self.message!r})"
@@ -120,10 +155,49 @@ class UpstreamError(GatewayError):
         upstream_status: int = 0,
         retry_after: float | None = None,
         status: int | None = None,
-        details: dict[str, Any] | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(kind, message, status=status, retry_after=retry_after, details=details)
+        self._frozen = False
         self.upstream_status = upstream_status
+        super().__init__(kind, message, status=status, retry_after=retry_after, details=details)
+
+    def evolve_upstream(self, *, details: Mapping[str, Any]) -> UpstreamError:
+        """This upstream error with ``details`` merged in."""
+        return UpstreamError(
+            self.kind,
+            self.message,
+            upstream_status=self.upstream_status,
+            retry_after=self.retry_after,
+            status=self.status,
+            details={**self.details, **details},
+        )
+
+
+class NoCredentialAvailable(GatewayError):
+    """Every credential of a provider is cooling, capped or busy. ``retry_after`` is when the first frees up."""
+
+    def __init__(self, provider: str, retry_after: float | None, reason: str = "available") -> None:
+        wait = f"; retry in {retry_after:.0f}s" if retry_after else ""
+        self._frozen = False
+        self.provider = provider
+        super().__init__(
+            "no_credentials", f"No credential of provider {provider!r} is {reason}{wait}.", retry_after=retry_after
+        )
+
+
+class BudgetExceeded(GatewayError):
+    """A client key used up its budget for the period; ``retry_after`` is the seconds until the period ends."""
+
+    def __init__(self, limit: str, period: str, retry_after: float) -> None:
+        self._frozen = False
+        self.limit = limit
+        self.period = period
+        super().__init__(
+            "rate_limit",
+            f"Client key budget exceeded: {limit} per {period}; it resets in {retry_after:.0f}s.",
+            retry_after=retry_after,
+            status=429,
+        )
 
 
 def invalid_request(message: str, *, param: str | None = None) -> GatewayError:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from .config.models import RotatorConfig
 from .protocols.unified import Message, Text, ToolCall, UnifiedRequest
 from .state.base import StateBackend
+from .state.keys import Keyspace
 
 
 def _digest(*parts: str) -> str:
@@ -59,10 +60,10 @@ def anchors_of(messages: Iterable[Message]) -> list[str]:
 class SessionTracker:
     """Resolves and remembers sessions through the state backend."""
 
-    def __init__(self, config: RotatorConfig, backend: StateBackend) -> None:
+    def __init__(self, config: RotatorConfig, backend: StateBackend, keys: Keyspace) -> None:
         self._backend = backend
+        self._keys = keys
         self._ttl = config.sessions.anchor_ttl
-        self._prefix = f"{config.state.prefix}anchor:"
         self.enabled = config.sessions.enabled
 
     async def resolve(
@@ -77,7 +78,7 @@ class SessionTracker:
             return explicit
         anchors = anchors_of(request.messages)
         if anchors:
-            keys = [f"{self._prefix}{scope or '-'}:{a}" for a in reversed(anchors)]  # the newest turn first
+            keys = [self._keys.anchor(scope, a) for a in reversed(anchors)]  # the newest turn first
             for found in await self._backend.get_many(keys):
                 if found:
                     return found.decode()
@@ -91,6 +92,4 @@ class SessionTracker:
         anchors = ["c:" + _digest(call_id) for call_id in call_ids]
         if text.strip():
             anchors.append("t:" + _digest(text.strip()))
-        await self._backend.write_many(
-            [("set", f"{self._prefix}{scope or '-'}:{a}", value, self._ttl) for a in anchors]
-        )
+        await self._backend.write_many([("set", self._keys.anchor(scope, a), value, self._ttl) for a in anchors])

@@ -27,7 +27,6 @@ from .errors import GatewayError
 from .http.asgi import read_body, request_headers, send_json
 from .http.auth import presented_key
 from .http.routes import match
-from .http.sse import encode_frame
 from .protocols import get_protocol
 from .protocols._common import new_id, now
 from .protocols.base import WireProtocol
@@ -42,11 +41,10 @@ from .protocols.unified import (
     UnifiedResponse,
     Usage,
 )
+from .sse import encode_frame
 from .types import Receive, Scope, Send
 
 __all__ = ["FakeUpstream", "Received", "Reply"]
-
-_SIGNATURE_FAMILIES = {"anthropic_messages": "anthropic", "gemini": "gemini", "openai_responses": "openai"}
 
 
 @dataclass
@@ -215,7 +213,7 @@ class FakeUpstream:
         self, send: Send, receive: Receive, protocol: WireProtocol, request: UnifiedRequest, reply: Reply
     ) -> None:
         formatter = protocol.stream_formatter(request, new_id(protocol.id_prefix))
-        line_end = b"\r\n" if protocol.name == "gemini" else b"\n"  # real Gemini SSE uses CRLF
+        line_end = protocol.sse_line_end
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
         self.open_streams += 1
         disconnected = asyncio.Event()
@@ -268,12 +266,8 @@ def _usage(reply: Reply) -> Usage:
     return reply.usage or Usage(input_tokens=12, output_tokens=8)
 
 
-def _signature_family(protocol: WireProtocol) -> Any:
-    return _SIGNATURE_FAMILIES.get(protocol.name)
-
-
 def _response(protocol: WireProtocol, request: UnifiedRequest, reply: Reply) -> UnifiedResponse:
-    family = _signature_family(protocol)
+    family = protocol.carries_state
     parts: list[Part] = []
     if reply.reasoning is not None and family == "openai":
         # OpenAI's reasoning state is an encrypted blob on the reasoning item, not a signature.

@@ -8,7 +8,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from asgi_rotator import ConfigError, ProtocolRouter, RotatorASGI
-from asgi_rotator.app import relative_path
+from asgi_rotator.http.asgi import relative_path
 from asgi_rotator.testing import FakeUpstream
 
 from .conftest import PROXY_KEY, host_app

@@ -4,7 +4,8 @@ import pytest
 
 from asgi_rotator.config import load_config
 from asgi_rotator.errors import GatewayError
-from asgi_rotator.routing.planner import Planner
+from asgi_rotator.planner import Planner
+from asgi_rotator.protocols import builtin_protocols
 
 CONFIG = {
     "providers": {
@@ -21,7 +22,7 @@ CONFIG = {
 
 @pytest.fixture
 def planner() -> Planner:
-    return Planner(load_config(CONFIG))
+    return Planner(load_config(CONFIG), builtin_protocols())
 
 
 def names(plan) -> list[str]:

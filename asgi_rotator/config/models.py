@@ -20,8 +20,6 @@ from pydantic import (
     model_validator,
 )
 
-PROTOCOL_NAMES = ("openai_chat", "openai_responses", "anthropic_messages", "gemini", "litellm")
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -210,7 +208,9 @@ FieldCacheRules = Annotated[list[FieldCacheRule], AfterValidator(_unique_rule_na
 class ProviderConfig(_Model):
     """An upstream: its protocol, where it lives, and its credential pool."""
 
-    protocol: str = Field(description="openai_chat, openai_responses, anthropic_messages or gemini.")
+    protocol: str = Field(
+        description="openai_chat, openai_responses, anthropic_messages or gemini (or a protocol the app registered)."
+    )
     base_url: str = Field(description="What the protocol's official SDK takes as base_url.")
     credentials: Credentials = Field(
         default_factory=list,
@@ -254,8 +254,6 @@ class ProviderConfig(_Model):
                 "protocol 'litellm' arrives with the provider catalogue and is not available yet; "
                 "use one of openai_chat, openai_responses, anthropic_messages, gemini"
             )
-        if value not in PROTOCOL_NAMES:
-            raise ValueError(f"unknown protocol {value!r}; expected one of {', '.join(PROTOCOL_NAMES[:-1])}")
         return value
 
     @field_validator("base_url")

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import _json
-from ..classify import CREDENTIAL_KINDS, is_model_capacity
 from ..config.models import RotatorConfig
+from ..error_kinds import CREDENTIAL_KINDS, is_model_capacity
 from ..errors import GatewayError, UpstreamError
 from ..state.base import StateBackend
+from ..state.keys import Keyspace
 from .identity import Credential
 
 _TRANSIENT = frozenset({"server_error", "api_connection", "timeout", "upstream_invalid"})
@@ -43,12 +44,14 @@ class CooldownDecision:
 class CooldownBook:
     """Reads and writes cooldowns for the pool (selection) and the executor (failures)."""
 
-    def __init__(self, config: RotatorConfig, backend: StateBackend, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, config: RotatorConfig, backend: StateBackend, keys: Keyspace, *, clock: Callable[[], float] = time.time
+    ):
         self._config = config
         self._rules = config.cooldowns
         self._backend = backend
+        self._keys = keys
         self._clock = clock
-        self._prefix = config.state.prefix
         self._groups: dict[tuple[str, str], str] = {
             (provider, model): group
             for provider, p in config.providers.items()
@@ -64,15 +67,14 @@ class CooldownBook:
 
     def credential_keys(self, credential: Credential, model: str) -> tuple[str, str | None]:
         """The cooldown keys that can hold ``credential`` back for ``model``."""
-        base = f"{self._prefix}cool:{credential.scope or '-'}:{credential.provider}:{credential.id}"
         group = self._groups.get((credential.provider, model))
-        return base, (f"{base}:g:{group}" if group else None)
+        return self._keys.cooldown(credential), (self._keys.group_cooldown(credential, group) if group else None)
 
     def _model_key(self, provider: str, model: str) -> str:
-        return f"{self._prefix}mcool:{provider}:{self.group_of(provider, model)}"
+        return self._keys.model_cooldown(provider, self.group_of(provider, model))
 
     def _provider_key(self, provider: str) -> str:
-        return f"{self._prefix}pcool:{provider}"
+        return self._keys.provider_cooldown(provider)
 
     def target_keys(self, provider: str, model: str) -> list[str]:
         """The keys whose cooldowns rest a whole target: its model (or quota group), then its provider."""
@@ -102,7 +104,7 @@ class CooldownBook:
         kind = error.kind
         if not isinstance(error, UpstreamError):
             return CooldownDecision()
-        await self._backend.incr(self.credential_keys(credential, model)[0] + ":failures", ttl=86400)
+        await self._backend.incr(self._keys.failure_count(credential), ttl=86400)
         if kind in ("rate_limit", "quota_exceeded"):
             base, group_key = self.credential_keys(credential, model)
             seconds = error.retry_after or self._rules.rate_limit_default
@@ -124,7 +126,7 @@ class CooldownBook:
         self, provider: str, model: str, credential: Credential, error: GatewayError, credential_count: int
     ) -> CooldownDecision:
         now = self._clock()
-        history_key = f"{self._prefix}fails:{provider}"
+        history_key = self._keys.failure_history(provider)
         entry = _json.dumps({"t": now, "c": credential.id, "m": self.group_of(provider, model)})
         await self._backend.append(history_key, entry, _HISTORY_LENGTH, ttl=self._rules.provider_window)
         self._recent_failures.add(provider)
@@ -144,7 +146,7 @@ class CooldownBook:
             scope, key = "model", self._model_key(provider, model)
         else:
             return CooldownDecision()
-        level = await self._backend.incr(key + ":level", ttl=self._rules.provider_backoff_max * 4)
+        level = await self._backend.incr(self._keys.backoff_level(key), ttl=self._rules.provider_backoff_max * 4)
         backoff = min(self._rules.provider_backoff_base * 2 ** (level - 1), self._rules.provider_backoff_max)
         seconds = error.retry_after or backoff
         return CooldownDecision(scope, await self._cool(key, seconds, error.kind, "cooling"))
@@ -154,6 +156,6 @@ class CooldownBook:
         if provider not in self._recent_failures:
             return
         self._recent_failures.discard(provider)
-        await self._backend.delete(f"{self._prefix}fails:{provider}")
-        await self._backend.delete(self._model_key(provider, model) + ":level")
-        await self._backend.delete(self._provider_key(provider) + ":level")
+        await self._backend.delete(self._keys.failure_history(provider))
+        await self._backend.delete(self._keys.backoff_level(self._model_key(provider, model)))
+        await self._backend.delete(self._keys.backoff_level(self._provider_key(provider)))

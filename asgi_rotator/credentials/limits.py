@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config.models import CapConfig, RotatorConfig
-from ..state.base import StateBackend, WriteOp
+from ..state.base import WriteOp
+from ..state.keys import Keyspace
 from .identity import Credential
 
 _DAY = 86400.0
@@ -48,16 +49,15 @@ class Windows:
     def __init__(
         self,
         config: RotatorConfig,
-        backend: StateBackend,
+        keys: Keyspace,
         group_of: Callable[[str, str], str],
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
-        self._backend = backend
+        self._keys = keys
         self._group_of = group_of
         self._clock = clock
-        self._prefix = config.state.prefix
 
     def caps(self, credential: Credential, model: str) -> Caps:
         """The effective caps of ``credential`` for ``model``."""
@@ -70,10 +70,6 @@ class Windows:
             _tighten(credential.rpm, cap.rpm), _tighten(credential.tpm, cap.tpm), _tighten(credential.daily, cap.daily)
         )
 
-    def _base(self, credential: Credential, model: str) -> str:
-        group = self._group_of(credential.provider, model)
-        return f"{self._prefix}win:{credential.scope or '-'}:{credential.provider}:{credential.id}:{group}"
-
     def _day(self, provider: str) -> tuple[int, float]:
         """The current day number and seconds until it ends, for the provider's reset hour."""
         reset = self._config.providers[provider].daily_reset_hour * 3600 if provider in self._config.providers else 0
@@ -82,15 +78,15 @@ class Windows:
 
     def keys(self, credential: Credential, model: str) -> list[str]:
         """Counter keys read for one candidate: requests and tokens this and last minute, requests today."""
-        base, now = self._base(credential, model), self._clock()
-        minute = int(now // 60)
+        group, minute = self._group_of(credential.provider, model), int(self._clock() // 60)
         day, _ = self._day(credential.provider)
+        window = self._keys.window
         return [
-            f"{base}:r:{minute}",
-            f"{base}:r:{minute - 1}",
-            f"{base}:t:{minute}",
-            f"{base}:t:{minute - 1}",
-            f"{base}:d:{day}",
+            window(credential, group, "r", minute),
+            window(credential, group, "r", minute - 1),
+            window(credential, group, "t", minute),
+            window(credential, group, "t", minute - 1),
+            window(credential, group, "d", day),
         ]
 
     def evaluate(self, credential: Credential, caps: Caps, values: list[bytes | None]) -> tuple[int, float | None]:
@@ -109,8 +105,7 @@ class Windows:
 
     def credential_minute_key(self, credential: Credential) -> str:
         """The counter of the credential's requests this minute, across models (for display)."""
-        scope = credential.scope or "-"
-        return f"{self._prefix}win:{scope}:{credential.provider}:{credential.id}:*:{int(self._clock() // 60)}"
+        return self._keys.credential_minute(credential, int(self._clock() // 60))
 
     def request_ops(self, credential: Credential, model: str) -> list[WriteOp]:
         """The writes that add one request to the credential's windows."""

@@ -14,12 +14,12 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from .. import _json
 from ..config.models import CredentialConfig, RotatorConfig
-from ..errors import GatewayError
+from ..errors import GatewayError, NoCredentialAvailable
 from ..state.base import StateBackend, WriteOp
+from ..state.keys import Keyspace
 from .cooldowns import CooldownBook, CooldownDecision
 from .identity import Credential, fingerprint, mask
 from .limits import Windows
@@ -41,35 +41,32 @@ class Lease:
     released: bool = False
 
 
-class NoCredentialAvailable(GatewayError):
-    """Every credential of a provider is cooling, capped or busy. ``retry_after`` is when the first frees up."""
-
-    def __init__(self, provider: str, retry_after: float | None, reason: str = "available") -> None:
-        wait = f"; retry in {retry_after:.0f}s" if retry_after else ""
-        super().__init__(
-            "no_credentials", f"No credential of provider {provider!r} is {reason}{wait}.", retry_after=retry_after
-        )
-        self.provider = provider
-
-
 class CredentialPool:
     """Credentials per provider and scope, with selection, cooldowns, caps and concurrency limits.
 
     Args:
         config: the validated configuration (credentials come from ``providers`` and ``scopes``).
         backend: where all pool state lives.
+        keys: the keyspace its state lives under.
         clock: Unix time; tests pass a fake one.
     """
 
-    def __init__(self, config: RotatorConfig, backend: StateBackend, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        config: RotatorConfig,
+        backend: StateBackend,
+        keys: Keyspace,
+        *,
+        clock: Callable[[], float] = time.time,
+    ):
         self._config = config
         self._backend = backend
+        self._keys = keys
         self._clock = clock
-        self._prefix = config.state.prefix
         # A lease outlives its replica by at most this long; live requests renew it well before.
         self._lease_ttl = config.state.lease_ttl
-        self.cooldowns = CooldownBook(config, backend, clock=clock)
-        self.windows = Windows(config, backend, self.cooldowns.group_of, clock=clock)
+        self.cooldowns = CooldownBook(config, backend, keys, clock=clock)
+        self.windows = Windows(config, keys, self.cooldowns.group_of, clock=clock)
         fp_key = config.state.fingerprint_key.get_secret_value().encode() if config.state.fingerprint_key else None
         self._pools: dict[tuple[str | None, str], list[Credential]] = {}
         sources: list[tuple[str | None, str, list[CredentialConfig]]]
@@ -105,13 +102,6 @@ class CredentialPool:
     def all_credentials(self) -> list[Credential]:
         """Every credential, global and scoped."""
         return [c for pool in self._pools.values() for c in pool]
-
-    def _key(self, kind: str, credential: Credential) -> str:
-        return f"{self._prefix}{kind}:{credential.scope or '-'}:{credential.provider}:{credential.id}"
-
-    def _shared_key(self, kind: str, provider: str, model: str, scope: str | None, extra: str = "") -> str:
-        group = self.cooldowns.group_of(provider, model)
-        return f"{self._prefix}{kind}:{scope or '-'}:{provider}:{group}{':' + extra if extra else ''}"
 
     async def acquire(
         self,
@@ -165,21 +155,23 @@ class CredentialPool:
         sequential = settings.selection == "sequential"
         min_tier = settings.models[model].min_tier if model in settings.models else None
         scope = credentials[0].scope
+        group = self.cooldowns.group_of(provider, model)
         keys: list[str] = []
         for credential in credentials:
-            base, group = self.cooldowns.credential_keys(credential, model)
-            keys += [base, group or base, self._key("used", credential), *self.windows.keys(credential, model)]
-        affinity_key = self._shared_key("aff", provider, model, scope, session) if session else None
-        cursor_key = self._shared_key("seq", provider, model, scope) if sequential else None
+            base, group_key = self.cooldowns.credential_keys(credential, model)
+            keys += [base, group_key or base, self._keys.last_used(credential), *self.windows.keys(credential, model)]
+        affinity_key = self._keys.affinity(scope, provider, group, session) if session else None
+        cursor_key = self._keys.cursor(scope, provider, group) if sequential else None
         cycle_key = (
-            self._shared_key("cycle", provider, model, scope) if sequential and settings.fair_cycle.enabled else None
+            self._keys.fair_cycle(scope, provider, group) if sequential and settings.fair_cycle.enabled else None
         )
-        extra = [k for k in (affinity_key, cursor_key, cycle_key) if k is not None]
+        extra = [k for k in (affinity_key, cursor_key) if k is not None]
         target_keys = self.cooldowns.target_keys(provider, model)
-        # Both reads at once: with Redis they are two round trips, and selection waits on both.
-        values, in_flight = await asyncio.gather(
+        # The reads at once: with Redis they are separate round trips, and selection waits on all of them.
+        values, in_flight, cycles = await asyncio.gather(
             self._backend.get_many(keys + extra + target_keys),
-            self._backend.count_leases([self._key("lease", c) for c in credentials]),
+            self._backend.count_leases([self._keys.lease(c) for c in credentials]),
+            self._backend.get_counters([cycle_key] if cycle_key else []),
         )
         resting = self.cooldowns.target_cooldown(values[-2:])
         if resting is not None:
@@ -187,11 +179,7 @@ class CredentialPool:
         values = values[:-2]
         tail = dict(zip(extra, values[len(keys) :], strict=True))
         now = self._clock()
-        raw_cycle = tail.get(cycle_key) if cycle_key else None
-        cycle = _json.loads(raw_cycle) if raw_cycle else None
-        if cycle is not None and now - cycle["start"] > settings.fair_cycle.duration:
-            cycle = None
-        exhausted = set(cycle["exhausted"]) if cycle else set()
+        exhausted = set(cycles[0]) if cycles else set()
 
         candidates: list[Candidate] = []
         width = 3 + _WINDOW_KEYS
@@ -231,8 +219,8 @@ class CredentialPool:
         for candidate in ordered:
             credential = candidate.credential
             holder = secrets.token_hex(8)
-            key = self._key("lease", credential)
-            ops: list[WriteOp] = [("set", self._key("used", credential), repr(now).encode(), 86400.0)]
+            key = self._keys.lease(credential)
+            ops: list[WriteOp] = [("set", self._keys.last_used(credential), repr(now).encode(), 86400.0)]
             ops += self.windows.request_ops(credential, model)
             if cursor_key and preferred != credential.id:
                 ops.append(("set", cursor_key, credential.id.encode(), settings.fair_cycle.duration))
@@ -262,7 +250,8 @@ class CredentialPool:
             await self.cooldowns.on_success(provider, lease.model)
             ops += self.windows.token_ops(lease.credential, lease.model, served_tokens)
             if lease.session and self._config.sessions.sticky_ttl > 0:
-                key = self._shared_key("aff", provider, lease.model, lease.credential.scope, lease.session)
+                group = self.cooldowns.group_of(provider, lease.model)
+                key = self._keys.affinity(lease.credential.scope, provider, group, lease.session)
                 ops.append(("set", key, lease.credential.id.encode(), self._config.sessions.sticky_ttl))
         await self._backend.write_many(ops)
 
@@ -274,46 +263,39 @@ class CredentialPool:
         )
         settings = self._config.providers[provider]
         if decision.cooled_credential and settings.selection == "sequential" and settings.fair_cycle.enabled:
-            key = self._shared_key("cycle", provider, lease.model, credential.scope)
-            raw = await self._backend.get(key)
-            cycle: dict[str, Any] = _json.loads(raw) if raw else {"start": self._clock(), "exhausted": []}
-            exhausted: list[str] = cycle["exhausted"]
-            if credential.id not in exhausted:
-                exhausted.append(credential.id)
-            peers = self.credentials(provider, credential.scope)
-            if len(exhausted) >= len(peers):
-                await self._backend.delete(key)  # everyone had a turn: a new cycle begins
-                for peer in peers:
-                    await self._backend.delete(self._key("cycled", peer))
-            else:
-                await self._backend.write_many(
-                    [
-                        ("set", key, _json.dumps(cycle), settings.fair_cycle.duration),
-                        ("set", self._key("cycled", credential), b"1", settings.fair_cycle.duration),
-                    ]
-                )
+            # One atomic step: when everyone has had a turn, the cycle ends and a new one begins.
+            key = self._keys.fair_cycle(credential.scope, provider, self.cooldowns.group_of(provider, lease.model))
+            peers = len(self.credentials(provider, credential.scope))
+            await self._backend.mark_cycle(key, credential.id, peers, settings.fair_cycle.duration)
+            # For display only: which cycle this credential last spent its turn in (checked against it on read).
+            await self._backend.set(self._keys.cycle_turn(credential), key.encode(), settings.fair_cycle.duration)
         return decision
 
     async def states(self) -> list[dict[str, object]]:
         """Every credential's state for ``/rotator/credentials`` (no secret, only the masked form)."""
         credentials = self.all_credentials()
         now = self._clock()
-        cooling = await self._backend.get_many([self._key("cool", c) for c in credentials])
-        extra = await self._backend.get_many(
+        keys = self._keys
+        values = await self._backend.get_many(
             [
-                k
+                key
                 for c in credentials
-                for k in (
-                    self._key("cool", c) + ":failures",
-                    self._key("cycled", c),
+                for key in (
+                    keys.cooldown(c),
+                    keys.failure_count(c),
+                    keys.cycle_turn(c),
                     self.windows.credential_minute_key(c),
                 )
             ]
         )
-        in_flight = await self._backend.count_leases([self._key("lease", c) for c in credentials])
+        in_flight = await self._backend.count_leases([keys.lease(c) for c in credentials])
+        turns = [values[4 * i + 2] for i in range(len(credentials))]
+        cycles = await self._backend.get_counters([turn.decode() for turn in turns if turn])
+        members = iter(cycles)
         rows: list[dict[str, object]] = []
-        for i, (credential, raw, busy) in enumerate(zip(credentials, cooling, in_flight, strict=True)):
-            failed, cycled, minute = extra[3 * i : 3 * i + 3]
+        for i, (credential, busy) in enumerate(zip(credentials, in_flight, strict=True)):
+            raw, failed, turn, minute = values[4 * i : 4 * i + 4]
+            cycled = turn is not None and credential.id in next(members)
             record = _json.loads(raw) if raw else None
             remaining = max(float(record["until"]) - now, 0.0) if record else 0.0
             if record is not None and remaining > 0:
@@ -351,9 +333,9 @@ class CredentialPool:
         # free of timers, and a dead replica simply stops renewing.
         while self._active:
             await asyncio.sleep(self._lease_ttl / 3)
-            for lease in list(self._active.values()):
-                with contextlib.suppress(Exception):
-                    await self._backend.renew_lease(lease.key, lease.holder, self._lease_ttl)
+            held = [(lease.key, lease.holder) for lease in self._active.values()]
+            with contextlib.suppress(Exception):
+                await self._backend.renew_leases(held, self._lease_ttl)
 
     async def aclose(self) -> None:
         """Stop the lease renewer."""

@@ -7,74 +7,95 @@ does the upstream work, and the client protocol formats what comes back.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from .. import _json
+from ..caller import Caller
 from ..errors import GatewayError
 from ..http.asgi import send_json
-from ..http.auth import Client
-from ..http.streaming import send_event_stream
+from ..http.event_stream import send_event_stream
+from ..planner import Plan, Planner
 from ..protocols._common import new_id, now
+from ..protocols.accumulate import StreamAccumulator
 from ..protocols.base import WireProtocol
 from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse
+from ..responses_api.service import ResponsesService
 from ..responses_api.store import StoredResponse
-from ..routing.planner import Plan
-from ..streaming.accumulate import StreamAccumulator
-from ..streaming.metrics import StreamMetrics
+from ..sessions import SessionTracker
+from ..stream_stats import StreamStats
 from ..tracing.writer import RequestTrace
 from ..types import Receive, Send
-from ..upstream.executor import Call
-
-if TYPE_CHECKING:
-    from ..gateway import Gateway
+from ..upstream.call import Call
+from ..upstream.executor import Executor
+from ..usage.accounting import Accounting
+from .base import Request
 
 
 class Generation:
-    """Runs generate and count-tokens requests for every client protocol."""
+    """Runs generate and count-tokens requests for every client protocol.
 
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
+    Args:
+        planner: turns the requested model into targets.
+        sessions: names the conversation a request belongs to.
+        responses: Responses API lineage and storage.
+        executor: does the upstream work.
+        accounting: budgets before, usage and cost after.
+        heartbeat_interval: seconds of stream silence before a heartbeat (None disables them).
+    """
 
-    async def __call__(
+    def __init__(
         self,
-        protocol: WireProtocol,
-        request: UnifiedRequest,
-        client: Client,
-        headers: Mapping[str, str],
-        send: Send,
-        receive: Receive,
+        planner: Planner,
+        sessions: SessionTracker,
+        responses: ResponsesService,
+        executor: Executor,
+        accounting: Accounting,
         *,
-        count_tokens: bool,
-        trace: RequestTrace | None = None,
+        heartbeat_interval: float | None,
     ) -> None:
-        call, plan = await self.prepare(protocol, request, client, headers, trace=trace)
-        if count_tokens:
-            count = await self._gateway.executor.count_tokens(call, plan)
-            await send_json(send, 200, protocol.format_count_tokens(count))
-        elif request.stream:
-            await self._stream(call, plan, protocol, client, send, receive)
+        self._planner = planner
+        self._sessions = sessions
+        self._responses = responses
+        self._executor = executor
+        self._accounting = accounting
+        self._heartbeat_interval = heartbeat_interval
+
+    async def generate(self, request: Request, send: Send) -> None:
+        """``POST`` a generation in any client protocol; answers JSON or an event stream."""
+        route, protocol = request.route, request.protocol
+        parsed = protocol.parse_request(await request.json(), model=route.model, stream=route.stream)
+        call, plan = await self.prepare(protocol, parsed, request.caller, request.headers, trace=request.trace)
+        if parsed.stream:
+            await self._stream(call, plan, request.caller, send, request.receive)
         else:
-            await self._complete(call, plan, protocol, client, send)
+            await self._complete(call, plan, request.caller, send)
+
+    async def count_tokens(self, request: Request, send: Send) -> None:
+        """``POST`` a token count (Anthropic ``count_tokens``, Gemini ``countTokens``)."""
+        route, protocol = request.route, request.protocol
+        parsed = protocol.parse_request(await request.json(), model=route.model, operation="count_tokens")
+        call, plan = await self.prepare(protocol, parsed, request.caller, request.headers, trace=request.trace)
+        count = await self._executor.count_tokens(call, plan)
+        await send_json(send, 200, protocol.format_count_tokens(count))
 
     async def prepare(
         self,
         protocol: WireProtocol,
         request: UnifiedRequest,
-        client: Client,
+        caller: Caller,
         headers: Mapping[str, str],
         *,
         unstored: StoredResponse | None = None,
         trace: RequestTrace | None = None,
     ) -> tuple[Call, Plan]:
-        """Everything before the upstream: the client's budget, Responses lineage, the plan, the session."""
-        gateway = self._gateway
-        await gateway.accounting.quotas.check(client.key_id, client.budget)
+        """Everything before the upstream: the caller's budget, Responses lineage, the plan, the session."""
+        await self._accounting.quotas.check(caller.key_id, caller.budget)
         inherited = None
-        if protocol.name == "openai_responses":
-            inherited = await gateway.responses.expand(request, client, unstored=unstored)
-        plan = gateway.planner.plan(request.model, protocol.family)
-        session = await gateway.sessions.resolve(request, headers, client.scope, inherited=inherited)
+        if protocol.stores_responses:
+            inherited = await self._responses.expand(request, caller, unstored=unstored)
+        plan = self._planner.plan(request.model, protocol.family)
+        session = await self._sessions.resolve(request, headers, caller.scope, inherited=inherited)
         if trace is not None:
             trace.session_id = session
             trace.record(
@@ -83,47 +104,39 @@ class Generation:
                 warnings=[w.message for w in request.warnings],
                 targets=[t.name for t in plan.targets],
             )
-        return Call(request, client.scope, headers, session, trace=trace), plan
+        return Call(request, protocol, caller.scope, headers, session, trace=trace), plan
 
     async def finish(
-        self,
-        protocol: WireProtocol,
-        call: Call,
-        client: Client,
-        response: UnifiedResponse,
-        body: dict[str, Any] | None = None,
+        self, call: Call, caller: Caller, response: UnifiedResponse, body: dict[str, Any] | None = None
     ) -> StoredResponse | None:
         """Everything the next request may depend on: session evidence and Responses storage (the executor
         keeps provider state through the field cache).
 
         It runs before the answer's last byte goes out, so a client that continues at once finds it all.
         """
-        gateway = self._gateway
         if response.stop_reason != "error":  # a failed stream never sets session anchors
-            await gateway.sessions.remember(
-                call.session, call.scope, response.text, [c.id for c in response.tool_calls]
-            )
-        if protocol.name != "openai_responses":
+            await self._sessions.remember(call.session, call.scope, response.text, [c.id for c in response.tool_calls])
+        if not call.protocol.stores_responses:
             return None
         if body is None:
-            body = protocol.format_response(response, call.request)
-        record = gateway.responses.stored(call.request, body, client, call.session)
-        await gateway.responses.save(record, call.request)
+            body = call.protocol.format_response(response, call.request)
+        record = self._responses.stored(call.request, body, caller, call.session)
+        await self._responses.save(record, call.request)
         return record
 
-    async def account(self, call: Call, client: Client, failed: bool, stream: StreamMetrics | None = None) -> None:
+    async def account(self, call: Call, caller: Caller, failed: bool, stream: StreamStats | None = None) -> None:
         """Usage, cost and metrics of the attempt that served the client (after the answer went out); a stream's
         own measurements go to the trace and the usage counters too."""
         if stream is not None and call.trace is not None:
             call.trace.record("stream_metrics", stream.summary(), direction="metadata", component="client")
         if call.target is None:
             return
-        cost, source = await self._gateway.accounting.record(
+        cost, source = await self._accounting.record(
             provider=call.target.provider,
             model=call.target.model,
             credential=call.credential.masked if call.credential else None,
-            client_key=client.key_id,
-            scope=client.scope,
+            client_key=caller.key_id,
+            scope=caller.scope,
             usage=call.usage,
             outcome="error" if failed else "disconnected" if stream and stream.outcome == "disconnected" else "ok",
             latency=time.monotonic() - call.started,
@@ -140,23 +153,26 @@ class Generation:
                 cost_source=source,
             )
 
-    async def _complete(self, call: Call, plan: Plan, protocol: WireProtocol, client: Client, send: Send) -> None:
-        response = await self._gateway.executor.generate(call, plan)
-        response.id = new_id(protocol.id_prefix)
+    def stream_events(self, call: Call, plan: Plan) -> AsyncIterator[StreamEvent]:
+        """The canonical events of a streamed call (the WebSocket transport reads them directly)."""
+        return self._executor.stream(call, plan)
+
+    async def _complete(self, call: Call, plan: Plan, caller: Caller, send: Send) -> None:
+        response = await self._executor.generate(call, plan)
+        response.id = new_id(call.protocol.id_prefix)
         response.created = response.created or now()
-        body = protocol.format_response(response, call.request)
+        body = call.client_body(call.protocol.format_response(response, call.request))
         headers = served_headers(call)
         if call.target is not None:
-            cost, _ = self._gateway.accounting.cost(call.target.provider, call.target.model, call.usage)
+            cost, _ = self._accounting.cost(call.target.provider, call.target.model, call.usage)
             if cost is not None:
                 headers.append(("x-rotator-cost-usd", f"{cost:.8f}"))
-        await self.finish(protocol, call, client, response, body)
+        await self.finish(call, caller, response, body)
         await send_json(send, 200, body, headers)
-        await self.account(call, client, failed=False)
+        await self.account(call, caller, failed=False)
 
-    async def _stream(
-        self, call: Call, plan: Plan, protocol: WireProtocol, client: Client, send: Send, receive: Receive
-    ) -> None:
+    async def _stream(self, call: Call, plan: Plan, caller: Caller, send: Send, receive: Receive) -> None:
+        protocol = call.protocol
         response_id = new_id(protocol.id_prefix)
         formatter = protocol.stream_formatter(call.request, response_id)
         accumulator = StreamAccumulator(response_id, call.request.model)
@@ -165,7 +181,7 @@ class Generation:
             accumulator.feed(event)
             if event.kind in ("end", "error") and call.target is not None:
                 # Before the terminal frame goes out: a client may continue the moment it sees it.
-                await self.finish(protocol, call, client, accumulator.response())
+                await self.finish(call, caller, accumulator.response())
 
         def error_response(error: GatewayError) -> tuple[int, bytes, list[tuple[str, str]]]:
             return error.status, _json.dumps(protocol.format_error(error)), error_headers(error)
@@ -173,22 +189,22 @@ class Generation:
         outcome = await send_event_stream(
             send,
             receive,
-            self._gateway.executor.stream(call, plan),
+            self._executor.stream(call, plan),
             formatter,
             headers=lambda: served_headers(call),
             on_error_response=error_response,
-            heartbeat_interval=self._gateway.config.streaming.heartbeat_interval,
+            heartbeat_interval=self._heartbeat_interval,
             on_event=observe,
         )
         if outcome.status != "error_response":
             # A client that went away still used what the upstream produced until then.
-            metrics = stream_metrics(call, outcome.status, outcome.chunks, outcome.bytes)
-            await self.account(call, client, failed=outcome.status == "failed", stream=metrics)
+            stats = stream_stats(call, outcome.status, outcome.chunks, outcome.bytes)
+            await self.account(call, caller, failed=outcome.status == "failed", stream=stats)
 
 
-def stream_metrics(call: Call, outcome: str, chunks: int, size: int) -> StreamMetrics:
+def stream_stats(call: Call, outcome: str, chunks: int, size: int) -> StreamStats:
     """The measurements of a stream that just ended, from what ``call`` noted on the way."""
-    return StreamMetrics(
+    return StreamStats(
         call.started,
         first_byte=call.first_byte,
         first_token=call.first_output,

@@ -11,34 +11,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import _json
+from ..caller import Caller
 from ..errors import GatewayError, invalid_request
 from ..http.asgi import request_headers
-from ..http.auth import Client
-from ..protocols import get_protocol
+from ..http.auth import ClientAuth
 from ..protocols._common import new_id
+from ..protocols.accumulate import StreamAccumulator
+from ..protocols.base import WireProtocol
 from ..responses_api.store import StoredResponse
-from ..streaming.accumulate import StreamAccumulator
 from ..types import Message, Receive, Scope, Send
-from .generation import stream_metrics
-
-if TYPE_CHECKING:
-    from ..gateway import Gateway
+from .generation import Generation, stream_stats
 
 
-async def serve_websocket(gateway: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
-    """Run one Responses WebSocket connection until the client closes it."""
-    headers = request_headers(scope)
-    if (await receive())["type"] != "websocket.connect":
-        return
-    client = gateway.auth.authenticate(headers, scope.get("query_string", b""))
-    if client is None:
-        await send({"type": "websocket.close", "code": 1008, "reason": "invalid API key"})
-        return
-    await send({"type": "websocket.accept"})
-    connection = _Connection(gateway, client, headers, send)
+class ResponsesWebSocket:
+    """The Responses API's WebSocket mode at ``/v1/responses``.
+
+    Args:
+        auth: checks the client key presented on the handshake.
+        generation: prepares, runs and accounts each response.
+        protocol: the Responses protocol (the app's registered one).
+    """
+
+    def __init__(self, auth: ClientAuth, generation: Generation, protocol: WireProtocol) -> None:
+        self._auth = auth
+        self._generation = generation
+        self._protocol = protocol
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run one connection until the client closes it."""
+        headers = request_headers(scope)
+        if (await receive())["type"] != "websocket.connect":
+            return
+        caller = self._auth.authenticate(headers, scope.get("query_string", b""))
+        if caller is None:
+            await send({"type": "websocket.close", "code": 1008, "reason": "invalid API key"})
+            return
+        await send({"type": "websocket.accept"})
+        await _serve(_Connection(self._generation, self._protocol, caller, headers, send), receive)
+
+
+async def _serve(connection: _Connection, receive: Receive) -> None:
     inbox: asyncio.Queue[Message] = asyncio.Queue()
     listener = asyncio.ensure_future(_listen(receive, inbox))
     waiting: deque[Message] = deque()
@@ -81,12 +96,14 @@ async def _listen(receive: Receive, inbox: asyncio.Queue[Message]) -> None:
 class _Connection:
     """Per-connection state: who is calling, and the last unstored response (still continuable here)."""
 
-    def __init__(self, gateway: Gateway, client: Client, headers: dict[str, str], send: Send) -> None:
-        self.gateway = gateway
-        self.client = client
+    def __init__(
+        self, generation: Generation, protocol: WireProtocol, caller: Caller, headers: dict[str, str], send: Send
+    ) -> None:
+        self.generation = generation
+        self.protocol = protocol
+        self.caller = caller
         self.headers = headers
         self.send = send
-        self.protocol = get_protocol("openai_responses")
         self.unstored: StoredResponse | None = None
 
     async def handle(self, message: Message) -> None:
@@ -106,15 +123,13 @@ class _Connection:
             await self.error(error)
 
     async def respond(self, body: dict[str, Any]) -> None:
-        gateway = self.gateway
+        generation = self.generation
         request = self.protocol.parse_request(body)
-        call, plan = await gateway.generation.prepare(
-            self.protocol, request, self.client, self.headers, unstored=self.unstored
-        )
+        call, plan = await generation.prepare(self.protocol, request, self.caller, self.headers, unstored=self.unstored)
         response_id = new_id(self.protocol.id_prefix)
         formatter = self.protocol.stream_formatter(request, response_id)
         accumulator = StreamAccumulator(response_id, request.model)
-        events = gateway.executor.stream(call, plan)
+        events = generation.stream_events(call, plan)
         frames = size = 0
         try:
             async for event in events:
@@ -128,10 +143,10 @@ class _Connection:
         finally:
             await events.aclose()  # type: ignore[attr-defined]
         final = accumulator.response()
-        record = await gateway.generation.finish(self.protocol, call, self.client, final)
+        record = await generation.finish(call, self.caller, final)
         failed = final.stop_reason == "error"
-        metrics = stream_metrics(call, "failed" if failed else "completed", frames, size)
-        await gateway.generation.account(call, self.client, failed=failed, stream=metrics)
+        stats = stream_stats(call, "failed" if failed else "completed", frames, size)
+        await generation.account(call, self.caller, failed=failed, stream=stats)
         if record is not None and request.store is False:
             self.unstored = record
 

@@ -8,23 +8,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from ..config.models import AuthConfig, Budget
+from ..caller import Caller
+from ..config.models import AuthConfig
 from ..credentials.identity import fingerprint
 
 logger = logging.getLogger("asgi_rotator")
-
-
-@dataclass(frozen=True, slots=True)
-class Client:
-    """Who is calling: a key fingerprint (never the key), its tenant scope, and whether it is an admin."""
-
-    key_id: str | None
-    scope: str | None = None
-    admin: bool = False
-    budget: Budget | None = None
 
 
 def _digest(key: str) -> bytes:
@@ -35,22 +25,24 @@ class ClientAuth:
     """Checks client keys against ``auth.api_keys`` and ``auth.admin_keys``. With none configured, all pass."""
 
     def __init__(self, config: AuthConfig) -> None:
-        self._keys: dict[bytes, Client] = {}
+        self._keys: dict[bytes, Caller] = {}
         for entry in config.api_keys:
             secret = entry.key.get_secret_value()
-            self._keys[_digest(secret)] = Client(fingerprint(secret), entry.scope, budget=entry.budget)
+            self._keys[_digest(secret)] = Caller(fingerprint(secret), entry.scope, budget=entry.budget)
         for entry in config.admin_keys:
             secret = entry.key.get_secret_value()
-            self._keys[_digest(secret)] = Client(fingerprint(secret), None, admin=True, budget=entry.budget)
+            self._keys[_digest(secret)] = Caller(fingerprint(secret), None, admin=True, budget=entry.budget)
         self.open = not self._keys
+        #: Who calls a public route without a key.
+        self.anonymous = Caller(None)
         if self.open:
             logger.warning("asgi_rotator: no auth.api_keys configured: every route is OPEN to any caller")
 
-    def authenticate(self, headers: Mapping[str, str], query_string: bytes) -> Client | None:
+    def authenticate(self, headers: Mapping[str, str], query_string: bytes) -> Caller | None:
         """The calling client, or None when the key is missing or wrong."""
         key = presented_key(headers, query_string)
         if self.open:
-            return Client(fingerprint(key) if key else None, admin=True)
+            return Caller(fingerprint(key) if key else None, admin=True)
         if key is None:
             return None
         return self._keys.get(_digest(key))

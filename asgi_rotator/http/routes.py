@@ -14,13 +14,17 @@ from ..errors import GatewayError
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """What a request asks for: an endpoint, the client protocol it speaks, and values from the path."""
+    """What a request asks for: an endpoint, the client protocol it speaks, and values from the path.
+
+    ``public`` routes answer without a client key (health, and the mount root's probe answer).
+    """
 
     endpoint: str
     protocol: str
     model: str | None = None
     stream: bool = False
     item_id: str | None = None
+    public: bool = False
 
 
 _STATIC: dict[str, tuple[str, str, str]] = {
@@ -60,9 +64,11 @@ def match(method: str, path: str) -> Route:
         GatewayError: 404 for an unknown path, 405 for a known path and the wrong method.
     """
     path = path.rstrip("/") or "/"
+    if path == "/" and method in ("GET", "HEAD"):
+        return Route("root", "openai_chat", public=True)  # clients (Claude Code) probe the base URL
     static = _STATIC.get(path)
     if static is not None:
-        return _check(method, static[0], Route(static[1], static[2]), path)
+        return _check(method, static[0], Route(static[1], static[2], public=static[1] == "health"), path)
     if path.startswith("/v1/responses/"):
         rest = path[len("/v1/responses/") :]
         response_id, _, tail = rest.partition("/")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..streaming.metrics import StreamMetrics
-from .guard import StreamingGuard
+from ..stream_stats import StreamStats
 from .router import ProtocolRouter
+from .streaming_guard import StreamingGuard
 
-__all__ = ["ProtocolRouter", "StreamMetrics", "StreamingGuard"]
+__all__ = ["ProtocolRouter", "StreamStats", "StreamingGuard"]

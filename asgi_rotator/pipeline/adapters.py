@@ -7,17 +7,23 @@ A provider's ``adapters`` list sets its chain, in order; an entry is a name or `
       - {name: suppress_developer_role, config: {mode: system}}
       - {name: model_override, config: {model: gpt-4.1-2025-04-14}, models: [gpt-4.1]}
 
-Each adapter acts on some of three stages: ``request`` (the native request the provider protocol built),
-``response`` (a raw JSON body), ``stream_payload`` (each raw JSON payload of an upstream stream, before the
-provider protocol parses it) and ``stream_event`` (canonical stream events). A custom adapter subclasses
-:class:`PayloadAdapter` and is registered by name with :func:`register_adapter`; names are checked against the
-registry at construction by :func:`validate_adapters`, and nothing is instantiated from config but registered
-classes.
+Each adapter acts on some of five stages, in the order a request meets them:
+
+    request          the native request the provider protocol built, before it is sent
+    response         the provider's JSON answer, before the provider protocol parses it (provider quirks)
+    stream_payload   each raw JSON payload of an upstream stream, before the provider protocol parses it
+    stream_event     each canonical stream event, after parsing
+    client_response  the JSON body the client receives, after the client protocol formatted it
+
+A custom adapter subclasses :class:`PayloadAdapter` and is registered by name on the app's
+:class:`AdapterRegistry` (``RotatorASGI(config, adapters=...)``; the built-ins come from
+:func:`~asgi_rotator.pipeline.builtin_adapters`); names are checked against it at construction by
+:func:`validate_adapters`, and nothing is instantiated from config but registered classes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -29,8 +35,8 @@ from ..protocols.unified import StreamEvent
 if TYPE_CHECKING:
     from ..config.models import RotatorConfig
 
-Stage = Literal["request", "response", "stream_payload", "stream_event"]
-STAGES: tuple[Stage, ...] = ("request", "response", "stream_payload", "stream_event")
+Stage = Literal["request", "response", "stream_payload", "stream_event", "client_response"]
+STAGES: tuple[Stage, ...] = ("request", "response", "stream_payload", "stream_event", "client_response")
 
 
 @dataclass(slots=True)
@@ -78,43 +84,54 @@ class PayloadAdapter:
         """Return the event to pass on, or None to drop it."""
         return event
 
+    def transform_client_response(self, body: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
+        """Return the (possibly changed) body the client receives."""
+        return body
 
-_REGISTRY: dict[str, type[PayloadAdapter]] = {}
 
+class AdapterRegistry:
+    """Adapter classes by name and alias, one registry per app; the chain order comes from the config.
 
-def register_adapter(adapter: type[PayloadAdapter], replace: bool = False) -> type[PayloadAdapter]:
-    """Register an adapter class under its name and aliases; usable as a class decorator.
-
-    Raises:
-        ValueError: a name or alias is taken by another class (unless ``replace``), or the class has no name.
+    Args:
+        adapters: adapter classes to register at once.
     """
-    if not getattr(adapter, "name", None):
-        raise ValueError(f"{adapter.__name__} has no name")
-    keys = (adapter.name, *adapter.aliases)
-    for key in keys:
-        existing = _REGISTRY.get(key)
-        if existing is not None and existing is not adapter and not replace:
-            raise ValueError(f"Adapter name {key!r} is already registered by {existing.__name__}")
-    for key in keys:
-        _REGISTRY[key] = adapter
-    return adapter
 
+    def __init__(self, adapters: Iterable[type[PayloadAdapter]] = ()) -> None:
+        self._by_name: dict[str, type[PayloadAdapter]] = {}
+        for adapter in adapters:
+            self.register(adapter)
 
-def get_adapter(name: str) -> type[PayloadAdapter]:
-    """The adapter class registered under ``name`` or an alias.
+    def register(self, adapter: type[PayloadAdapter], *, replace: bool = False) -> type[PayloadAdapter]:
+        """Register an adapter class under its name and aliases; returns it, so it works as a decorator.
 
-    Raises:
-        KeyError: nothing is registered under ``name``.
-    """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown adapter {name!r}; known: {', '.join(list_adapters())}") from None
+        Raises:
+            ValueError: a name or alias is taken by another class (unless ``replace``), or the class has no name.
+        """
+        if not getattr(adapter, "name", None):
+            raise ValueError(f"{adapter.__name__} has no name")
+        keys = (adapter.name, *adapter.aliases)
+        for key in keys:
+            existing = self._by_name.get(key)
+            if existing is not None and existing is not adapter and not replace:
+                raise ValueError(f"Adapter name {key!r} is already registered by {existing.__name__}")
+        for key in keys:
+            self._by_name[key] = adapter
+        return adapter
 
+    def get(self, name: str) -> type[PayloadAdapter]:
+        """The adapter class registered under ``name`` or an alias.
 
-def list_adapters() -> list[str]:
-    """Every registered adapter name and alias."""
-    return sorted(_REGISTRY)
+        Raises:
+            KeyError: nothing is registered under ``name``.
+        """
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"unknown adapter {name!r}; known: {', '.join(self.names())}") from None
+
+    def names(self) -> list[str]:
+        """Every registered adapter name and alias."""
+        return sorted(self._by_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +143,7 @@ class _Step:
 class AdapterChain:
     """The adapters of one provider and model, in order, split by the stage they act on."""
 
-    __slots__ = ("_payload", "_request", "_response", "_stream", "names")
+    __slots__ = ("_client", "_payload", "_request", "_response", "_stream", "names")
 
     def __init__(self, steps: Sequence[tuple[PayloadAdapter, Mapping[str, Any]]] = ()) -> None:
         self.names: tuple[str, ...] = tuple(adapter.name for adapter, _ in steps)
@@ -138,10 +155,16 @@ class AdapterChain:
         self._response = tuple(by_stage["response"])
         self._payload = tuple(by_stage["stream_payload"])
         self._stream = tuple(by_stage["stream_event"])
+        self._client = tuple(by_stage["client_response"])
 
     @classmethod
     def for_provider(
-        cls, entries: Sequence[str | AdapterConfig | Mapping[str, Any]], model: str, *, provider: str = ""
+        cls,
+        entries: Sequence[str | AdapterConfig | Mapping[str, Any]],
+        model: str,
+        registry: AdapterRegistry,
+        *,
+        provider: str = "",
     ) -> AdapterChain:
         """The chain a provider's ``adapters`` config gives for upstream ``model``.
 
@@ -152,7 +175,7 @@ class AdapterChain:
         for i, entry in enumerate(entries):
             spec = _spec(entry)
             try:
-                adapter = get_adapter(spec.name)
+                adapter = registry.get(spec.name)
             except KeyError as exc:
                 raise ConfigError(f"providers.{provider}.adapters[{i}]: {exc.args[0]}") from None
             if spec.models is None or model in spec.models:
@@ -182,6 +205,11 @@ class AdapterChain:
         """True when some adapter acts on stream events."""
         return bool(self._stream)
 
+    @property
+    def has_client_response(self) -> bool:
+        """True when some adapter acts on the client's response body."""
+        return bool(self._client)
+
     def request(self, native: NativeRequest, ctx: AdapterContext) -> NativeRequest:
         """Run the request stage; returns the native request to send (the same one unless replaced)."""
         for step in self._request:
@@ -203,6 +231,13 @@ class AdapterChain:
             payload = step.adapter.transform_stream_payload(payload, ctx)
         return payload
 
+    def client_response(self, body: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
+        """Run the client-response stage on the JSON body the client receives."""
+        for step in self._client:
+            ctx.config = step.config
+            body = step.adapter.transform_client_response(body, ctx)
+        return body
+
     def stream_event(self, event: StreamEvent, ctx: AdapterContext) -> StreamEvent | None:
         """Run the stream stage on one canonical event; None when an adapter dropped it."""
         current: StreamEvent | None = event
@@ -214,9 +249,8 @@ class AdapterChain:
         return current
 
 
-def validate_adapters(config: RotatorConfig) -> None:
-    """Check every provider's adapter names and settings; call it at construction, after custom adapters
-    registered (at import time).
+def validate_adapters(config: RotatorConfig, registry: AdapterRegistry) -> None:
+    """Check every provider's adapter names and settings against ``registry``; called at construction.
 
     Raises:
         ConfigError: an unknown adapter or a bad setting, naming the field.
@@ -226,7 +260,7 @@ def validate_adapters(config: RotatorConfig) -> None:
             spec = _spec(entry)
             where = f"providers.{provider}.adapters[{i}]"
             try:
-                get_adapter(spec.name).validate_config(spec.config)
+                registry.get(spec.name).validate_config(spec.config)
             except KeyError as exc:
                 raise ConfigError(f"{where}: {exc.args[0]}") from None
             except (ValueError, TypeError) as exc:

@@ -1,9 +1,10 @@
-"""The built-in adapters (registered when :mod:`asgi_rotator.pipeline` is imported).
+"""The built-in adapters; :func:`builtin_adapters` gives a new registry holding them.
 
 model_override            request            {model}
 suppress_developer_role   request            {mode: system | user | drop}
 reasoning_content         response, stream   {output_field, source_fields}   alias reasoning_rewrite
-field_rename              request, response  {rules: [{source_path, target_path, stage, move,
+field_rename              request, response, client_response
+                                             {rules: [{source_path, target_path, stage, move,
                                               when_missing_only, as_list}]}   alias field_copy
 drop_params               request            {params: [path, ...]}
 set_headers               request            {headers: {name: value, or null to remove}}
@@ -17,15 +18,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..protocols.base import NativeRequest
-from .adapters import AdapterContext, PayloadAdapter, Stage, register_adapter
+from .adapters import AdapterContext, AdapterRegistry, PayloadAdapter, Stage
 from .paths import compile_path
 
 _GEMINI_MODEL = re.compile(r"/models/[^/:]+:")
 _DEVELOPER_MODES = ("system", "user", "drop")
 _REASONING_SOURCES = ("reasoning", "reasoning_text", "thinking")
+_RENAME_STAGES: tuple[Stage, ...] = ("request", "response", "client_response")
 
 
-@register_adapter
 class ModelOverride(PayloadAdapter):
     """Send another upstream model name than the one routed to (in the body, or in a Gemini path)."""
 
@@ -45,7 +46,6 @@ class ModelOverride(PayloadAdapter):
             native.path = _GEMINI_MODEL.sub(f"/models/{model.removeprefix('models/')}:", native.path, count=1)
 
 
-@register_adapter
 class SuppressDeveloperRole(PayloadAdapter):
     """For upstreams that reject the ``developer`` role: make it ``system`` or ``user``, or drop it.
 
@@ -77,7 +77,6 @@ def _developer(item: Any) -> bool:
     return isinstance(item, dict) and item.get("role") == "developer"
 
 
-@register_adapter
 class ReasoningContent(PayloadAdapter):
     """Copy a provider's reasoning field (``reasoning``, ``reasoning_text``, ``thinking``) into
     ``reasoning_content`` on Chat-shaped messages and deltas; it copies and never deletes."""
@@ -111,13 +110,13 @@ class ReasoningContent(PayloadAdapter):
         return self.transform_response(payload, ctx)
 
 
-@register_adapter
 class FieldRename(PayloadAdapter):
-    """Copy (or, with ``move``, rename) fields between paths of the request or response body."""
+    """Copy (or, with ``move``, rename) fields between paths of the request, the provider's response or the
+    client's response body (each rule's ``stage``: ``request``, ``response`` or ``client_response``)."""
 
     name = "field_rename"
     aliases = ("field_copy",)
-    stages = frozenset({"request", "response"})
+    stages = frozenset({"request", "response", "client_response"})
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any]) -> None:
@@ -127,23 +126,24 @@ class FieldRename(PayloadAdapter):
         for i, rule in enumerate(rules):
             if not isinstance(rule, dict) or not rule.get("source_path") or not rule.get("target_path"):
                 raise ValueError(f"rules[{i}] needs source_path and target_path")
-            if rule.get("stage", "request") not in ("request", "response"):
-                raise ValueError(f"rules[{i}].stage must be request or response")
+            if rule.get("stage", "request") not in _RENAME_STAGES:
+                raise ValueError(f"rules[{i}].stage must be one of {', '.join(_RENAME_STAGES)}")
             compile_path(rule["source_path"])
             compile_path(rule["target_path"])
 
     @classmethod
     def active_stages(cls, config: Mapping[str, Any]) -> frozenset[Stage]:
-        stages: set[Stage] = set()
-        for rule in config.get("rules", ()):
-            stages.add("response" if rule.get("stage") == "response" else "request")
-        return frozenset(stages)
+        return frozenset(rule.get("stage", "request") for rule in config.get("rules", ()))
 
     def transform_request(self, native: NativeRequest, ctx: AdapterContext) -> None:
         _rename(native.body, "request", ctx.config)
 
     def transform_response(self, body: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
         _rename(body, "response", ctx.config)
+        return body
+
+    def transform_client_response(self, body: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
+        _rename(body, "client_response", ctx.config)
         return body
 
 
@@ -164,7 +164,6 @@ def _rename(body: dict[str, Any], stage: str, config: Mapping[str, Any]) -> None
             source.delete(body)
 
 
-@register_adapter
 class DropParams(PayloadAdapter):
     """Remove request fields a provider rejects; ``params`` are paths (``seed``, ``tools[*].function.strict``)."""
 
@@ -184,7 +183,6 @@ class DropParams(PayloadAdapter):
             compile_path(param).delete(native.body)
 
 
-@register_adapter
 class SetHeaders(PayloadAdapter):
     """Set (or, with a null value, remove) headers of the upstream request."""
 
@@ -206,3 +204,10 @@ class SetHeaders(PayloadAdapter):
                 del native.headers[existing]
             if value is not None:
                 native.headers[lowered] = str(value)
+
+
+def builtin_adapters() -> AdapterRegistry:
+    """A new registry holding the built-in adapters, for one app to add its own to."""
+    return AdapterRegistry(
+        (ModelOverride, SuppressDeveloperRole, ReasoningContent, FieldRename, DropParams, SetHeaders)
+    )

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocols.base import WireProtocol
 from ..protocols.unified import StreamEvent, UnifiedRequest
 from .rules import REQUEST_SOURCES, Extraction, RuleRunner, StreamState
 
@@ -19,8 +20,8 @@ class CacheContext:
 
     provider: str
     model: str
-    protocol: str  # the provider's protocol
-    client_protocol: str
+    protocol: WireProtocol  # the provider's protocol
+    client_protocol: WireProtocol
     credential_id: str | None
     session_id: str | None
     conversation_id: str | None = None

@@ -30,6 +30,7 @@ from ..config.models import FieldCacheRule
 from ..errors import ConfigError
 from ..protocols.unified import UnifiedRequest, UnifiedResponse
 from ..state.base import StateBackend, WriteOp
+from ..state.keys import Keyspace
 from .context import ActiveRules, CacheContext, StreamCollector, from_requests
 from .provider_state import BUILTIN_RULES, REQUIRED_SCOPE
 from .rules import Extraction, Found, RuleRunner, compile_rule
@@ -52,8 +53,8 @@ class FieldCache:
     def __init__(
         self,
         backend: StateBackend,
+        keys: Keyspace,
         *,
-        prefix: str,
         rules_by_provider: Mapping[str, Sequence[FieldCacheRule]],
         builtin_rules: Sequence[FieldCacheRule] = BUILTIN_RULES,
     ) -> None:
@@ -63,7 +64,7 @@ class FieldCache:
             ConfigError: a malformed rule, naming it.
         """
         self._backend = backend
-        self._prefix = f"{prefix}fc:"
+        self._keys = keys
         self._builtin = [compile_rule(rule) for rule in builtin_rules if rule.enabled]
         builtin_names = {rule.name for rule in builtin_rules}
         self._configured = {p: _compile(p, rules, builtin_names) for p, rules in rules_by_provider.items() if rules}
@@ -79,7 +80,7 @@ class FieldCache:
         active = self._active(ctx)
         if not active.names:
             return request
-        ctx.local_lineage = request.source_protocol == "openai_responses" and bool(request.previous_response_id)
+        ctx.local_lineage = request.history_expanded
         if active.unified_inject:
             request, _ = await self._inject(ctx, active.unified_inject, request, "inject_unified")
         ctx.unified_request = request
@@ -113,7 +114,7 @@ class FieldCache:
         return StreamCollector(self._store, ctx, active)
 
     def _active(self, ctx: CacheContext) -> ActiveRules:
-        key = (ctx.provider, ctx.protocol, ctx.client_protocol)
+        key = (ctx.provider, ctx.protocol.name, ctx.client_protocol.name)
         active = self._active_by.get(key)
         if active is None:
             configured = self._configured.get(ctx.provider, [])
@@ -139,7 +140,7 @@ class FieldCache:
 
     def _key(self, base: str, call_id: str | None = None) -> str:
         text = base if call_id is None else f"{base}\x1fid={call_id}"
-        return self._prefix + hashlib.sha256(text.encode()).hexdigest()
+        return self._keys.field_cache(hashlib.sha256(text.encode()).hexdigest())
 
     async def _inject(
         self, ctx: CacheContext, runners: Iterable[RuleRunner], target: Any, stage: str

@@ -22,30 +22,21 @@ from dataclasses import replace
 from typing import Any
 
 from ..config.models import FieldCacheInjection
-from ..protocols.registry import get_protocol
+from ..protocols.accumulate import StreamAccumulator
+from ..protocols.base import WireProtocol
 from ..protocols.unified import Family, Message, Reasoning, StreamEvent, ToolCall, UnifiedRequest, UnifiedResponse
-from ..streaming.accumulate import StreamAccumulator
 from .rules import CodedRule, Extraction, Found, RuleRunner, StreamState
 
-#: Which family's state each client protocol carries itself (OpenAI Chat carries none).
-CARRIED_BY: dict[str, Family] = {"anthropic_messages": "anthropic", "gemini": "gemini", "openai_responses": "openai"}
 #: Scope components a provider-state rule may not drop.
 REQUIRED_SCOPE = frozenset({"provider", "model", "credential", "session"})
 #: Stream events a provider-state rule needs; text and argument deltas are skipped, not buffered.
 _STATE_KINDS = frozenset({"reasoning", "reasoning_signature", "reasoning_redacted", "tool_call_start"})
 
 
-def client_carries(client_protocol: str, family: str) -> bool:
-    """True when a client of ``client_protocol`` gets ``family``'s state and sends it back itself."""
-    return CARRIED_BY.get(client_protocol) == family
-
-
 class ProviderStateRule(CodedRule):
     """A built-in rule keeping one family's provider state for clients that cannot carry it."""
 
     family: Family
-    #: Only providers of these protocols mint the state (None: every protocol of the family).
-    provider_protocols: tuple[str, ...] | None = None
 
 
 class ToolCallSignatures(ProviderStateRule):
@@ -77,14 +68,9 @@ class _StateRunner:
         self.identity = rule.cache_key or rule.name
         self.family = rule.family
 
-    def applies(self, protocol: str, client_protocol: str) -> bool:
-        if self.rule.provider_protocols is not None and protocol not in self.rule.provider_protocols:
-            return False
-        try:
-            family = get_protocol(protocol).family
-        except KeyError:
-            return False
-        return family == self.family and not client_carries(client_protocol, family)
+    def applies(self, protocol: WireProtocol, client_protocol: WireProtocol) -> bool:
+        # The provider mints this family's state, and the client cannot carry it back itself.
+        return protocol.carries_state == self.family and client_protocol.carries_state != self.family
 
     def stream_state(self) -> StreamState:
         return _Accumulated(self)
@@ -232,7 +218,6 @@ BUILTIN_RULES: tuple[ProviderStateRule, ...] = (
         ReasoningBlocks,
         "responses_encrypted_reasoning",
         "openai",
-        provider_protocols=("openai_responses",),
         signed=False,
         **_BLOCK_PATHS,
     ),

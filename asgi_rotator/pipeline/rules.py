@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol
 
 from ..config.models import FieldCacheRule
 from ..errors import ConfigError
+from ..protocols.base import WireProtocol
 from .paths import Path, compile_path
 
 #: Injection leaves that chain a conversation upstream; a rule needs ``metadata.provider_continuation: true``.
@@ -93,7 +94,7 @@ class RuleRunner(Protocol):
     def copies_itself(self) -> bool:
         """Copies what it changes in a unified request itself (else the engine copies the request first)."""
 
-    def applies(self, protocol: str, client_protocol: str) -> bool:
+    def applies(self, protocol: WireProtocol, client_protocol: WireProtocol) -> bool:
         """Whether the rule runs for a provider of ``protocol`` serving a client of ``client_protocol``."""
 
     def extract(self, document: Any, *, request_side: bool) -> Extraction:
@@ -153,7 +154,7 @@ class PathRule:
         if self.continuation and rule.metadata.get("provider_continuation") is not True:
             raise ConfigError(f"inject.path {inject.path!r} chains upstream; it needs metadata.provider_continuation")
 
-    def applies(self, protocol: str, client_protocol: str) -> bool:
+    def applies(self, protocol: WireProtocol, client_protocol: WireProtocol) -> bool:
         """Declarative rules run for every exchange of their provider."""
         return True
 

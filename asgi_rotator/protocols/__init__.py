@@ -1,6 +1,7 @@
-"""Wire protocols and the registry that names them.
+"""Wire protocols: the four built-ins and the registry that names them.
 
-The built-in protocols register themselves here; :func:`register_protocol` adds a custom one.
+Each app has its own :class:`ProtocolRegistry` (:func:`builtin_protocols` by default); :func:`get_protocol`
+looks up a built-in by name, for code that translates without an app.
 """
 
 from __future__ import annotations
@@ -10,12 +11,25 @@ from .base import Frame, NativeRequest, StreamFormatter, StreamParser, WireProto
 from .gemini import GeminiProtocol
 from .openai_chat import OpenAIChatProtocol
 from .openai_responses import OpenAIResponsesProtocol
-from .registry import get_protocol, list_protocols, register_protocol, resolve_protocol_name
+from .registry import ProtocolRegistry
 
-register_protocol(AnthropicMessagesProtocol())
-register_protocol(OpenAIChatProtocol())
-register_protocol(OpenAIResponsesProtocol())
-register_protocol(GeminiProtocol())
+
+def builtin_protocols() -> ProtocolRegistry:
+    """A new registry holding the built-in protocols (their instances are stateless and shared)."""
+    return ProtocolRegistry(_BUILTINS)
+
+
+def get_protocol(name: str) -> WireProtocol:
+    """The built-in protocol named ``name`` (or an alias of it).
+
+    Raises:
+        KeyError: no built-in protocol has that name.
+    """
+    return _REGISTRY.get(name)
+
+
+_BUILTINS = (AnthropicMessagesProtocol(), OpenAIChatProtocol(), OpenAIResponsesProtocol(), GeminiProtocol())
+_REGISTRY = ProtocolRegistry(_BUILTINS)
 
 __all__ = [
     "AnthropicMessagesProtocol",
@@ -24,11 +38,10 @@ __all__ = [
     "NativeRequest",
     "OpenAIChatProtocol",
     "OpenAIResponsesProtocol",
+    "ProtocolRegistry",
     "StreamFormatter",
     "StreamParser",
     "WireProtocol",
+    "builtin_protocols",
     "get_protocol",
-    "list_protocols",
-    "register_protocol",
-    "resolve_protocol_name",
 ]

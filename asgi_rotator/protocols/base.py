@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .. import _json
-from ..classify import upstream_error
+from ..error_kinds import upstream_error
 from ..errors import GatewayError, UpstreamError
 from .unified import Family, StreamEvent, UnifiedRequest, UnifiedResponse
 
@@ -99,6 +99,13 @@ class WireProtocol(ABC):
     default_auth: ClassVar[str] = "bearer"
     #: The prefix of ids the gateway mints for answers in this protocol.
     id_prefix: ClassVar[str] = "resp_"
+    #: The family whose provider state (signatures, encrypted reasoning) this protocol carries on the wire: a
+    #: client of it gets that state and sends it back itself; a provider of it mints it. None: it carries none.
+    carries_state: ClassVar[Family | None] = None
+    #: Answers given in this protocol are kept as Responses API state (``previous_response_id``, GET by id).
+    stores_responses: ClassVar[bool] = False
+    #: The line end of this protocol's SSE as its real upstreams send it (Gemini's is CRLF).
+    sse_line_end: ClassVar[bytes] = b"\n"
 
     # -- client role -------------------------------------------------------------------------------------
 

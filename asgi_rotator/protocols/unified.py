@@ -209,6 +209,11 @@ class UnifiedRequest:
     user: str | None = None
     prompt_cache_key: str | None = None
     previous_response_id: str | None = None
+    #: A conversation the client names (Responses ``conversation``: an id or ``{"id": ...}``).
+    conversation: str | None = None
+    #: The gateway replayed a stored Responses history into ``messages`` itself (so nothing may also chain it
+    #: upstream by id).
+    history_expanded: bool = False
     store: bool | None = None
     metadata: dict[str, Any] | None = None
     source_protocol: str = ""

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..caller import Caller
 from ..config.models import ResponsesConfig
-from ..http.auth import Client
-from ..protocols import get_protocol
 from ..protocols._common import new_id
 from ..protocols.base import WireProtocol
 from ..protocols.unified import UnifiedRequest
@@ -24,16 +23,14 @@ _ITEM_PREFIXES = {"message": "msg_", "function_call": "fc_", "function_call_outp
 class ResponsesService:
     """Lineage expansion and storage for the ``openai_responses`` client protocol."""
 
-    def __init__(self, store: ResponseStore, config: ResponsesConfig) -> None:
+    def __init__(self, store: ResponseStore, config: ResponsesConfig, protocol: WireProtocol) -> None:
         self.store = store
         self._config = config
-
-    @property
-    def _protocol(self) -> WireProtocol:
-        return get_protocol("openai_responses")
+        #: The Responses protocol, which reads stored items back as history.
+        self._protocol = protocol
 
     async def expand(
-        self, request: UnifiedRequest, client: Client, *, unstored: StoredResponse | None = None
+        self, request: UnifiedRequest, caller: Caller, *, unstored: StoredResponse | None = None
     ) -> str | None:
         """Put the lineage of ``request.previous_response_id`` in front of the request's own input, and return
         the session the previous response was answered in (the continuation belongs to it).
@@ -45,9 +42,9 @@ class ResponsesService:
             return None
         if unstored is not None and unstored.id == previous:
             parent = unstored.previous_response_id
-            chain = [*(await self.store.lineage(parent, client) if parent else []), unstored]
+            chain = [*(await self.store.lineage(parent, caller) if parent else []), unstored]
         else:
-            chain = await self.store.lineage(previous, client)
+            chain = await self.store.lineage(previous, caller)
         history = []
         for stored in chain:
             items = stored.input_items + stored.output_items
@@ -56,15 +53,16 @@ class ResponsesService:
         while lead < len(request.messages) and request.messages[lead].role in ("system", "developer"):
             lead += 1
         request.messages[lead:lead] = history
+        request.history_expanded = True
         return chain[-1].session if chain else None
 
     def stored(
-        self, request: UnifiedRequest, response: dict[str, Any], client: Client, session: str | None
+        self, request: UnifiedRequest, response: dict[str, Any], caller: Caller, session: str | None
     ) -> StoredResponse:
         """The record of ``response`` (the body the client got) for storage or for WebSocket continuation."""
         return StoredResponse(
             id=response["id"],
-            owner=owner_of(client, self._config),
+            owner=owner_of(caller, self._config),
             response=response,
             input_items=input_items(request.raw.get("input")),
             previous_response_id=request.previous_response_id,

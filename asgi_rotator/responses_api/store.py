@@ -11,10 +11,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import _json
+from ..caller import Caller
 from ..config.models import ResponsesConfig
 from ..errors import GatewayError
-from ..http.auth import Client
 from ..state.base import StateBackend
+from ..state.keys import Keyspace
 
 
 @dataclass(slots=True)
@@ -35,13 +36,13 @@ class StoredResponse:
         return output if isinstance(output, list) else []
 
 
-def owner_of(client: Client, config: ResponsesConfig) -> str:
-    """Who owns the responses ``client`` creates."""
+def owner_of(caller: Caller, config: ResponsesConfig) -> str:
+    """Who owns the responses ``caller`` creates."""
     if config.shared:
         return "*"
-    if client.scope is not None:
-        return f"scope:{client.scope}"
-    return f"key:{client.key_id or '-'}"
+    if caller.scope is not None:
+        return f"scope:{caller.scope}"
+    return f"key:{caller.key_id or '-'}"
 
 
 def not_found(response_id: str) -> GatewayError:
@@ -52,36 +53,36 @@ def not_found(response_id: str) -> GatewayError:
 class ResponseStore:
     """Responses by id, with ownership checks and lineage walks."""
 
-    def __init__(self, backend: StateBackend, config: ResponsesConfig, *, prefix: str) -> None:
+    def __init__(self, backend: StateBackend, keys: Keyspace, config: ResponsesConfig) -> None:
         self._backend = backend
+        self._keys = keys
         self._config = config
-        self._prefix = f"{prefix}resp:"
 
     async def put(self, stored: StoredResponse) -> None:
         """Store (or replace) a response for ``responses.ttl`` seconds."""
-        await self._backend.set(self._prefix + stored.id, _json.dumps(asdict(stored)), ttl=self._config.ttl)
+        await self._backend.set(self._keys.response(stored.id), _json.dumps(asdict(stored)), ttl=self._config.ttl)
 
-    async def get(self, response_id: str, client: Client) -> StoredResponse:
-        """The response, if ``client`` may see it.
+    async def get(self, response_id: str, caller: Caller) -> StoredResponse:
+        """The response, if ``caller`` may see it.
 
         Raises:
             GatewayError: 404 when it does not exist, expired, or belongs to someone else (indistinguishable,
                 so that ids cannot be probed across tenants).
         """
-        raw = await self._backend.get(self._prefix + response_id)
+        raw = await self._backend.get(self._keys.response(response_id))
         if raw is None:
             raise not_found(response_id)
         stored = StoredResponse(**_json.loads(raw))
-        if not (client.admin or stored.owner in ("*", owner_of(client, self._config))):
+        if not (caller.admin or stored.owner in ("*", owner_of(caller, self._config))):
             raise not_found(response_id)
         return stored
 
-    async def delete(self, response_id: str, client: Client) -> None:
+    async def delete(self, response_id: str, caller: Caller) -> None:
         """Delete a response the client may see (404 otherwise)."""
-        await self.get(response_id, client)
-        await self._backend.delete(self._prefix + response_id)
+        await self.get(response_id, caller)
+        await self._backend.delete(self._keys.response(response_id))
 
-    async def lineage(self, response_id: str, client: Client) -> list[StoredResponse]:
+    async def lineage(self, response_id: str, caller: Caller) -> list[StoredResponse]:
         """The chain ending at ``response_id``, oldest first.
 
         Raises:
@@ -104,7 +105,7 @@ class ResponseStore:
                     param="previous_response_id",
                 )
             seen.add(current)
-            stored = await self.get(current, client)
+            stored = await self.get(current, caller)
             chain.append(stored)
             current = stored.previous_response_id
         chain.reverse()

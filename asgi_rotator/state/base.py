@@ -63,14 +63,20 @@ class StateBackend(Protocol):
         ``then`` are writes applied only when the slot was taken (in the same round trip when the backend can).
         """
 
-    async def renew_lease(self, key: str, holder: str, ttl: float) -> None:
-        """Push a held lease's expiry ``ttl`` seconds ahead (a long stream keeps its slot)."""
+    async def renew_leases(self, leases: Sequence[tuple[str, str]], ttl: float) -> None:
+        """Push each held ``(key, holder)`` lease's expiry ``ttl`` seconds ahead, in one round trip (a long
+        stream keeps its slot); a lease that already expired stays gone."""
 
     async def count_leases(self, keys: list[str]) -> list[int]:
         """Live leases in each set, in one round trip."""
 
+    async def mark_cycle(self, key: str, member: str, size: int, ttl: float) -> bool:
+        """Add ``member`` to the cycle at ``key`` (created with ``ttl``); when that makes ``size`` members, the
+        cycle is over and is deleted. Returns True when it was. Read the members with :meth:`get_counters`."""
+
     async def append(self, key: str, value: bytes, max_len: int, ttl: float | None = None) -> None:
-        """Append to the list at ``key``, keeping only the newest ``max_len`` entries."""
+        """Append to the list at ``key``, keeping only the newest ``max_len`` entries; ``ttl`` (re)starts with
+        every append, so the list lives as long as appends keep coming."""
 
     async def list(self, key: str) -> list[bytes]:
         """The list at ``key``, oldest first."""

@@ -82,8 +82,11 @@ class DegradingBackend:
     ) -> bool:
         return await self._run(lambda b: b.acquire_lease(key, holder, limit, ttl, then=then))
 
-    async def renew_lease(self, key: str, holder: str, ttl: float) -> None:
-        await self._run(lambda b: b.renew_lease(key, holder, ttl))
+    async def renew_leases(self, leases: Sequence[tuple[str, str]], ttl: float) -> None:
+        await self._run(lambda b: b.renew_leases(leases, ttl))
+
+    async def mark_cycle(self, key: str, member: str, size: int, ttl: float) -> bool:
+        return await self._run(lambda b: b.mark_cycle(key, member, size, ttl))
 
     async def count_leases(self, keys: list[str]) -> list[int]:
         return await self._run(lambda b: b.count_leases(keys))

@@ -126,10 +126,19 @@ class MemoryBackend:
             await self.write_many(list(then))
         return True
 
-    async def renew_lease(self, key: str, holder: str, ttl: float) -> None:
-        holders = self._leases.get(key)
-        if holders is not None and holder in holders:
-            holders[holder] = self._clock() + ttl
+    async def renew_leases(self, leases: Sequence[tuple[str, str]], ttl: float) -> None:
+        now = self._clock()
+        for key, holder in leases:
+            holders = self._leases.get(key)
+            if holders is not None and holders.get(holder, 0.0) > now:
+                holders[holder] = now + ttl
+
+    async def mark_cycle(self, key: str, member: str, size: int, ttl: float) -> bool:
+        self._hincr(key, {member: 1}, ttl)
+        if len(self._hashes[key][0]) < size:
+            return False
+        del self._hashes[key]
+        return True
 
     async def count_leases(self, keys: list[str]) -> list[int]:
         now = self._clock()
@@ -137,10 +146,9 @@ class MemoryBackend:
 
     async def append(self, key: str, value: bytes, max_len: int, ttl: float | None = None) -> None:
         entry = self._lists.get(key)
-        if entry is None or not self._live(entry[1]):
-            entry = (deque(maxlen=max_len), self._expiry(ttl))
-            self._lists[key] = entry
-        entry[0].append(value)
+        items = entry[0] if entry is not None and self._live(entry[1]) else deque(maxlen=max_len)
+        items.append(value)
+        self._lists[key] = (items, self._expiry(ttl) if ttl is not None else entry[1] if entry else None)
         self._wrote()
 
     async def list(self, key: str) -> list[bytes]:

@@ -65,16 +65,31 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 )
+# Every lease of one renewal in one call: KEYS are lease sets, ARGV the TTL then one holder per key.
 _RENEW = (
     _NOW_MS
     + """
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local expiry = redis.call('ZSCORE', key, ARGV[i + 1])
+  if expiry and tonumber(expiry) > now then
+    redis.call('ZADD', key, now + ttl, ARGV[i + 1])
+    if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+  end
 end
 return 1
 """
 )
+_CYCLE = """
+if redis.call('HINCRBY', KEYS[1], ARGV[1], 1) == 1 and redis.call('HLEN', KEYS[1]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
 _COUNT = (
     _NOW_MS
     + """
@@ -110,7 +125,8 @@ class RedisBackend:
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._count = client.register_script(_COUNT)
-        self._scripts = (self._incr, self._hincr, self._extend, self._acquire, self._renew, self._count)
+        self._cycle = client.register_script(_CYCLE)
+        self._scripts = (self._incr, self._hincr, self._extend, self._acquire, self._renew, self._count, self._cycle)
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> RedisBackend:
@@ -235,8 +251,13 @@ class RedisBackend:
             await self.write_many(list(then))
         return taken
 
-    async def renew_lease(self, key: str, holder: str, ttl: float) -> None:
-        await self._call(self._renew(keys=[key], args=[holder, _ms(ttl)]))
+    async def renew_leases(self, leases: Sequence[tuple[str, str]], ttl: float) -> None:
+        if leases:
+            keys = [key for key, _ in leases]
+            await self._call(self._renew(keys=keys, args=[_ms(ttl), *(holder for _, holder in leases)]))
+
+    async def mark_cycle(self, key: str, member: str, size: int, ttl: float) -> bool:
+        return bool(await self._call(self._cycle(keys=[key], args=[member, size, _ms(ttl)])))
 
     async def count_leases(self, keys: list[str]) -> list[int]:
         if not keys:

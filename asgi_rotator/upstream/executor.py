@@ -10,48 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
 
 import httpx
 
 from .. import _json
 from ..config.models import RotatorConfig
-from ..credentials.identity import Credential
-from ..credentials.pool import CredentialPool, Lease, NoCredentialAvailable
-from ..errors import GatewayError, UpstreamError
-from ..pipeline import FieldCache
+from ..credentials.pool import CredentialPool, Lease
+from ..errors import GatewayError, NoCredentialAvailable, UpstreamError
+from ..pipeline import AdapterRegistry, FieldCache
+from ..planner import Plan, Target
 from ..protocols._common import upstream_invalid
-from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse, Usage
-from ..routing.planner import Plan, Target
-from ..tracing.writer import RequestTrace
-from .exchange import AttemptPipeline, Exchange
-from .failures import Attempt, Failures
+from ..protocols.unified import StreamEvent, UnifiedResponse, Usage
+from .attempt import AttemptContext, AttemptPipeline
+from .call import AttemptRecord, Call
+from .failures import Failures
 from .tokens import estimate_tokens
 from .transport import UpstreamTransport, guarded_chunks
 
 _CONNECT_RETRY_DELAY = 0.2
-
-
-@dataclass(slots=True)
-class Call:
-    """One client request on its way through the executor."""
-
-    request: UnifiedRequest
-    scope: str | None = None
-    client_headers: Mapping[str, str] = field(default_factory=dict)
-    session: str | None = None
-    attempts: list[Attempt] = field(default_factory=list)
-    target: Target | None = None
-    credential: Credential | None = None
-    usage: Usage | None = None
-    #: The request's transform trace, when tracing is on; every pass is recorded only behind this check.
-    trace: RequestTrace | None = None
-    started: float = field(default_factory=time.monotonic)
-    #: When the serving attempt's upstream answered (streams: its response headers), for TTFB metrics.
-    first_byte: float | None = None
-    #: When the serving attempt gave its first visible output (streams), for time-to-first-token metrics.
-    first_output: float | None = None
 
 
 class Executor:
@@ -63,13 +41,14 @@ class Executor:
         pool: CredentialPool,
         transport: UpstreamTransport,
         field_cache: FieldCache,
+        adapters: AdapterRegistry,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
         self._pool = pool
         self._transport = transport
-        self._pipeline = AttemptPipeline(transport, field_cache)
+        self._pipeline = AttemptPipeline(transport, field_cache, adapters)
         self._clock = clock
 
     async def generate(self, call: Call, plan: Plan) -> UnifiedResponse:
@@ -80,7 +59,7 @@ class Executor:
             http_request = None
             served: int | None = None  # tokens of a success, counted as the lease is released
             try:
-                http_request, exchange = await self._prepare(call, target, lease, budget)
+                http_request, attempt = await self._prepare(call, target, lease, budget)
                 response = await self._transport.send(http_request, target.protocol, lease.credential)
                 try:
                     body = _json.loads(response.content)
@@ -90,7 +69,7 @@ class Executor:
                     raise upstream_invalid(target.protocol.name, "the body is not a JSON object")
                 if call.trace is not None:
                     call.trace.record("raw_provider_response", body, direction="response", component="provider")
-                result = await self._pipeline.response(exchange, body)
+                result = await self._pipeline.response(attempt, body)
                 served = _tokens(result.usage)
             except GatewayError as exc:
                 error = exc if http_request is None else as_upstream(exc)
@@ -99,7 +78,7 @@ class Executor:
             finally:
                 await self._pool.release(lease, served_tokens=served)
             call.usage = result.usage
-            self._served(call, target, lease, started)
+            self._served(call, target, lease, started, attempt)
             return result
         raise failures.final()
 
@@ -113,12 +92,12 @@ class Executor:
             visible = False
             http_request = None
             try:
-                http_request, exchange = await self._prepare(call, target, lease, budget)
+                http_request, attempt = await self._prepare(call, target, lease, budget)
                 first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
                 response = await self._send_stream(http_request, target, lease, streaming.ttfb_timeout)
                 call.first_byte = time.monotonic()
                 try:
-                    reader = self._pipeline.stream_reader(exchange)
+                    reader = self._pipeline.stream_reader(attempt)
                     ttfb_left = max(first_byte_by - time.monotonic(), 0.0) if streaming.ttfb_timeout else None
                     chunks = guarded_chunks(response, ttfb_left, streaming.stall_timeout)
                     async for events in reader.events(chunks):
@@ -134,7 +113,7 @@ class Executor:
                                 visible = True
                                 if event.visible:
                                     call.first_output = time.monotonic()
-                                self._served(call, target, lease, started)
+                                self._served(call, target, lease, started, attempt)
                                 for early in held:
                                     yield early
                             if event.kind == "end":
@@ -159,18 +138,11 @@ class Executor:
             return
         yield StreamEvent("error", error=failures.final())
 
-    async def _prepare(self, call: Call, target: Target, lease: Lease, budget: float) -> tuple[httpx.Request, Exchange]:
-        """The upstream HTTP request for one attempt, and the exchange its answer is read with."""
-        return await self._pipeline.request(
-            call.request,
-            target,
-            lease,
-            session=call.session,
-            scope=call.scope,
-            client_headers=call.client_headers,
-            budget=budget,
-            trace=call.trace,
-        )
+    async def _prepare(
+        self, call: Call, target: Target, lease: Lease, budget: float
+    ) -> tuple[httpx.Request, AttemptContext]:
+        """The upstream HTTP request for one attempt, and the context its answer is read with."""
+        return await self._pipeline.request(call, target, lease, budget)
 
     async def _send_stream(
         self, request: httpx.Request, target: Target, lease: Lease, ttfb: float | None
@@ -254,13 +226,14 @@ class Executor:
             if failures.fatal:
                 return
 
-    def _served(self, call: Call, target: Target, lease: Lease, started: float) -> None:
+    def _served(self, call: Call, target: Target, lease: Lease, started: float, attempt: AttemptContext) -> None:
         call.target, call.credential = target, lease.credential
-        attempt = Attempt(target.name, lease.credential.masked, "ok", duration=self._clock() - started)
-        call.attempts.append(attempt)
+        call.adapters = (attempt.chain, attempt.adapter_ctx)
+        record = AttemptRecord(target.name, lease.credential.masked, "ok", duration=self._clock() - started)
+        call.attempts.append(record)
         if call.trace is not None:
             call.trace.record(
-                "routing_target_attempt_succeeded", asdict(attempt), direction="metadata", component="provider"
+                "routing_target_attempt_succeeded", asdict(record), direction="metadata", component="provider"
             )
 
 
@@ -269,7 +242,9 @@ def as_upstream(error: GatewayError) -> UpstreamError:
     upstream's failures, whatever raised them: they may be retried elsewhere and cool what is at fault."""
     if isinstance(error, UpstreamError):
         return error
-    return UpstreamError(error.kind, error.message, retry_after=error.retry_after, details=error.details)
+    return UpstreamError(
+        error.kind, error.message, retry_after=error.retry_after, status=error.status, details=error.details
+    )
 
 
 def _tokens(usage: Usage | None) -> int:

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from dataclasses import asdict
 
-from ..classify import CREDENTIAL_KINDS, HARD_STOPS
 from ..config.models import RotatorConfig
-from ..credentials.pool import CredentialPool, Lease, NoCredentialAvailable
-from ..errors import GatewayError, UpstreamError
-from ..routing.planner import Plan, Target
-
-if TYPE_CHECKING:
-    from .executor import Call
-
-
-@dataclass(slots=True)
-class Attempt:
-    """One try of one credential on one target, for the attempt history."""
-
-    target: str
-    credential: str
-    outcome: str  # ok, or the error kind
-    status: int = 0
-    cooldown: float | None = None
-    cooldown_scope: str | None = None
-    duration: float = 0.0
-
-    def header_value(self) -> str:
-        """``provider/model;credential;outcome`` for the ``x-rotator-attempts`` header."""
-        return f"{self.target};{self.credential};{self.outcome}"
+from ..credentials.pool import CredentialPool, Lease
+from ..error_kinds import CREDENTIAL_KINDS, HARD_STOPS
+from ..errors import GatewayError, NoCredentialAvailable, UpstreamError
+from ..planner import Plan, Target
+from .call import AttemptRecord, Call
 
 
 class Failures:
@@ -78,7 +58,7 @@ class Failures:
             if self.next_target:
                 self.fatal = self.fatal or error  # stream fallback across targets is disabled for this group
         status = error.upstream_status if isinstance(error, UpstreamError) else 0
-        attempt = Attempt(
+        attempt = AttemptRecord(
             target.name, lease.credential.masked, kind, status, decision.seconds, decision.scope, duration
         )
         self.call.attempts.append(attempt)
@@ -96,7 +76,9 @@ class Failures:
 
     def after_output(self, target: Target, lease: Lease, error: GatewayError, duration: float) -> None:
         """A stream failed after visible output: no retry, no fallback, no cooldown decision."""
-        self.call.attempts.append(Attempt(target.name, lease.credential.masked, error.kind, 0, None, None, duration))
+        self.call.attempts.append(
+            AttemptRecord(target.name, lease.credential.masked, error.kind, 0, None, None, duration)
+        )
 
     def unavailable(self, target: Target, error: NoCredentialAvailable) -> None:
         """No credential of ``target`` could be had."""
@@ -113,6 +95,7 @@ class Failures:
 
     def final(self) -> GatewayError:
         """The error the client gets once every target is exhausted; it names the targets tried."""
+        retry_after: float | None = None
         if self.fatal is not None:
             error = self.fatal
         elif not self.errors:
@@ -135,9 +118,15 @@ class Failures:
                 error = GatewayError("no_credentials", error.message, retry_after=error.retry_after)
             waits = [e.retry_after for e in self.errors if isinstance(e, NoCredentialAvailable) and e.retry_after]
             if error.kind == "no_credentials" and waits:
-                error.retry_after = min(waits)
+                retry_after = min(waits)
+        message = error.message
         if len(self.targets) > 1 or self.fatal is None:
-            error.message = f"{error.message} (tried: {', '.join(self.targets)})"
-        error.details["fallback_targets"] = list(self.targets)
-        error.details["attempts"] = ", ".join(a.header_value() for a in self.call.attempts)
-        return error
+            message = f"{message} (tried: {', '.join(self.targets)})"
+        return error.evolve(
+            message=message,
+            retry_after=retry_after,
+            details={
+                "fallback_targets": list(self.targets),
+                "attempts": ", ".join(a.header_value() for a in self.call.attempts),
+            },
+        )

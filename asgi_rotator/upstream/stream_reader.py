@@ -12,25 +12,25 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from .. import _json
-from ..http.sse import SSEDecoder
 from ..pipeline import StreamCollector
 from ..protocols.base import SSEData
 from ..protocols.cost import provider_cost
 from ..protocols.unified import StreamEvent
+from ..sse import SSEDecoder
 
 if TYPE_CHECKING:
-    from .exchange import Exchange
+    from .attempt import AttemptContext
 
 
 class StreamReader:
     """Turns one attempt's upstream SSE chunks into canonical events, a batch per network chunk, through the
     provider's stream adapters, feeding its field-cache collector on the way."""
 
-    def __init__(self, exchange: Exchange, collector: StreamCollector) -> None:
-        self.exchange = exchange
-        self.parser = exchange.target.protocol.stream_parser()
+    def __init__(self, attempt: AttemptContext, collector: StreamCollector) -> None:
+        self.attempt = attempt
+        self.parser = attempt.target.protocol.stream_parser()
         self.decoder = SSEDecoder(keep_comments=True)
-        self.trace = exchange.trace
+        self.trace = attempt.trace
         self.collector = collector
         self._raw = collector.wants_raw
         self._unified = collector.wants_unified
@@ -53,12 +53,12 @@ class StreamReader:
     async def completed(self) -> None:
         """The stream reached its success terminal: store what its field-cache rules collected."""
         await self.collector.complete()
-        self.exchange.record_cache("after_field_cache_extraction", "extract")
+        self.attempt.record_cache("after_field_cache_extraction", "extract")
 
     def _adapted(self, events: list[StreamEvent]) -> list[StreamEvent]:
-        exchange = self.exchange
-        if exchange.chain.has_stream:
-            adapted = [exchange.chain.stream_event(event, exchange.adapter_ctx) for event in events]
+        attempt = self.attempt
+        if attempt.chain.has_stream:
+            adapted = [attempt.chain.stream_event(event, attempt.adapter_ctx) for event in events]
             events = [event for event in adapted if event is not None]
         if self._unified:
             for event in events:
@@ -82,8 +82,8 @@ class StreamReader:
                 "raw_provider_stream_event", payload, direction="stream", component="provider", event=name
             )
         if isinstance(payload, dict):
-            if self.exchange.chain.has_stream_payload:
-                payload = self.exchange.chain.stream_payload(payload, self.exchange.adapter_ctx)
+            if self.attempt.chain.has_stream_payload:
+                payload = self.attempt.chain.stream_payload(payload, self.attempt.adapter_ctx)
             if self._raw:
                 self.collector.raw_event(payload)
         events = self.parser.feed(name, payload)

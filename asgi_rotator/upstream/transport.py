@@ -127,9 +127,7 @@ def error_from_answer(
         body = _json.loads(text)
     except _json.JSONDecodeError:
         body = {"error": {"message": text[:500] or f"HTTP {status}"}}
-    error = protocol.upstream_error(status, body, headers)
-    error.details["credential"] = credential.masked
-    return error
+    return protocol.upstream_error(status, body, headers).evolve_upstream(details={"credential": credential.masked})
 
 
 async def guarded_chunks(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from .ledger import WINDOWS, PeriodUsage, UsageLedger, period_bounds
-from .metrics import Metrics
 from .pricing import compute_cost
-from .quotas import BudgetExceeded, QuotaGuard
+from .prometheus import PrometheusMetrics
+from .quotas import QuotaGuard
 
 __all__ = [
     "WINDOWS",
-    "BudgetExceeded",
-    "Metrics",
+    "PrometheusMetrics",
     "PeriodUsage",
     "QuotaGuard",
     "UsageLedger",

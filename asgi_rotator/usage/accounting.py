@@ -10,10 +10,11 @@ from ..config.models import RotatorConfig
 from ..errors import BackendError
 from ..protocols.unified import Usage
 from ..state.base import StateBackend
-from ..streaming.metrics import StreamMetrics
+from ..state.keys import Keyspace
+from ..stream_stats import StreamStats
 from .ledger import UsageLedger
-from .metrics import Metrics
 from .pricing import compute_cost
+from .prometheus import PrometheusMetrics
 from .quotas import QuotaGuard
 
 logger = logging.getLogger("asgi_rotator")
@@ -22,11 +23,13 @@ logger = logging.getLogger("asgi_rotator")
 class Accounting:
     """Costs, records and measures calls. Only the attempt that served the client is recorded."""
 
-    def __init__(self, config: RotatorConfig, backend: StateBackend, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, config: RotatorConfig, backend: StateBackend, keys: Keyspace, *, clock: Callable[[], float] = time.time
+    ):
         self._config = config
-        self.ledger = UsageLedger(backend, prefix=config.state.prefix, clock=clock)
+        self.ledger = UsageLedger(backend, keys, clock=clock)
         self.quotas = QuotaGuard(self.ledger)
-        self.metrics = Metrics()
+        self.prometheus = PrometheusMetrics()
 
     def cost(self, provider: str, model: str, usage: Usage | None) -> tuple[float | None, str]:
         """``(cost in USD or None, source)`` of a call to ``provider/model``."""
@@ -48,15 +51,15 @@ class Accounting:
         latency: float | None = None,
         ttfb: float | None = None,
         outcome: str = "ok",
-        stream: StreamMetrics | None = None,
+        stream: StreamStats | None = None,
     ) -> tuple[float | None, str]:
         """Record a finished call; returns its cost and the cost's source. An unknown usage shape records the
         request only, and nothing here raises into the request: a failing backend is logged."""
-        self.metrics.observe_request(provider=provider, model=model, outcome=outcome, latency=latency, ttfb=ttfb)
+        self.prometheus.observe_request(provider=provider, model=model, outcome=outcome, latency=latency, ttfb=ttfb)
         if usage is None:
             usage = Usage()
         cost, source = self.cost(provider, model, usage)
-        self.metrics.observe_usage(provider=provider, model=model, usage=usage, cost_usd=cost)
+        self.prometheus.observe_usage(provider=provider, model=model, usage=usage, cost_usd=cost)
         try:
             await self.ledger.record(
                 provider=provider,

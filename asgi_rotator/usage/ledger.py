@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 from ..protocols.unified import Usage
 from ..state.base import StateBackend, WriteOp
-from ..streaming.metrics import StreamMetrics
+from ..state.keys import Keyspace, scope_tag
+from ..stream_stats import StreamStats
 
 #: Report windows and their lengths in seconds (``total`` is all time).
 WINDOWS: dict[str, float] = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
@@ -69,23 +70,18 @@ def period_bounds(period: Period, now: float) -> tuple[int, float]:
     return int(first.timestamp()), following.timestamp()
 
 
-def _part(name: str) -> str:
-    """A name made safe as one ``:``-separated key segment."""
-    return name.replace("%", "%25").replace(":", "%3A")
-
-
 class UsageLedger:
     """Usage counters per scope, dimension and window, and per client key and budget period.
 
     Args:
         backend: the shared state backend.
-        prefix: the state key prefix (``state.prefix``).
+        keys: the keyspace its counters live under.
         clock: Unix time; tests pass a fake one.
     """
 
-    def __init__(self, backend: StateBackend, *, prefix: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, backend: StateBackend, keys: Keyspace, *, clock: Callable[[], float] = time.time) -> None:
         self._backend = backend
-        self._prefix = prefix
+        self._keys = keys
         self._clock = clock
         # Names this process already knows are indexed; only saves round trips, so it may be cleared any time.
         self._indexed: set[tuple[str, str, str]] = set()
@@ -94,15 +90,6 @@ class UsageLedger:
     def clock(self) -> Callable[[], float]:
         """The ledger's clock (quota periods end by it)."""
         return self._clock
-
-    def _counter(self, scope: str, window: str, dimension: str, name: str) -> str:
-        return f"{self._prefix}usage:{scope}:{window}:{dimension}:{_part(name)}"
-
-    def _quota(self, client_key: str, period: Period, start: int) -> str:
-        return f"{self._prefix}quota:{_part(client_key)}:{period}@{start}"
-
-    def _index_key(self, scope: str, dimension: str) -> str:
-        return f"{self._prefix}usage:{scope}:index:{dimension}"
 
     async def record(
         self,
@@ -115,7 +102,7 @@ class UsageLedger:
         usage: Usage,
         cost_usd: float | None,
         cost_source: str,
-        stream: StreamMetrics | None = None,
+        stream: StreamStats | None = None,
     ) -> None:
         """Add one served call to every counter it belongs to.
 
@@ -134,7 +121,7 @@ class UsageLedger:
             BackendError: the state backend failed.
         """
         now = self._clock()
-        scope_tag = _part(scope) if scope else "-"
+        scoped = scope_tag(scope)
         names = [("by_provider", provider), ("by_model", f"{provider}/{model}")]
         if credential is not None:
             names.append(("by_credential", credential))
@@ -152,14 +139,14 @@ class UsageLedger:
         ops: list[WriteOp] = []
         for window, ttl in self._windows(now):
             for dimension, name in [("totals", "-"), *names]:
-                ops.append(("hincr", self._counter(scope_tag, window, dimension, name), counts, ttl))
+                ops.append(("hincr", self._keys.usage_counters(scoped, window, dimension, name), counts, ttl))
         if client_key is not None:
             quota = {"requests": 1, "tokens": max(usage.total_tokens, 0), _COST: 0 if unknown else nano}
             quota = {field: amount for field, amount in quota.items() if amount}
             for period in ("day", "month"):
                 start, end = period_bounds(period, now)
-                ops.append(("hincr", self._quota(client_key, period, start), quota, end - now + 60.0))
-        await self._index([("scopes", "", scope_tag), *((scope_tag, d, n) for d, n in names)])
+                ops.append(("hincr", self._keys.quota(client_key, period, start), quota, end - now + 60.0))
+        await self._index([("scopes", "", scoped), *((scoped, d, n) for d, n in names)])
         await self._backend.write_many(ops)
 
     def _windows(self, now: float) -> Iterable[tuple[str, float | None]]:
@@ -173,8 +160,8 @@ class UsageLedger:
             if entry in self._indexed:
                 continue
             scope, dimension, name = entry
-            index = f"{self._prefix}usage:index:scopes" if not dimension else self._index_key(scope, dimension)
-            if await self._backend.incr(f"{index}:seen:{_part(name)}") == 1:
+            index = self._keys.usage_scopes() if not dimension else self._keys.usage_index(scope, dimension)
+            if await self._backend.incr(self._keys.index_marker(index, name)) == 1:
                 await self._backend.append(index, name.encode(), max_len=_INDEX_MAX)
             if len(self._indexed) >= _SEEN_CACHE_MAX:
                 self._indexed.clear()
@@ -198,12 +185,12 @@ class UsageLedger:
         else:
             raise ValueError(f"unknown usage window {window!r}; expected total, {', '.join(WINDOWS)}")
         if scope != "*":
-            return _format(await self._raw(_part(scope) if scope else "-", tag))
-        listed = await self._backend.list(f"{self._prefix}usage:index:scopes")
+            return _format(await self._raw(scope_tag(scope), tag))
+        listed = await self._backend.list(self._keys.usage_scopes())
         scopes = dict.fromkeys(["-", *(item.decode() for item in listed)])
         merged: dict[str, dict[str, dict[str, int]]] = {}
-        for scope_tag in scopes:
-            for dimension, entries in (await self._raw(scope_tag, tag)).items():
+        for scoped in scopes:
+            for dimension, entries in (await self._raw(scoped, tag)).items():
                 into = merged.setdefault(dimension, {})
                 for name, counts in entries.items():
                     into[name] = {f: into.get(name, {}).get(f, 0) + counts[f] for f in _FIELDS}
@@ -213,9 +200,9 @@ class UsageLedger:
         """Counter values by dimension and name; names without a call in the window are left out."""
         wanted: list[tuple[str, str]] = [("totals", "-")]
         for dimension in _DIMENSIONS:
-            listed = await self._backend.list(self._index_key(scope, dimension))
+            listed = await self._backend.list(self._keys.usage_index(scope, dimension))
             wanted.extend((dimension, name) for name in dict.fromkeys(item.decode() for item in listed))
-        hashes = await self._backend.get_counters([self._counter(scope, window, d, n) for d, n in wanted])
+        hashes = await self._backend.get_counters([self._keys.usage_counters(scope, window, d, n) for d, n in wanted])
         raw: dict[str, dict[str, dict[str, int]]] = {"totals": {}, **{d: {} for d in _DIMENSIONS}}
         for (dimension, name), stored in zip(wanted, hashes, strict=True):
             counts = {field: stored.get(field, 0) for field in _FIELDS}
@@ -226,11 +213,11 @@ class UsageLedger:
     async def period_usage(self, client_key: str, period: Period) -> PeriodUsage:
         """What ``client_key`` used in the current UTC day or calendar month."""
         start, _ = period_bounds(period, self._clock())
-        (stored,) = await self._backend.get_counters([self._quota(client_key, period, start)])
+        (stored,) = await self._backend.get_counters([self._keys.quota(client_key, period, start)])
         return PeriodUsage(stored.get("requests", 0), stored.get("tokens", 0), stored.get(_COST, 0) / _NANO)
 
 
-def _stream_amounts(stream: StreamMetrics) -> list[tuple[str, int]]:
+def _stream_amounts(stream: StreamStats) -> list[tuple[str, int]]:
     summary = stream.summary()
     amounts = [("streams", 1), ("stream_chunks", stream.chunks), ("stream_bytes", stream.bytes)]
     amounts += [(f"stream_{name}", round(summary[name] or 0)) for name in _STREAM_TIMINGS]

@@ -10,22 +10,8 @@ from __future__ import annotations
 import math
 
 from ..config.models import Budget
-from ..errors import GatewayError
+from ..errors import BudgetExceeded
 from .ledger import UsageLedger, period_bounds
-
-
-class BudgetExceeded(GatewayError):
-    """A client key used up its budget for the period; ``retry_after`` is the seconds until the period ends."""
-
-    def __init__(self, limit: str, period: str, retry_after: float) -> None:
-        super().__init__(
-            "rate_limit",
-            f"Client key budget exceeded: {limit} per {period}; it resets in {retry_after:.0f}s.",
-            retry_after=retry_after,
-            status=429,
-        )
-        self.limit = limit
-        self.period = period
 
 
 class QuotaGuard:

@@ -7,8 +7,7 @@ import pytest
 from asgi_rotator import ConfigError
 from asgi_rotator.config.loader import load_config
 from asgi_rotator.config.models import AdapterConfig
-from asgi_rotator.pipeline import AdapterChain, AdapterContext, PayloadAdapter, register_adapter, validate_adapters
-from asgi_rotator.pipeline.adapters import get_adapter
+from asgi_rotator.pipeline import AdapterChain, AdapterContext, PayloadAdapter, builtin_adapters, validate_adapters
 from asgi_rotator.protocols.base import NativeRequest
 from asgi_rotator.protocols.unified import StreamEvent
 
@@ -21,8 +20,11 @@ def ctx(protocol="openai_chat", model="m"):
     return AdapterContext("p", model, protocol, "…1111", "s1", None)
 
 
+BUILTINS = builtin_adapters()
+
+
 def run(entries, request, *, protocol="openai_chat", model="m"):
-    return AdapterChain.for_provider(entries, model, provider="p").request(request, ctx(protocol, model))
+    return AdapterChain.for_provider(entries, model, BUILTINS, provider="p").request(request, ctx(protocol, model))
 
 
 def test_model_override_in_the_body_and_in_a_gemini_path():
@@ -54,7 +56,7 @@ def test_suppress_developer_role_defaults_to_system_and_leaves_other_bodies_alon
 
 
 def test_reasoning_content_copies_and_never_deletes():
-    chain = AdapterChain.for_provider(["reasoning_rewrite"], "m")
+    chain = AdapterChain.for_provider(["reasoning_rewrite"], "m", BUILTINS)
     body = {
         "choices": [
             {"message": {"content": "4", "reasoning": "2+2"}},
@@ -69,6 +71,7 @@ def test_reasoning_content_copies_and_never_deletes():
     custom = AdapterChain.for_provider(
         [{"name": "reasoning_content", "config": {"output_field": "thoughts", "source_fields": ["reasoning_details"]}}],
         "m",
+        BUILTINS,
     )
     body = {"choices": [{"message": {"reasoning_details": "r", "reasoning": "x"}}]}
     assert custom.response(body, ctx())["choices"][0]["message"]["thoughts"] == "r"
@@ -101,7 +104,7 @@ def test_field_rename_and_field_copy_on_requests_and_responses():
         "tools": [{"function": {"name": "a"}}, {"function": {"name": "b"}}],
         "metadata": {"last": "hi", "tools": ["a", "b"]},
     }
-    chain = AdapterChain.for_provider(entries, "m")
+    chain = AdapterChain.for_provider(entries, "m", BUILTINS)
     assert chain.response({"usage": {"cost": 0.5}}, ctx()) == {"usage": {"cost": 0.5, "provider_cost": 0.5}}
     copy_rule = {"source_path": "a", "target_path": "b", "when_missing_only": True}
     kept = run([{"name": "field_copy", "config": {"rules": [copy_rule]}}], native(a=1, b=2))
@@ -123,7 +126,9 @@ def test_set_headers_sets_and_removes():
 
 
 def test_chain_order_model_filter_stages_and_custom_adapters():
-    @register_adapter
+    registry = builtin_adapters()
+
+    @registry.register
     class Shout(PayloadAdapter):
         name = "test_shout"
         aliases = ("test_yell",)
@@ -139,19 +144,22 @@ def test_chain_order_model_filter_stages_and_custom_adapters():
         {"name": "test_yell", "config": {"level": 3}, "models": ["loud"]},
         {"name": "model_override", "config": {"model": "after"}},
     ]
-    quiet = AdapterChain.for_provider(entries, "quiet")
+    quiet = AdapterChain.for_provider(entries, "quiet", registry)
     assert quiet.names == ("model_override",) and not quiet.has_stream
-    loud = AdapterChain.for_provider(entries, "loud")
+    loud = AdapterChain.for_provider(entries, "loud", registry)
     assert loud.names == ("test_shout", "model_override") and loud.has_stream and not loud.has_response
     assert loud.request(native(model="m"), ctx()).body == {"model": "after", "shout": 3}
     assert loud.stream_event(StreamEvent("text", text="hi"), ctx()).text == "HI"
     assert loud.stream_event(StreamEvent("reasoning", text="x"), ctx()) is None
-    assert not AdapterChain.for_provider([], "m")
-    register_adapter(Shout)  # the same class again is fine
+    assert not AdapterChain.for_provider([], "m", registry)
+    registry.register(Shout)  # the same class again is fine
     with pytest.raises(ValueError, match="already registered"):
-        register_adapter(type("Other", (PayloadAdapter,), {"name": "test_shout"}))
-    register_adapter(type("Other", (PayloadAdapter,), {"name": "test_shout"}), replace=True)
-    assert get_adapter("test_shout").__name__ == "Other" and get_adapter("test_yell") is Shout
+        registry.register(type("Other", (PayloadAdapter,), {"name": "test_shout"}))
+    registry.register(type("Other", (PayloadAdapter,), {"name": "test_shout"}), replace=True)
+    assert registry.get("test_shout").__name__ == "Other" and registry.get("test_yell") is Shout
+    # Registries are per app: the built-ins another app gets know nothing of this one's adapters.
+    with pytest.raises(KeyError):
+        builtin_adapters().get("test_shout")
 
 
 def config(adapters):
@@ -173,11 +181,11 @@ def config(adapters):
 )
 def test_validation_names_the_field(adapters, message):
     with pytest.raises(ConfigError, match=message):
-        validate_adapters(config(adapters))
+        validate_adapters(config(adapters), BUILTINS)
 
 
 def test_for_provider_rejects_unknown_names():
     with pytest.raises(ConfigError, match=r"providers.up.adapters\[1\]"):
-        AdapterChain.for_provider(["drop_params", "nope"], "m", provider="up")
+        AdapterChain.for_provider(["drop_params", "nope"], "m", BUILTINS, provider="up")
     copy_rule = {"source_path": "a", "target_path": "b"}
-    validate_adapters(config(["drop_params", {"name": "field_copy", "config": {"rules": [copy_rule]}}]))
+    validate_adapters(config(["drop_params", {"name": "field_copy", "config": {"rules": [copy_rule]}}]), BUILTINS)

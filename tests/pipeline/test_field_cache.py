@@ -10,8 +10,10 @@ from asgi_rotator import ConfigError
 from asgi_rotator.config.loader import load_config
 from asgi_rotator.config.models import FieldCacheRule
 from asgi_rotator.pipeline import CacheContext, FieldCache, validate_rules
+from asgi_rotator.protocols import get_protocol
 from asgi_rotator.protocols.unified import Message, StreamEvent, Text, UnifiedRequest, UnifiedResponse
 from asgi_rotator.state import MemoryBackend
+from asgi_rotator.state.keys import Keyspace
 
 from ..clock import FakeClock
 
@@ -22,11 +24,15 @@ def rule(**fields):
 
 
 def ctx(session="s1", credential="c1", *, scope=None, conversation=None, client="openai_chat", protocol="openai_chat"):
-    return CacheContext("p", "m", protocol, client, credential, session, conversation, scope)
+    return CacheContext(
+        "p", "m", get_protocol(protocol), get_protocol(client), credential, session, conversation, scope
+    )
 
 
 def cache(*rules, backend=None):
-    return FieldCache(backend or MemoryBackend(), prefix="t:", rules_by_provider={"p": list(rules)}, builtin_rules=())
+    return FieldCache(
+        backend or MemoryBackend(), Keyspace("t:"), rules_by_provider={"p": list(rules)}, builtin_rules=()
+    )
 
 
 def unified_response(**fields):
@@ -315,7 +321,7 @@ async def test_a_provider_without_rules_costs_a_lookup():
         def __getattr__(self, name):
             raise AssertionError(f"backend.{name} used")
 
-    fc = FieldCache(Untouchable(), prefix="t:", rules_by_provider={"other": [rule()]}, builtin_rules=())
+    fc = FieldCache(Untouchable(), Keyspace("t:"), rules_by_provider={"other": [rule()]}, builtin_rules=())
     context = ctx()
     request = UnifiedRequest("m")
     assert await fc.inject_unified(context, request) is request
@@ -325,7 +331,9 @@ async def test_a_provider_without_rules_costs_a_lookup():
     collector.raw_event({})
     assert not collector.wants_raw and await collector.complete() == 0
     assert fc.rule_names(context) == () and context.report == []
-    disabled = FieldCache(Untouchable(), prefix="t:", rules_by_provider={"p": [rule(enabled=False)]}, builtin_rules=())
+    disabled = FieldCache(
+        Untouchable(), Keyspace("t:"), rules_by_provider={"p": [rule(enabled=False)]}, builtin_rules=()
+    )
     assert await disabled.inject_raw(ctx(), {}) == 0
 
 
@@ -344,7 +352,10 @@ async def test_continuation_guard():
     local = ctx(client="openai_responses", protocol="openai_responses")
     await fc.extract_response(local, {"id": "resp_up"}, unified_response())
     await fc.inject_unified(
-        local, UnifiedRequest("m", source_protocol="openai_responses", previous_response_id="resp_local")
+        local,
+        UnifiedRequest(
+            "m", source_protocol="openai_responses", previous_response_id="resp_local", history_expanded=True
+        ),
     )
     assert await fc.inject_raw(local, body := {}) == 0 and body == {}
     assert local.report[-1]["reason"] == "local_lineage"

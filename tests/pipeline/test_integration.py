@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from asgi_rotator import ConfigError, RotatorASGI
-from asgi_rotator.pipeline import PayloadAdapter, register_adapter
+from asgi_rotator.pipeline import PayloadAdapter, builtin_adapters
 from asgi_rotator.testing import Reply
 
 from ..conftest import PROXY_KEY
@@ -140,7 +140,8 @@ def test_field_rename_and_a_custom_adapter_registered_by_name(gateway, fake):
         def transform_request(self, native, ctx):
             native.body["user"] = f"{ctx.provider}:{ctx.config['tag']}"
 
-    register_adapter(TagUser, replace=True)
+    adapters = builtin_adapters()
+    adapters.register(TagUser)
     base = gateway(
         chat_provider(
             credentials=["sk-fr-1111"],
@@ -153,7 +154,8 @@ def test_field_rename_and_a_custom_adapter_registered_by_name(gateway, fake):
                     },
                 },
             ],
-        )
+        ),
+        adapters=adapters,
     )
     with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
         client.chat.completions.create(model="up/m", max_tokens=20, messages=[{"role": "user", "content": "hi"}])

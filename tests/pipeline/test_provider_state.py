@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from asgi_rotator.config.models import FieldCacheRule
-from asgi_rotator.pipeline import BUILTIN_RULES, CacheContext, FieldCache, client_carries
+from asgi_rotator.pipeline import BUILTIN_RULES, CacheContext, FieldCache
+from asgi_rotator.protocols import get_protocol
 from asgi_rotator.protocols.unified import (
     Message,
     Reasoning,
@@ -18,14 +19,15 @@ from asgi_rotator.protocols.unified import (
     UnifiedResponse,
 )
 from asgi_rotator.state import MemoryBackend
+from asgi_rotator.state.keys import Keyspace
 
 
 def ctx(protocol, client="openai_chat", *, session="s1", credential="c1", model="m"):
-    return CacheContext("up", model, protocol, client, credential, session, None, None)
+    return CacheContext("up", model, get_protocol(protocol), get_protocol(client), credential, session, None, None)
 
 
 def engine(backend=None, rules=()):
-    return FieldCache(backend or MemoryBackend(), prefix="t:", rules_by_provider={"up": list(rules)})
+    return FieldCache(backend or MemoryBackend(), Keyspace("t:"), rules_by_provider={"up": list(rules)})
 
 
 def next_turn(*assistant_parts):
@@ -205,10 +207,10 @@ async def test_responses_encrypted_reasoning_round_trip(streamed):
         assert await fc.inject_unified(other, request) is request, other
 
 
-def test_client_carries_only_its_own_family():
-    assert client_carries("anthropic_messages", "anthropic") and client_carries("gemini", "gemini")
-    assert client_carries("openai_responses", "openai") and not client_carries("openai_chat", "openai")
-    assert not client_carries("openai_chat", "gemini") and not client_carries("gemini", "anthropic")
+def test_each_protocol_carries_only_its_own_family_state():
+    carried = {name: get_protocol(name).carries_state for name in ("anthropic_messages", "gemini", "openai_responses")}
+    assert carried == {"anthropic_messages": "anthropic", "gemini": "gemini", "openai_responses": "openai"}
+    assert get_protocol("openai_chat").carries_state is None
 
 
 def test_builtins_are_rules_with_the_required_scope():

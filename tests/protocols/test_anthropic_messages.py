@@ -26,7 +26,6 @@ from anthropic.types.message_create_params import MessageCreateParamsStreaming
 from anthropic.types.shared import ErrorResponse
 
 from asgi_rotator.errors import GatewayError, UpstreamError
-from asgi_rotator.http.sse import SSEDecoder, encode_frame
 from asgi_rotator.protocols.anthropic_messages import AnthropicMessagesProtocol
 from asgi_rotator.protocols.base import Frame
 from asgi_rotator.protocols.unified import (
@@ -46,6 +45,7 @@ from asgi_rotator.protocols.unified import (
     UnifiedResponse,
     Usage,
 )
+from asgi_rotator.sse import SSEDecoder, encode_frame
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "anthropic_messages"
 ANTHROPIC = AnthropicMessagesProtocol()

@@ -12,9 +12,7 @@ import pytest
 from google import genai
 from google.genai import errors as genai_errors, models as genai_models, types as genai_types
 
-from asgi_rotator.classify import parse_retry_after
 from asgi_rotator.errors import GatewayError
-from asgi_rotator.http.sse import SSEDecoder, encode_frame
 from asgi_rotator.protocols.base import Frame
 from asgi_rotator.protocols.gemini import GeminiProtocol
 from asgi_rotator.protocols.gemini.contents import SKIP_SIGNATURE
@@ -34,6 +32,8 @@ from asgi_rotator.protocols.unified import (
     UnifiedResponse,
     Usage,
 )
+from asgi_rotator.retry_after import parse_retry_after
+from asgi_rotator.sse import SSEDecoder, encode_frame
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gemini"
 GEMINI = GeminiProtocol()

@@ -9,7 +9,6 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from asgi_rotator.errors import GatewayError
-from asgi_rotator.http.sse import SSEDecoder, encode_frame
 from asgi_rotator.protocols import get_protocol
 from asgi_rotator.protocols.unified import (
     Media,
@@ -21,6 +20,7 @@ from asgi_rotator.protocols.unified import (
     UnifiedResponse,
     Usage,
 )
+from asgi_rotator.sse import SSEDecoder, encode_frame
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "openai_chat"
 CHAT = get_protocol("openai_chat")

@@ -18,7 +18,6 @@ from openai.types.responses.response_create_params import ResponseCreateParamsSt
 from openai.types.shared import ErrorObject
 
 from asgi_rotator.errors import GatewayError, UpstreamError
-from asgi_rotator.http.sse import SSEDecoder, encode_frame
 from asgi_rotator.protocols import get_protocol
 from asgi_rotator.protocols.base import Frame
 from asgi_rotator.protocols.openai_responses import OpenAIResponsesProtocol
@@ -39,6 +38,7 @@ from asgi_rotator.protocols.unified import (
     UnifiedResponse,
     Usage,
 )
+from asgi_rotator.sse import SSEDecoder, encode_frame
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "openai_responses"
 RESPONSES = OpenAIResponsesProtocol()

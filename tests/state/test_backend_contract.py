@@ -81,10 +81,38 @@ async def test_leases_cap_renew_release_and_expire(backend, key):
     assert await backend.count_leases([key, key + ":empty"]) == [2, 0]
     await backend.write_many([("release", key, "b", None)])
     assert await backend.count_leases([key]) == [1]
-    await backend.renew_lease(key, "a", ttl=0.2)
+    await backend.renew_leases([(key, "a")], ttl=0.2)
     await asyncio.sleep(0.3)  # "a" was never renewed again: its replica "died"
     assert await backend.count_leases([key]) == [0]
     assert await backend.acquire_lease(key, "c", 1, ttl=5)
+
+
+async def test_lease_renewal_is_one_batch_and_never_revives_an_expired_lease(backend, key):
+    other = key + ":other"
+    assert await backend.acquire_lease(key, "a", None, ttl=0.3)
+    assert await backend.acquire_lease(other, "b", None, ttl=0.05)
+    await asyncio.sleep(0.1)  # "b" expired before its renewal
+    await backend.renew_leases([(key, "a"), (other, "b"), (other, "never-held")], ttl=0.6)
+    await backend.renew_leases([], ttl=1)
+    await asyncio.sleep(0.35)
+    assert await backend.count_leases([key, other]) == [1, 0]
+
+
+async def test_fair_cycle_ends_when_every_member_had_a_turn(backend, key):
+    assert not await backend.mark_cycle(key, "c1", 3, ttl=10)
+    assert not await backend.mark_cycle(key, "c1", 3, ttl=10)  # a second turn of the same member counts once
+    assert not await backend.mark_cycle(key, "c2", 3, ttl=10)
+    assert set((await backend.get_counters([key]))[0]) == {"c1", "c2"}
+    assert await backend.mark_cycle(key, "c3", 3, ttl=10)  # everyone had a turn: the cycle starts over
+    assert await backend.get_counters([key]) == [{}]
+    assert not await backend.mark_cycle(key + ":short", "c1", 3, ttl=0.05)
+    await asyncio.sleep(0.1)  # the cycle lasts its duration from its first turn
+    assert await backend.get_counters([key + ":short"]) == [{}]
+
+
+async def test_fair_cycle_marks_are_atomic_under_concurrency(backend, key):
+    ended = await asyncio.gather(*(backend.mark_cycle(key, f"c{i % 5}", 5, ttl=10) for i in range(50)))
+    assert sum(ended) >= 1 and all(isinstance(flag, bool) for flag in ended)
 
 
 async def test_lease_cap_holds_under_concurrency(backend, key):
@@ -97,6 +125,18 @@ async def test_bounded_lists(backend, key):
         await backend.append(key, str(i).encode(), max_len=3, ttl=10)
     assert await backend.list(key) == [b"2", b"3", b"4"]
     assert await backend.list(key + ":none") == []
+
+
+async def test_append_ttl_restarts_with_every_append(backend, key):
+    await backend.append(key, b"a", max_len=10, ttl=0.2)
+    await asyncio.sleep(0.12)
+    await backend.append(key, b"b", max_len=10, ttl=0.2)  # the list lives on while appends keep coming
+    await asyncio.sleep(0.12)
+    assert await backend.list(key) == [b"a", b"b"]
+    await asyncio.sleep(0.15)
+    assert await backend.list(key) == []
+    await backend.append(key + ":forever", b"x", max_len=2)
+    assert await backend.list(key + ":forever") == [b"x"]
 
 
 @pytest.mark.redis

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from asgi_rotator.state import MemoryBackend, StateBackend
+from asgi_rotator.state.keys import Keyspace
 from asgi_rotator.usage import UsageLedger
 
 from ..clock import FakeClock
@@ -41,4 +42,4 @@ async def backend(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIter
 @pytest.fixture
 def ledger(backend: StateBackend, clock: FakeClock) -> UsageLedger:
     # A fresh prefix per test keeps Redis runs independent of each other and of earlier runs.
-    return UsageLedger(backend, prefix=f"test:{uuid.uuid4().hex}:", clock=clock)
+    return UsageLedger(backend, Keyspace(f"test:{uuid.uuid4().hex}:"), clock=clock)

@@ -175,12 +175,12 @@ async def test_names_with_separators(ledger: UsageLedger) -> None:
 
 
 async def test_replicas_share_one_index(backend: StateBackend, clock: FakeClock, ledger: UsageLedger) -> None:
-    prefix = ledger._prefix
-    other = UsageLedger(backend, prefix=prefix, clock=clock)
+    keys = ledger._keys
+    other = UsageLedger(backend, keys, clock=clock)
     await record(ledger, "openai", "gpt-4.1", Usage(input_tokens=1), 0.1)
     await record(other, "openai", "gpt-4.1", Usage(input_tokens=2), 0.2)
     await record(other, "openai", "gpt-4.1", Usage(input_tokens=3), 0.3)
-    assert await backend.list(f"{prefix}usage:-:index:by_model") == [b"openai/gpt-4.1"]
+    assert await backend.list(keys.usage_index("-", "by_model")) == [b"openai/gpt-4.1"]
     for replica in (ledger, other):
         report = await replica.report()
         assert report["by_model"] == {"openai/gpt-4.1": entry(requests=3, input_tokens=6, cost_usd=0.6)}

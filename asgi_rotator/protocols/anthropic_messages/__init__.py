@@ -18,6 +18,7 @@ class AnthropicMessagesProtocol(WireProtocol):
     family: ClassVar[Family] = "anthropic"
     default_auth: ClassVar[str] = "x-api-key"
     id_prefix: ClassVar[str] = "msg_"
+    carries_state: ClassVar[Family | None] = "anthropic"
 
     def parse_request(
         self, body: dict[str, Any], *, model: str | None = None, operation: str = "generate", stream: bool = False

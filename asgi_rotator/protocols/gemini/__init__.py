@@ -19,6 +19,8 @@ class GeminiProtocol(WireProtocol):
     family: ClassVar[Family] = "gemini"
     default_auth: ClassVar[str] = "x-goog-api-key"
     id_prefix: ClassVar[str] = "resp_"
+    carries_state: ClassVar[Family | None] = "gemini"
+    sse_line_end: ClassVar[bytes] = b"\r\n"
 
     def parse_request(
         self, body: dict[str, Any], *, model: str | None = None, operation: str = "generate", stream: bool = False

@@ -18,6 +18,8 @@ class OpenAIResponsesProtocol(WireProtocol):
     family: ClassVar[Family] = "openai"
     default_auth: ClassVar[str] = "bearer"
     id_prefix: ClassVar[str] = "resp_"
+    carries_state: ClassVar[Family | None] = "openai"
+    stores_responses: ClassVar[bool] = True
 
     def parse_request(
         self, body: dict[str, Any], *, model: str | None = None, operation: str = "generate", stream: bool = False

@@ -78,9 +78,18 @@ def parse_request(body: dict[str, Any], *, model: str | None, stream: bool) -> U
     request.metadata = optional(body, "metadata", dict)
     request.store = optional(body, "store", bool)
     request.previous_response_id = optional(body, "previous_response_id", str)
+    request.conversation = _conversation(body.get("conversation"))
     for i, entry in enumerate(optional(body, "include", list) or ()):
         expect(entry, str, f"include[{i}]")
     return request
+
+
+def _conversation(named: Any) -> str | None:
+    if isinstance(named, dict):
+        named = named.get("id")
+    if named is None:
+        return None
+    return expect(named, str, "conversation") or None
 
 
 def _tool(raw: dict[str, Any], where: str, request: UnifiedRequest) -> ToolDefinition | None:

@@ -7,8 +7,8 @@ Gemini streams use CRLF), with fields and events split anywhere across network c
 
 from __future__ import annotations
 
-from .. import _json
-from ..protocols.base import Frame
+from . import _json
+from .protocols.base import Frame
 
 
 class SSEDecoder:

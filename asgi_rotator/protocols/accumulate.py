@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..protocols.unified import Part, Reasoning, StopReason, StreamEvent, Text, ToolCall, UnifiedResponse, Usage
+from .unified import Part, Reasoning, StopReason, StreamEvent, Text, ToolCall, UnifiedResponse, Usage
 
 
 class StreamAccumulator:

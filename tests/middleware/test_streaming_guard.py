@@ -37,7 +37,7 @@ async def test_passes_a_healthy_stream_and_measures_it():
 
     async def capture(scope, receive, send):
         await guarded(scope, receive, send)
-        seen["metrics"] = scope["asgi_rotator.stream_metrics"]
+        seen["metrics"] = scope["asgi_rotator.stream_stats"]
 
     guarded = StreamingGuard(sse_app(), heartbeat_interval=None)
     reply = await get(capture)
@@ -84,7 +84,7 @@ async def test_client_disconnect_cancels_the_app_within_a_second():
     await asyncio.sleep(0.1)
     disconnect.set()
     await asyncio.wait_for(task, 1)
-    assert closed == [True] and scope["asgi_rotator.stream_metrics"].outcome == "disconnected"
+    assert closed == [True] and scope["asgi_rotator.stream_stats"].outcome == "disconnected"
 
 
 async def test_other_scopes_pass_through():

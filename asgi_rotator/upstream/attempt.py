@@ -10,23 +10,27 @@ The field cache's trace passes record which rules ran and what they did, never t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from cachetools import LRUCache
 
 from ..credentials.pool import Lease
-from ..pipeline import AdapterChain, AdapterContext, CacheContext, FieldCache
-from ..protocols.unified import UnifiedRequest, UnifiedResponse
-from ..routing.planner import Target
+from ..pipeline import AdapterChain, AdapterContext, AdapterRegistry, CacheContext, FieldCache
+from ..planner import Target
+from ..protocols.unified import UnifiedResponse
 from ..tracing.writer import RequestTrace
+from .call import Call
 from .stream_reader import StreamReader
 from .transport import UpstreamTransport
 
+#: Adapter chains kept per provider/model; client-chosen model names must not grow it without bound.
+_CHAIN_CACHE_SIZE = 1024
+
 
 @dataclass(slots=True)
-class Exchange:
+class AttemptContext:
     """What one attempt carries from its request to its answer."""
 
     target: Target
@@ -50,45 +54,38 @@ class Exchange:
 class AttemptPipeline:
     """Builds each attempt's upstream request and reads its answer, through adapters and the field cache."""
 
-    def __init__(self, transport: UpstreamTransport, field_cache: FieldCache) -> None:
+    def __init__(self, transport: UpstreamTransport, field_cache: FieldCache, adapters: AdapterRegistry) -> None:
         self._transport = transport
         self._field_cache = field_cache
+        self._adapters = adapters
         # Adapter chains per provider/model come from the config alone, so a per-process cache is right.
-        self._chains: dict[str, AdapterChain] = {}
+        self._chains: LRUCache[str, AdapterChain] = LRUCache(_CHAIN_CACHE_SIZE)
 
     async def request(
-        self,
-        request: UnifiedRequest,
-        target: Target,
-        lease: Lease,
-        *,
-        session: str | None,
-        scope: str | None,
-        client_headers: Mapping[str, str],
-        budget: float,
-        trace: RequestTrace | None,
-    ) -> tuple[httpx.Request, Exchange]:
-        """The HTTP request for one attempt (built per attempt: it carries the credential and its scoped
-        field-cache values), and the exchange its answer is read with."""
+        self, call: Call, target: Target, lease: Lease, budget: float
+    ) -> tuple[httpx.Request, AttemptContext]:
+        """The HTTP request for one attempt of ``call`` (built per attempt: it carries the credential and its
+        scoped field-cache values), and the context its answer is read with."""
+        request, session, scope, trace = call.request, call.session, call.scope, call.trace
         credential = lease.credential
         cache_ctx = CacheContext(
             target.provider,
             target.model,
-            target.protocol.name,
-            request.source_protocol,
+            target.protocol,
+            call.protocol,
             credential.id,
             session,
-            _conversation(request) or session,
+            request.conversation or session,
             scope,
         )
-        chain = self._chain(target)
+        chain = self.chain(target)
         adapter_ctx = AdapterContext(
             target.provider, target.model, target.protocol.name, credential.masked, session, scope
         )
-        exchange = Exchange(target, chain, adapter_ctx, cache_ctx, trace, self._field_cache.rule_names(cache_ctx))
+        attempt = AttemptContext(target, chain, adapter_ctx, cache_ctx, trace, self._field_cache.rule_names(cache_ctx))
 
         request = await self._field_cache.inject_unified(cache_ctx, request)
-        exchange.record_cache("after_field_cache_injection", "inject_unified")
+        attempt.record_cache("after_field_cache_injection", "inject_unified")
         native = target.protocol.build_request(request, target.model)
         if chain.has_request:
             native = chain.request(native, adapter_ctx)
@@ -96,10 +93,10 @@ class AttemptPipeline:
             trace.record("after_request_adapters", native.body, component="provider", adapters=list(chain.names))
         await self._field_cache.inject_raw(cache_ctx, native.body)
         if any(entry["stage"] == "inject_raw" for entry in cache_ctx.report):
-            exchange.record_cache("after_field_cache_injection", "inject_raw")
+            attempt.record_cache("after_field_cache_injection", "inject_raw")
 
         http_request = self._transport.build(
-            target.config, target.protocol, credential, native, client_headers, timeout=budget
+            target.config, target.protocol, credential, native, call.client_headers, timeout=budget
         )
         if trace is not None:
             trace.record(
@@ -111,38 +108,31 @@ class AttemptPipeline:
                 credential=credential.masked,
                 url=str(http_request.url),
             )
-        return http_request, exchange
+        return http_request, attempt
 
-    async def response(self, exchange: Exchange, body: dict[str, Any]) -> UnifiedResponse:
+    async def response(self, attempt: AttemptContext, body: dict[str, Any]) -> UnifiedResponse:
         """Read a non-streamed answer's JSON body, keeping what the field-cache rules extract from it."""
-        if exchange.chain.has_response:
-            body = exchange.chain.response(body, exchange.adapter_ctx)
-            if exchange.trace is not None:
-                exchange.trace.record("after_response_adapters", body, direction="response", component="provider")
-        response = exchange.target.protocol.parse_response(body)
-        if exchange.trace is not None:
-            exchange.trace.record("parsed_unified_response", response, direction="response", component="provider")
-        await self._field_cache.extract_response(exchange.cache_ctx, body, response)
-        exchange.record_cache("after_field_cache_extraction", "extract")
+        if attempt.chain.has_response:
+            body = attempt.chain.response(body, attempt.adapter_ctx)
+            if attempt.trace is not None:
+                attempt.trace.record("after_response_adapters", body, direction="response", component="provider")
+        response = attempt.target.protocol.parse_response(body)
+        if attempt.trace is not None:
+            attempt.trace.record("parsed_unified_response", response, direction="response", component="provider")
+        await self._field_cache.extract_response(attempt.cache_ctx, body, response)
+        attempt.record_cache("after_field_cache_extraction", "extract")
         return response
 
-    def stream_reader(self, exchange: Exchange) -> StreamReader:
+    def stream_reader(self, attempt: AttemptContext) -> StreamReader:
         """The reader of one streamed attempt, with a collector for its field-cache values."""
-        return StreamReader(exchange, self._field_cache.stream_collector(exchange.cache_ctx))
+        return StreamReader(attempt, self._field_cache.stream_collector(attempt.cache_ctx))
 
-    def _chain(self, target: Target) -> AdapterChain:
+    def chain(self, target: Target) -> AdapterChain:
+        """The adapter chain of ``target``'s provider for its model."""
         chain = self._chains.get(target.name)
         if chain is None:
-            chain = AdapterChain.for_provider(target.config.adapters, target.model, provider=target.provider)
+            chain = AdapterChain.for_provider(
+                target.config.adapters, target.model, self._adapters, provider=target.provider
+            )
             self._chains[target.name] = chain
         return chain
-
-
-def _conversation(request: UnifiedRequest) -> str | None:
-    """The conversation a Responses client names (``conversation``: an id or ``{"id": ...}``), if any."""
-    if request.source_protocol != "openai_responses":
-        return None
-    named = request.raw.get("conversation")
-    if isinstance(named, dict):
-        named = named.get("id")
-    return named if isinstance(named, str) and named else None

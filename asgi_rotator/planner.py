@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config.models import FallbackGroup, ProviderConfig, RotatorConfig
-from ..errors import GatewayError
-from ..protocols import get_protocol
-from ..protocols.base import WireProtocol
+from .config.models import FallbackGroup, ProviderConfig, RotatorConfig
+from .errors import GatewayError
+from .protocols.base import WireProtocol
+from .protocols.registry import ProtocolRegistry
 
 _MAX_ALIAS_DEPTH = 8
 
@@ -44,9 +44,9 @@ class Plan:
 class Planner:
     """Resolves model names against the configuration. Built once per app; pure lookups per request."""
 
-    def __init__(self, config: RotatorConfig) -> None:
+    def __init__(self, config: RotatorConfig, protocols: ProtocolRegistry) -> None:
         self._config = config
-        self._protocols = {name: get_protocol(p.protocol) for name, p in config.providers.items()}
+        self._protocols = {name: protocols.get(p.protocol) for name, p in config.providers.items()}
         self._listed: dict[str, list[str]] = {}
         for name, provider in config.providers.items():
             for model in provider.models:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from ..errors import GatewayError
 from ..protocols.base import StreamFormatter
 from ..protocols.unified import StreamEvent
+from ..sse import encode_frame
 from ..types import Receive, Send
 from .asgi import encode_headers
-from .sse import encode_frame
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),

@@ -1,7 +1,7 @@
 """Prometheus metrics for ``/rotator/metrics`` (install the ``metrics`` extra).
 
-Each :class:`Metrics` owns its registry, so several gateways in one process (tests build many) never collide
-on series names. Without prometheus-client every ``observe`` call is a no-op and only :meth:`Metrics.render`
+Each :class:`PrometheusMetrics` owns its registry, so several gateways in one process (tests build many) never collide
+on series names. Without prometheus-client every ``observe`` call is a no-op and only :meth:`PrometheusMetrics.render`
 fails, so the gateway never needs to know whether the extra is installed until metrics are asked for.
 Series are per process: Prometheus sums replicas itself.
 """
@@ -25,7 +25,7 @@ _TOKEN_TYPES = (
 )
 
 
-class Metrics:
+class PrometheusMetrics:
     """The gateway's Prometheus series, in a private registry.
 
     Series (each name prefixed with ``namespace_`` when a namespace is given): ``requests_total{provider,

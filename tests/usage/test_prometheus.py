@@ -1,4 +1,4 @@
-"""Prometheus series, each Metrics in its own registry; a clear error when the extra is missing."""
+"""Prometheus series, each PrometheusMetrics in its own registry; a clear error when the extra is missing."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import pytest
 
 from asgi_rotator.errors import MissingDependency
 from asgi_rotator.protocols.unified import Usage
-from asgi_rotator.usage import Metrics
+from asgi_rotator.usage import PrometheusMetrics
 
 
 def test_render_contains_the_series() -> None:
     pytest.importorskip("prometheus_client")
-    metrics = Metrics()
+    metrics = PrometheusMetrics()
     metrics.observe_request(provider="openai", model="gpt-4.1", outcome="success", latency=1.5, ttfb=0.2)
     metrics.observe_request(provider="openai", model="gpt-4.1", outcome="error")
     metrics.observe_error("rate_limit")
@@ -50,7 +50,7 @@ def test_render_contains_the_series() -> None:
 
 def test_instances_do_not_share_a_registry() -> None:
     pytest.importorskip("prometheus_client")
-    first, second = Metrics(), Metrics()
+    first, second = PrometheusMetrics(), PrometheusMetrics()
     first.observe_error("timeout")
     assert b'kind="timeout"' in first.render()[0]
     assert b'kind="timeout"' not in second.render()[0]
@@ -58,7 +58,7 @@ def test_instances_do_not_share_a_registry() -> None:
 
 def test_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "prometheus_client", None)  # makes the import fail
-    metrics = Metrics()
+    metrics = PrometheusMetrics()
     assert not metrics.enabled
     metrics.observe_request(provider="p", model="m", outcome="success", latency=1.0)
     metrics.observe_usage(provider="p", model="m", usage=Usage(input_tokens=1), cost_usd=0.1)

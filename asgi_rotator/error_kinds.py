@@ -1,19 +1,18 @@
-"""Error classification shared by every protocol: status, headers and structured bodies to a canonical kind.
+"""Error kinds: what an upstream error answer means, as one canonical :data:`~asgi_rotator.errors.ErrorKind`.
 
 Structured signals (the body's error type, code or status) are read before the HTTP status, and hard-stop
-signals beat retryable text: a 400 that says "rate" somewhere in its message is still a bad request.
+signals beat retryable text: a 400 that says "rate" somewhere in its message is still a bad request. Pure
+functions, shared by every protocol's ``upstream_error``.
 """
 
 from __future__ import annotations
 
-import email.utils
 import re
-import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from .errors import ErrorKind, UpstreamError
+from .retry_after import parse_retry_after
 
 #: Kinds that no other credential or target can fix: never retried, never failed over.
 HARD_STOPS: frozenset[str] = frozenset({"invalid_request", "context_window_exceeded", "not_found", "cancelled"})
@@ -100,93 +99,3 @@ def upstream_error(
         retry_after=parse_retry_after(headers, body),
         details={"native_type": native} if native else None,
     )
-
-
-_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
-
-
-def parse_duration(text: str) -> float | None:
-    """Seconds in ``"30"``, ``"1.5s"``, ``"1m30s"``, ``"143h4m52.73s"`` or ``"250ms"``; None if unparseable."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    match = _DURATION.match(text)
-    if not match or not any(match.groups()):
-        return None
-    hours, minutes, seconds, millis = (float(g) if g else 0.0 for g in match.groups())
-    return hours * 3600 + minutes * 60 + seconds + millis / 1000
-
-
-def _seconds_until(timestamp: str) -> float | None:
-    try:
-        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return max(moment.timestamp() - time.time(), 0.0)
-
-
-def parse_retry_after(headers: Mapping[str, str], body: Any = None) -> float | None:
-    """Seconds to wait before retrying, from every source a provider uses; None when none says.
-
-    Headers: ``retry-after-ms``, ``retry-after`` (seconds or HTTP date), OpenAI ``x-ratelimit-reset-*``
-    durations and Anthropic ``anthropic-ratelimit-*-reset`` timestamps. Bodies: Google RPC ``RetryInfo``
-    (``retryDelay``) and ``ErrorInfo.metadata.quotaResetTimeStamp``.
-    """
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return float(value) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value:
-        seconds = parse_duration(value)
-        if seconds is not None:
-            return seconds
-        parsed = email.utils.parsedate_to_datetime(value) if "," in value else None
-        if parsed is not None:
-            return max(parsed.timestamp() - time.time(), 0.0)
-    waits = [
-        parse_duration(headers[name])
-        for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
-        if name in headers
-    ]
-    waits += [
-        _seconds_until(headers[name])
-        for name in (
-            "anthropic-ratelimit-requests-reset",
-            "anthropic-ratelimit-tokens-reset",
-            "anthropic-ratelimit-input-tokens-reset",
-            "anthropic-ratelimit-output-tokens-reset",
-        )
-        if name in headers
-    ]
-    known = [w for w in waits if w is not None]
-    if known:
-        return max(known)
-    return _retry_from_body(body)
-
-
-def _retry_from_body(body: Any) -> float | None:
-    error = body.get("error") if isinstance(body, dict) else None
-    details = error.get("details") if isinstance(error, dict) else None
-    if not isinstance(details, list):
-        return None
-    for detail in details:
-        if not isinstance(detail, dict):
-            continue
-        delay = detail.get("retryDelay")
-        if isinstance(delay, str):
-            seconds = parse_duration(delay)
-            if seconds is not None:
-                return seconds
-        metadata = detail.get("metadata")
-        if isinstance(metadata, dict) and isinstance(metadata.get("quotaResetTimeStamp"), str):
-            seconds = _seconds_until(metadata["quotaResetTimeStamp"])
-            if seconds is not None:
-                return seconds
-    return None

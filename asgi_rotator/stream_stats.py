@@ -10,7 +10,7 @@ OUTCOMES = ("completed", "failed", "ttfb_timeout", "stall_timeout", "disconnecte
 
 
 @dataclass(slots=True)
-class StreamMetrics:
+class StreamStats:
     """One stream's timings (``time.monotonic()`` readings) and counts.
 
     ``first_byte`` is the first byte from whoever produces the stream (the upstream, for the gateway);

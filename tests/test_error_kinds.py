@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from asgi_rotator.classify import kind_for, parse_duration, parse_retry_after
+from asgi_rotator.error_kinds import kind_for
+from asgi_rotator.retry_after import parse_duration, parse_retry_after
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 
-from ..streaming.metrics import StreamMetrics
+from ..stream_stats import StreamStats
 from ..types import ASGIApp, Message, Receive, Scope, Send
 
 _SSE_ERROR = b'event: error\ndata: {"error": {"type": "timeout", "message": "The stream timed out."}}\n\n'
@@ -56,8 +56,8 @@ class StreamingGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        metrics = StreamMetrics(time.monotonic())
-        scope["asgi_rotator.stream_metrics"] = metrics
+        metrics = StreamStats(time.monotonic())
+        scope["asgi_rotator.stream_stats"] = metrics
         guard = _GuardedResponse(self, metrics, receive, send)
         await guard.run(scope)
 
@@ -65,7 +65,7 @@ class StreamingGuard:
 class _GuardedResponse:
     """Per-request state of the guard (never on the middleware itself)."""
 
-    def __init__(self, guard: StreamingGuard, metrics: StreamMetrics, receive: Receive, send: Send) -> None:
+    def __init__(self, guard: StreamingGuard, metrics: StreamStats, receive: Receive, send: Send) -> None:
         self.guard = guard
         self.metrics = metrics
         self.receive = receive

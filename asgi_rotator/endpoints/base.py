@@ -1,0 +1,56 @@
+"""What every endpoint is handed: the request as the dispatcher authenticated and routed it.
+
+An endpoint is any ``async (request, send)`` callable; its collaborators come in through its constructor, so
+no endpoint knows the gateway that built it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from .. import _json
+from ..caller import Caller
+from ..errors import invalid_request
+from ..http.asgi import read_body
+from ..http.routes import Route
+from ..protocols.base import WireProtocol
+from ..tracing.writer import RequestTrace
+from ..types import Receive, Send
+
+
+@dataclass(slots=True)
+class Request:
+    """One routed, authenticated request."""
+
+    route: Route
+    #: The client's protocol: its shape for answers and errors.
+    protocol: WireProtocol
+    caller: Caller
+    headers: dict[str, str]
+    query_string: bytes
+    receive: Receive
+    max_body_bytes: int
+    trace: RequestTrace | None = None
+
+    async def json(self) -> dict[str, Any]:
+        """The body as a JSON object: a 413 past the size limit, a 400 when it is not a JSON object."""
+        body = await read_body(self.receive, self.max_body_bytes)
+        try:
+            payload = _json.loads(body)
+        except _json.JSONDecodeError:
+            raise invalid_request("The request body is not valid JSON.") from None
+        if not isinstance(payload, dict):
+            raise invalid_request("The request body must be a JSON object.")
+        return payload
+
+    def query(self) -> dict[str, str]:
+        """The query parameters (a repeated one keeps its last value)."""
+        return {k: v[-1] for k, v in parse_qs(self.query_string.decode("latin-1")).items()}
+
+
+#: An endpoint: it answers ``request`` through ``send``, raising :class:`~asgi_rotator.errors.GatewayError`
+#: for anything the client should see as an error (the dispatcher renders it in the client's protocol).
+Endpoint = Callable[[Request, Send], Awaitable[None]]

@@ -1,0 +1,178 @@
+"""The keyspace: every key the gateway keeps in the state backend is built here, and only here.
+
+Keys are ``<state.prefix><family>:<parts...>``; a part that a client can choose (a model or quota group, a
+scope, a usage dimension's name) is escaped so that it stays one ``:``-separated segment. ``<cred>`` below
+is ``<scope or ->:<provider>:<credential fingerprint>`` (never a raw key).
+
+    key                                      type            TTL                         written by
+    cool:<cred>                              deadline        until the cooldown ends     CooldownBook
+    cool:<cred>:g:<group>                    deadline        until the cooldown ends     CooldownBook
+    mcool:<provider>:<group>                 deadline        until the cooldown ends     CooldownBook
+    pcool:<provider>                         deadline        until the cooldown ends     CooldownBook
+    level:<cooldown key>                     counter         4 x provider_backoff_max    CooldownBook
+    hist:<provider>                          list (200)      cooldowns.provider_window   CooldownBook
+    fails:<cred>                             counter         1 day                       CooldownBook
+    lease:<cred>                             lease set       state.lease_ttl, renewed    CredentialPool
+    used:<cred>                              value           1 day                       CredentialPool
+    win:<cred>:<group>:r|t:<minute>          counter         150 s                       Windows
+    win:<cred>:<group>:d:<day>               counter         1 day + 1 h                 Windows
+    rpm:<cred>:<minute>                      counter         90 s                        Windows
+    aff:<scope>:<provider>:<group>:<session> value           sessions.sticky_ttl         CredentialPool
+    seq:<scope>:<provider>:<group>           value           fair_cycle.duration         CredentialPool
+    cycle:<scope>:<provider>:<group>         cycle (hash)    fair_cycle.duration         CredentialPool
+    turn:<cred>                              value           fair_cycle.duration         CredentialPool
+    anchor:<scope>:<anchor hash>             value           sessions.anchor_ttl         SessionTracker
+    resp:<response id>                       value           responses.ttl               ResponseStore
+    fc:<sha256 of rule and scope>            value or list   the rule's ttl_seconds      FieldCache
+    usage:<scope>:<window>:<dimension>:<name> counters       window x 1.1 (total: none)  UsageLedger
+    usage:<scope>:index:<dimension>          list (10,000)   none                        UsageLedger
+    usage:index:scopes                       list (10,000)   none                        UsageLedger
+    seen:<index key>:<name>                  counter         none                        UsageLedger
+    quota:<client key fingerprint>:<period>@<start>  counters  until the period ends + 60 s  UsageLedger
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class CredentialRef(Protocol):
+    """What the keyspace needs of a credential: where it belongs and its fingerprint."""
+
+    @property
+    def scope(self) -> str | None: ...
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def id(self) -> str: ...
+
+
+def part(name: str) -> str:
+    """``name`` made safe as one ``:``-separated key segment."""
+    return name.replace("%", "%25").replace(":", "%3A")
+
+
+def _scope(scope: str | None) -> str:
+    return part(scope) if scope else "-"
+
+
+class Keyspace:
+    """Builds the gateway's state keys under one prefix (``state.prefix``)."""
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str = "rotator:") -> None:
+        self.prefix = prefix
+
+    def _credential(self, family: str, credential: CredentialRef) -> str:
+        return f"{self.prefix}{family}:{_scope(credential.scope)}:{credential.provider}:{credential.id}"
+
+    def _shared(self, family: str, scope: str | None, provider: str, group: str) -> str:
+        return f"{self.prefix}{family}:{_scope(scope)}:{provider}:{part(group)}"
+
+    # -- cooldowns ---------------------------------------------------------------------------------------
+
+    def cooldown(self, credential: CredentialRef) -> str:
+        """A credential's own cooldown (or bench)."""
+        return self._credential("cool", credential)
+
+    def group_cooldown(self, credential: CredentialRef, group: str) -> str:
+        """A credential's cooldown for one quota group."""
+        return f"{self._credential('cool', credential)}:g:{part(group)}"
+
+    def model_cooldown(self, provider: str, group: str) -> str:
+        """A model's (or quota group's) cooldown at a provider, for every credential."""
+        return f"{self.prefix}mcool:{provider}:{part(group)}"
+
+    def provider_cooldown(self, provider: str) -> str:
+        """A whole provider's cooldown."""
+        return f"{self.prefix}pcool:{provider}"
+
+    def backoff_level(self, cooldown_key: str) -> str:
+        """How many times in a row the model or provider cooldown at ``cooldown_key`` was started."""
+        return f"{self.prefix}level:{cooldown_key.removeprefix(self.prefix)}"
+
+    def failure_history(self, provider: str) -> str:
+        """Recent transient failures at a provider (which credential, which model)."""
+        return f"{self.prefix}hist:{provider}"
+
+    def failure_count(self, credential: CredentialRef) -> str:
+        """Failures of a credential in the last day (for display)."""
+        return self._credential("fails", credential)
+
+    # -- selection ---------------------------------------------------------------------------------------
+
+    def lease(self, credential: CredentialRef) -> str:
+        """The in-flight requests of a credential."""
+        return self._credential("lease", credential)
+
+    def last_used(self, credential: CredentialRef) -> str:
+        """When a credential last served (for least-recently-used selection)."""
+        return self._credential("used", credential)
+
+    def window(self, credential: CredentialRef, group: str, counter: str, number: int) -> str:
+        """A credential's request (``r``), token (``t``) or daily (``d``) counter for a model group."""
+        return f"{self._credential('win', credential)}:{part(group)}:{counter}:{number}"
+
+    def credential_minute(self, credential: CredentialRef, minute: int) -> str:
+        """A credential's requests in one minute, across models (for display)."""
+        return f"{self._credential('rpm', credential)}:{minute}"
+
+    def affinity(self, scope: str | None, provider: str, group: str, session: str) -> str:
+        """The credential a session sticks to for a model group."""
+        return f"{self._shared('aff', scope, provider, group)}:{part(session)}"
+
+    def cursor(self, scope: str | None, provider: str, group: str) -> str:
+        """Sequential selection's active credential."""
+        return self._shared("seq", scope, provider, group)
+
+    def fair_cycle(self, scope: str | None, provider: str, group: str) -> str:
+        """The credentials that already had their turn in the current fair cycle."""
+        return self._shared("cycle", scope, provider, group)
+
+    def cycle_turn(self, credential: CredentialRef) -> str:
+        """The fair cycle a credential last spent its turn in (for display)."""
+        return self._credential("turn", credential)
+
+    # -- conversations -----------------------------------------------------------------------------------
+
+    def anchor(self, scope: str | None, anchor: str) -> str:
+        """The session a piece of conversation evidence belongs to."""
+        return f"{self.prefix}anchor:{_scope(scope)}:{anchor}"
+
+    def response(self, response_id: str) -> str:
+        """A stored Responses API response."""
+        return f"{self.prefix}resp:{part(response_id)}"
+
+    def field_cache(self, digest: str) -> str:
+        """A field-cache value, under the digest of its rule and scope components."""
+        return f"{self.prefix}fc:{digest}"
+
+    # -- usage -------------------------------------------------------------------------------------------
+
+    def usage_counters(self, scope_tag: str, window: str, dimension: str, name: str) -> str:
+        """The counters of one usage dimension's name in one window (``scope_tag`` is already escaped)."""
+        return f"{self.prefix}usage:{scope_tag}:{window}:{dimension}:{part(name)}"
+
+    def usage_index(self, scope_tag: str, dimension: str) -> str:
+        """The names seen in one usage dimension of a scope."""
+        return f"{self.prefix}usage:{scope_tag}:index:{dimension}"
+
+    def usage_scopes(self) -> str:
+        """The scopes that have usage."""
+        return f"{self.prefix}usage:index:scopes"
+
+    def index_marker(self, index_key: str, name: str) -> str:
+        """Set once when ``name`` enters the index at ``index_key`` (decides which replica appends it)."""
+        return f"{self.prefix}seen:{index_key.removeprefix(self.prefix)}:{part(name)}"
+
+    def quota(self, client_key: str, period: str, start: int) -> str:
+        """A client key's usage in one budget period."""
+        return f"{self.prefix}quota:{part(client_key)}:{period}@{start}"
+
+
+def scope_tag(scope: str | None) -> str:
+    """The key segment for a tenant scope (``-`` for global)."""
+    return _scope(scope)

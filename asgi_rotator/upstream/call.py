@@ -1,0 +1,64 @@
+"""One client request on its way through the executor, and the record of each attempt it made."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..credentials.identity import Credential
+from ..pipeline import AdapterChain, AdapterContext
+from ..planner import Target
+from ..protocols.base import WireProtocol
+from ..protocols.unified import UnifiedRequest, Usage
+from ..tracing.writer import RequestTrace
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    """One try of one credential on one target, for the attempt history."""
+
+    target: str
+    credential: str
+    outcome: str  # ok, or the error kind
+    status: int = 0
+    cooldown: float | None = None
+    cooldown_scope: str | None = None
+    duration: float = 0.0
+
+    def header_value(self) -> str:
+        """``provider/model;credential;outcome`` for the ``x-rotator-attempts`` header."""
+        return f"{self.target};{self.credential};{self.outcome}"
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request on its way through the executor: what was asked, and what serving it found out."""
+
+    request: UnifiedRequest
+    #: The client's protocol (field-cache rules and adapters ask what it can carry).
+    protocol: WireProtocol
+    scope: str | None = None
+    client_headers: Mapping[str, str] = field(default_factory=dict)
+    session: str | None = None
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    target: Target | None = None
+    credential: Credential | None = None
+    usage: Usage | None = None
+    #: The serving attempt's adapter chain and context (its client-response stage runs on the client's body).
+    adapters: tuple[AdapterChain, AdapterContext] | None = None
+    #: The request's transform trace, when tracing is on; every pass is recorded only behind this check.
+    trace: RequestTrace | None = None
+    started: float = field(default_factory=time.monotonic)
+    #: When the serving attempt's upstream answered (streams: its response headers), for TTFB metrics.
+    first_byte: float | None = None
+    #: When the serving attempt gave its first visible output (streams), for time-to-first-token metrics.
+    first_output: float | None = None
+
+    def client_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` (the client's formatted answer) through the serving provider's client-response adapters."""
+        if self.adapters is None or not self.adapters[0].has_client_response:
+            return body
+        chain, ctx = self.adapters
+        return chain.client_response(body, ctx)
