@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from asgi_rotator.http.sse import SSEDecoder
+from asgi_rotator.sse import SSEDecoder
 from asgi_rotator.protocols import get_protocol
 from asgi_rotator.protocols.unified import Reasoning, StreamEvent, Text, UnifiedResponse, Usage
 
