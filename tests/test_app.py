@@ -144,6 +144,21 @@ async def test_unknown_path_and_method(client):
     assert reply.status_code == 405
 
 
+@pytest.mark.parametrize(
+    "method,path", [("POST", "/v1/unknown"), ("GET", "/v1/chat/completions"), ("DELETE", "/rotator/usage")]
+)
+async def test_auth_comes_before_routing(client, method, path):
+    # Without a key nothing says whether a path exists: 401, never 404 or 405.
+    reply = await client.request(method, path, headers={"authorization": "Bearer wrong"})
+    assert reply.status_code == 401 and reply.json()["error"]["type"] == "authentication_error"
+
+
+async def test_the_mount_root_answers_a_probe_without_a_key(client):
+    for method in ("GET", "HEAD"):
+        reply = await client.request(method, "/")
+        assert reply.status_code == 200 and reply.content == b""
+
+
 async def test_body_over_the_limit_is_413(client):
     reply = await client.post("/v1/chat/completions", json={**CHAT, "pad": "x" * 5000}, headers=AUTH)
     assert reply.status_code == 413
@@ -166,3 +181,5 @@ def test_bad_config_names_the_field_and_hides_secrets():
     assert "providers.p.base_url" in str(caught.value) and "sk-very-secret" not in str(caught.value)
     with pytest.raises(ConfigError, match="litellm"):
         RotatorASGI({"providers": {"p": {"protocol": "litellm", "base_url": "http://x"}}})
+    with pytest.raises(ConfigError, match=r"providers.p.protocol: unknown protocol 'smoke_signals'"):
+        RotatorASGI({"providers": {"p": {"protocol": "smoke_signals", "base_url": "http://x"}}})

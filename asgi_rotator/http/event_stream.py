@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from ..protocols.unified import StreamEvent
 from ..sse import encode_frame
 from ..types import Receive, Send
 from .asgi import encode_headers
+
+logger = logging.getLogger("asgi_rotator")
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -75,6 +78,22 @@ async def send_event_stream(
         await send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def pump() -> None:
+        try:
+            await relay()
+        except Exception as exc:
+            if not started or isinstance(exc, OSError):
+                raise  # before the response: a clean error answer; OSError: the client went away
+            # The status line is gone: the failure goes out as this protocol's in-band error terminal.
+            logger.error("asgi_rotator: stream failed after its response started", exc_info=exc)
+            error = exc if isinstance(exc, GatewayError) else GatewayError("internal", "The gateway failed mid-stream.")
+            outcome.status, outcome.error = "failed", error
+            async with lock:
+                data = b"".join(encode_frame(frame) for frame in formatter.feed(StreamEvent("error", error=error)))
+                if data:
+                    await write(data)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def relay() -> None:
         async for event in events:
             if on_event is not None:
                 await on_event(event)

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from asgi_rotator.sse import SSEDecoder
 from asgi_rotator.protocols import get_protocol
 from asgi_rotator.protocols.unified import Reasoning, StreamEvent, Text, UnifiedResponse, Usage
+from asgi_rotator.sse import SSEDecoder
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden"
 
