@@ -2,8 +2,10 @@
 
     RotatorError
     ├── ConfigError              (also a ValueError) bad configuration, raised at construction
+    │   └── FieldCachePathError  a malformed field-cache or adapter path
     ├── MissingDependency        an optional extra is not installed
     ├── BackendError             the state backend failed (Redis down, timeout)
+    ├── ClientDisconnected       the client went away while the gateway read or wrote
     └── GatewayError             anything that reaches a client as an HTTP error
         ├── UpstreamError        the provider answered with an error, or could not be reached
         ├── NoCredentialAvailable every credential of a provider is cooling, capped or busy
@@ -69,6 +71,10 @@ class ConfigError(RotatorError, ValueError):
     """The configuration is invalid. The message names the field and never echoes a secret value."""
 
 
+class FieldCachePathError(ConfigError):
+    """A field-cache or adapter path is malformed (raised when the config is loaded, never per request)."""
+
+
 class MissingDependency(RotatorError, ImportError):
     """An optional dependency is needed for what was asked."""
 
@@ -80,6 +86,10 @@ class MissingDependency(RotatorError, ImportError):
 
 class BackendError(RotatorError):
     """The state backend failed; the gateway degrades as documented in docs/scaling.md."""
+
+
+class ClientDisconnected(RotatorError):
+    """The client went away while the gateway was reading or writing."""
 
 
 class GatewayError(RotatorError):

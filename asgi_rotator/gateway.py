@@ -24,8 +24,8 @@ from .endpoints.generation import Generation, error_headers
 from .endpoints.models import ModelListing
 from .endpoints.responses_ws import ResponsesWebSocket
 from .endpoints.stored_responses import StoredResponses
-from .errors import BackendError, GatewayError
-from .http.asgi import ClientDisconnected, encode_headers, relative_path, request_headers, send_bytes
+from .errors import BackendError, ClientDisconnected, GatewayError
+from .http.asgi import encode_headers, relative_path, request_headers, send_bytes
 from .http.auth import ClientAuth
 from .http.routes import Route, match, protocol_for_path
 from .pipeline import AdapterRegistry, FieldCache

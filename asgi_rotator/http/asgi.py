@@ -6,14 +6,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import _json
-from ..errors import GatewayError
+from ..errors import ClientDisconnected, GatewayError
 from ..types import Receive, Scope, Send
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
-
-
-class ClientDisconnected(Exception):
-    """The client went away while the gateway was reading or writing."""
 
 
 def relative_path(scope: Scope) -> str:

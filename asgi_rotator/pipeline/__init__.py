@@ -3,11 +3,12 @@ include the built-in provider-state rules of reasoning continuity)."""
 
 from __future__ import annotations
 
+from ..errors import FieldCachePathError
 from .adapters import AdapterChain, AdapterContext, AdapterRegistry, PayloadAdapter, validate_adapters
 from .builtin_adapters import builtin_adapters
 from .context import CacheContext, StreamCollector
 from .field_cache import FieldCache, validate_rules
-from .paths import FieldCachePathError, Path, compile_path
+from .paths import Path, compile_path
 from .provider_state import BUILTIN_RULES, ProviderStateRule
 
 __all__ = [

@@ -22,7 +22,7 @@ import re
 from functools import cache
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import FieldCachePathError
 
 _KEY = r"[^.\[\]]+"
 _BRACKET = r"\[(?:-?\d+|\*|type=[^\[\]=]+)\]"
@@ -30,10 +30,6 @@ _FIRST = re.compile(rf"({_KEY})|({_BRACKET})")
 _NEXT = re.compile(rf"\.({_KEY})|({_BRACKET})")
 _NUMBER = re.compile(r"-?\d+")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-class FieldCachePathError(ConfigError):
-    """A path that cannot be parsed."""
 
 
 class _Wild:

@@ -10,7 +10,6 @@ The field cache's trace passes record which rules ran and what they did, never t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,35 +19,12 @@ from ..credentials.pool import Lease
 from ..pipeline import AdapterChain, AdapterContext, AdapterRegistry, CacheContext, FieldCache
 from ..planner import Target
 from ..protocols.unified import UnifiedResponse
-from ..tracing.writer import RequestTrace
-from .call import Call
+from .call import AttemptContext, Call
 from .stream_reader import StreamReader
 from .transport import UpstreamTransport
 
 #: Adapter chains kept per provider/model; client-chosen model names must not grow it without bound.
 _CHAIN_CACHE_SIZE = 1024
-
-
-@dataclass(slots=True)
-class AttemptContext:
-    """What one attempt carries from its request to its answer."""
-
-    target: Target
-    chain: AdapterChain
-    adapter_ctx: AdapterContext
-    cache_ctx: CacheContext
-    trace: RequestTrace | None
-    #: The field-cache rules that run for this attempt (for the trace).
-    rules: tuple[str, ...] = ()
-
-    def record_cache(self, pass_name: str, stage: str) -> None:
-        """A field-cache pass of the trace: the rules in play and each one's outcome at ``stage``."""
-        if self.trace is None:
-            return
-        outcomes = [entry for entry in self.cache_ctx.report if entry["stage"] == stage]
-        self.trace.record(
-            pass_name, {"rules": list(self.rules), "outcomes": outcomes}, component="provider", stage=stage
-        )
 
 
 class AttemptPipeline:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..credentials.identity import Credential
-from ..pipeline import AdapterChain, AdapterContext
+from ..pipeline import AdapterChain, AdapterContext, CacheContext
 from ..planner import Target
 from ..protocols.base import WireProtocol
 from ..protocols.unified import UnifiedRequest, Usage
@@ -62,3 +62,25 @@ class Call:
             return body
         chain, ctx = self.adapters
         return chain.client_response(body, ctx)
+
+
+@dataclass(slots=True)
+class AttemptContext:
+    """What one attempt carries from its request to its answer."""
+
+    target: Target
+    chain: AdapterChain
+    adapter_ctx: AdapterContext
+    cache_ctx: CacheContext
+    trace: RequestTrace | None
+    #: The field-cache rules that run for this attempt (for the trace).
+    rules: tuple[str, ...] = ()
+
+    def record_cache(self, pass_name: str, stage: str) -> None:
+        """A field-cache pass of the trace: the rules in play and each one's outcome at ``stage``."""
+        if self.trace is None:
+            return
+        outcomes = [entry for entry in self.cache_ctx.report if entry["stage"] == stage]
+        self.trace.record(
+            pass_name, {"rules": list(self.rules), "outcomes": outcomes}, component="provider", stage=stage
+        )

@@ -23,8 +23,8 @@ from ..pipeline import AdapterRegistry, FieldCache
 from ..planner import Plan, Target
 from ..protocols._common import upstream_invalid
 from ..protocols.unified import StreamEvent, UnifiedResponse, Usage
-from .attempt import AttemptContext, AttemptPipeline
-from .call import AttemptRecord, Call
+from .attempt import AttemptPipeline
+from .call import AttemptContext, AttemptRecord, Call
 from .failures import Failures
 from .tokens import estimate_tokens
 from .transport import UpstreamTransport, guarded_chunks

@@ -9,7 +9,6 @@ once, here, and the decoded payload serves the payload adapters, the raw stream 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 from .. import _json
 from ..pipeline import StreamCollector
@@ -17,9 +16,7 @@ from ..protocols.base import SSEData
 from ..protocols.cost import provider_cost
 from ..protocols.unified import StreamEvent
 from ..sse import SSEDecoder
-
-if TYPE_CHECKING:
-    from .attempt import AttemptContext
+from .call import AttemptContext
 
 
 class StreamReader:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from asgi_rotator.pipeline.paths import FieldCachePathError, compile_path
+from asgi_rotator.errors import FieldCachePathError
+from asgi_rotator.pipeline.paths import compile_path
 from asgi_rotator.protocols.unified import (
     Message,
     Reasoning,
