@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -13,50 +14,69 @@ _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(
 
 
 def parse_duration(text: str) -> float | None:
-    """Seconds in ``"30"``, ``"1.5s"``, ``"1m30s"``, ``"143h4m52.73s"`` or ``"250ms"``; None if unparseable."""
+    """Seconds in ``"30"``, ``"1.5s"``, ``"1m30s"``, ``"143h4m52.73s"`` or ``"250ms"``; None if unparseable,
+    negative or not finite."""
     text = text.strip()
     if not text:
         return None
     try:
-        return float(text)
+        return _usable(float(text))
     except ValueError:
         pass
     match = _DURATION.match(text)
     if not match or not any(match.groups()):
         return None
     hours, minutes, seconds, millis = (float(g) if g else 0.0 for g in match.groups())
-    return hours * 3600 + minutes * 60 + seconds + millis / 1000
+    return _usable(hours * 3600 + minutes * 60 + seconds + millis / 1000)
+
+
+def _usable(seconds: float) -> float | None:
+    """``seconds`` if it can be a wait: finite and not negative (a wait already over is 0)."""
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _seconds_until(timestamp: str) -> float | None:
     try:
         moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
+        return _usable(max(moment.timestamp() - time.time(), 0.0))
+    except (ValueError, OverflowError, OSError):
         return None
-    return max(moment.timestamp() - time.time(), 0.0)
 
 
-def parse_retry_after(headers: Mapping[str, str], body: Any = None) -> float | None:
-    """Seconds to wait before retrying, from every source a provider uses; None when none says.
+def _http_date(value: str) -> float | None:
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+        return _usable(max(moment.timestamp() - time.time(), 0.0))
+    except (ValueError, TypeError, OverflowError, OSError):
+        return None
+
+
+def parse_retry_after(headers: Mapping[str, str], body: Any = None, *, limit: float = 86400.0) -> float | None:
+    """Seconds to wait before retrying, from every source a provider uses; None when none says. Never raises.
 
     Headers: ``retry-after-ms``, ``retry-after`` (seconds or HTTP date), OpenAI ``x-ratelimit-reset-*``
     durations and Anthropic ``anthropic-ratelimit-*-reset`` timestamps. Bodies: Google RPC ``RetryInfo``
-    (``retryDelay``) and ``ErrorInfo.metadata.quotaResetTimeStamp``.
+    (``retryDelay``) and ``ErrorInfo.metadata.quotaResetTimeStamp``. A value that is unparsable, not finite or
+    negative is ignored (the caller's default applies); a finite one is clamped to ``limit``
+    (``cooldowns.max``), so no stored deadline is ever absurd or non-finite.
     """
+    seconds = _first_wait(headers, body)
+    return None if seconds is None else min(seconds, limit)
+
+
+def _first_wait(headers: Mapping[str, str], body: Any) -> float | None:
     value = headers.get("retry-after-ms")
     if value:
-        try:
-            return float(value) / 1000
-        except ValueError:
-            pass
+        millis = parse_duration(value)
+        if millis is not None:
+            return millis / 1000
     value = headers.get("retry-after")
     if value:
         seconds = parse_duration(value)
+        if seconds is None and "," in value:
+            seconds = _http_date(value)
         if seconds is not None:
             return seconds
-        parsed = email.utils.parsedate_to_datetime(value) if "," in value else None
-        if parsed is not None:
-            return max(parsed.timestamp() - time.time(), 0.0)
     waits = [
         parse_duration(headers[name])
         for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")

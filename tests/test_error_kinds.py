@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from asgi_rotator.error_kinds import kind_for
+from asgi_rotator.error_kinds import Signals, classify, read_signals
 from asgi_rotator.retry_after import parse_duration, parse_retry_after
 
 
@@ -53,20 +53,100 @@ def test_retry_after_sources():
 
 
 @pytest.mark.parametrize(
+    "value",
+    ["inf", "-inf", "nan", "1e400", "-5", "Wed, 99 Foo 2026 10:00:00 GMT", "Mon, 01 Jan 99999 00:00:00 GMT", "x,y"],
+)
+def test_unusable_retry_after_is_ignored_and_never_raises(value):
+    assert parse_retry_after({"retry-after": value}) is None
+    assert parse_retry_after({"retry-after-ms": value}) is None
+    assert parse_retry_after({}, {"error": {"details": [{"retryDelay": value}]}}) is None
+
+
+def test_retry_after_is_clamped():
+    assert parse_retry_after({"retry-after": "99999999999"}) == 86400
+    assert parse_retry_after({"retry-after": "99999999999"}, limit=600) == 600
+    assert parse_retry_after({"anthropic-ratelimit-requests-reset": "9999-12-31T23:59:59Z"}) == 86400
+
+
+def signals(status, native=None, message="", code=None):
+    return Signals(status, message, tuple(c for c in (code,) if c), native.lower() if native else None)
+
+
+@pytest.mark.parametrize(
     "status,native,message,kind",
     [
         (400, None, "bad", "invalid_request"),
         (400, "invalid_request_error", "prompt is too long: 300000 tokens", "context_window_exceeded"),
         (400, "invalid_request_error", "rate limit mentioned in text", "invalid_request"),
-        (401, None, None, "authentication"),
-        (403, "PERMISSION_DENIED", None, "permission"),
-        (429, "RESOURCE_EXHAUSTED", None, "rate_limit"),
-        (429, "insufficient_quota", None, "quota_exceeded"),
-        (529, "overloaded_error", None, "server_error"),
-        (503, "UNAVAILABLE", None, "server_error"),
-        (0, "rate_limit_error", "in-stream", "rate_limit"),
-        (504, "DEADLINE_EXCEEDED", None, "timeout"),
+        (401, None, "", "authentication"),
+        (403, "PERMISSION_DENIED", "", "permission"),
+        (429, "RESOURCE_EXHAUSTED", "", "rate_limit"),
+        (503, "UNAVAILABLE", "The model is overloaded.", "server_error"),
+        (504, "DEADLINE_EXCEEDED", "", "server_error"),  # the upstream's own timeout: transient, retried
+        (413, None, "", "payload_too_large"),
     ],
 )
-def test_error_kinds(status, native, message, kind):
-    assert kind_for(status, native, message) == kind
+def test_status_then_generic_type(status, native, message, kind):
+    assert classify(signals(status, native, message))[0] == kind
+
+
+@pytest.mark.parametrize(
+    "status,body,kind,scope",
+    [
+        # OpenAI's revoked key: 401 with the generic type of a bad request; the code decides.
+        (
+            401,
+            {"error": {"type": "invalid_request_error", "code": "invalid_api_key", "message": "x"}},
+            "authentication",
+            None,
+        ),
+        # Gemini's bad key is a 400 INVALID_ARGUMENT whose ErrorInfo names it.
+        (
+            400,
+            {"error": {"code": 400, "status": "INVALID_ARGUMENT", "details": [{"reason": "API_KEY_INVALID"}]}},
+            "authentication",
+            None,
+        ),
+        # Anthropic's empty balance: a 400 of the generic type, told apart by its text.
+        (
+            400,
+            {"type": "error", "error": {"type": "invalid_request_error", "message": "Your credit balance is too low"}},
+            "quota_exceeded",
+            None,
+        ),
+        (429, {"error": {"type": "insufficient_quota", "code": "insufficient_quota"}}, "quota_exceeded", None),
+        (
+            429,
+            {
+                "error": {
+                    "status": "RESOURCE_EXHAUSTED",
+                    "details": [{"violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}],
+                }
+            },
+            "quota_exceeded",
+            None,
+        ),
+        (
+            429,
+            {
+                "error": {
+                    "status": "RESOURCE_EXHAUSTED",
+                    "details": [{"violations": [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel"}]}],
+                }
+            },
+            "rate_limit",
+            None,
+        ),
+        (
+            503,
+            {"error": {"status": "UNAVAILABLE", "message": "No capacity available for model gemini-3-pro"}},
+            "server_error",
+            "model",
+        ),
+        (429, {"error": {"details": [{"reason": "MODEL_CAPACITY_EXHAUSTED"}]}}, "server_error", "model"),
+        (529, {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "server_error", None),
+        (0, {"error": {"type": "rate_limit_error", "message": "in-stream"}}, "rate_limit", None),
+    ],
+)
+def test_structured_codes_and_text_signals_come_first(status, body, kind, scope):
+    assert classify(read_signals(status, body)) == (kind, scope)

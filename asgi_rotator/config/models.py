@@ -369,7 +369,7 @@ class RoutingConfig(_Model):
     fallback_groups: list[FallbackGroup] = Field(default_factory=list, description="Groups of targets tried in order.")
     max_wait: float = Field(10.0, ge=0, description="Longest wait for a cooling or busy pool, in seconds.")
     request_timeout: float = Field(600.0, gt=0, description="Budget for acquisition, waits, retries and fallbacks.")
-    connect_retries: int = Field(1, ge=0, description="Retries of the same provider after a connection error.")
+    connect_retries: int | None = Field(None, ge=0, description="Deprecated: use retries.connect.")
 
     @field_validator("fallback_groups", mode="before")
     @classmethod
@@ -379,10 +379,30 @@ class RoutingConfig(_Model):
         return value
 
 
+class RetriesConfig(_Model):
+    """Retries the gateway makes itself, before the next credential or target (all inside the request budget)."""
+
+    same_credential: int = Field(
+        2, ge=0, description="Retries of a transient answer (500, 502, 503, 529, overloaded) on the same credential."
+    )
+    connect: int = Field(1, ge=0, description="Retries of the same provider after a connection error.")
+    backoff_base: float = Field(0.5, ge=0, description="First retry's backoff in seconds (doubling, jittered).")
+    backoff_max: float = Field(4.0, ge=0, description="Longest backoff between retries, in seconds.")
+
+
 class CooldownConfig(_Model):
     """How long failing credentials, models and providers rest."""
 
-    rate_limit_default: float = Field(30.0, gt=0, description="429 without a retry-after.")
+    rate_limit_steps: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [10.0, 30.0, 60.0, 120.0, 300.0],
+        min_length=1,
+        description="Seconds a key rests after its 1st, 2nd... rate limit in a row without a retry-after.",
+    )
+    rate_limit_cap: float = Field(300.0, gt=0, description="Longest rest of a rate-limited key without a retry-after.")
+    quota_exceeded: float = Field(
+        3600.0, gt=0, description="Rest of a key out of quota or credit when the provider names no reset."
+    )
+    max: float = Field(86400.0, gt=0, description="Longest cooldown from any source; longer retry-afters are clamped.")
     auth_bench: float = Field(300.0, gt=0, description="401/403 bench time.")
     model_capacity: float = Field(60.0, gt=0, description="A model out of capacity, without a retry-after.")
     provider_threshold: int = Field(3, ge=1, description="Transient failures within the window that cool a provider.")
@@ -473,12 +493,23 @@ class RotatorConfig(_Model):
         default_factory=RoutingConfig, description="Aliases, fallback groups and the request budget."
     )
     cooldowns: CooldownConfig = Field(default_factory=CooldownConfig, description="Cooldown durations and backoff.")
+    retries: RetriesConfig = Field(default_factory=RetriesConfig, description="Retries before rotating.")
     sessions: SessionsConfig = Field(default_factory=SessionsConfig, description="Session affinity.")
     streaming: StreamingConfig = Field(default_factory=StreamingConfig, description="Stream timers.")
     trace: TraceConfig = Field(default_factory=TraceConfig, description="Transform traces.")
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig, description="Stored Responses API state.")
     state: StateConfig = Field(default_factory=StateConfig, description="Where shared state lives.")
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP limits and upstream timeouts.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_connect_retries(cls, data: Any) -> Any:
+        routing = data.get("routing") if isinstance(data, dict) else None
+        if isinstance(routing, dict) and routing.get("connect_retries") is not None:
+            retries = data.get("retries") or {}
+            if isinstance(retries, dict) and "connect" not in retries:
+                data = {**data, "retries": {**retries, "connect": routing["connect_retries"]}}
+        return data
 
     @model_validator(mode="after")
     def _references(self) -> RotatorConfig:

@@ -1,24 +1,29 @@
 """Cooldowns at every scope, kept in the state backend so that replicas honour each other's.
 
-    credential            a 429 (or a quota) on a key; a 401/403 benches it
+    credential            a 429 (or a quota) on a key; a 401/403 benches it. Without a retry-after, rate
+                          limits escalate (10, 30, 60, 120 s, capped at 300 s by default) while they keep
+                          coming; quota errors rest the key for ``cooldowns.quota_exceeded``
     credential + group    the same, when the model belongs to a declared quota group: its other models
                           share the cooldown, models outside the group do not
     model                 a model out of capacity, or transient failures concentrated on one model
     provider              transient failures spread over several models and credentials
 
 Every cooldown is an extend-only deadline: re-cooling never shortens one. A retry-after the provider sent
-beats any computed backoff. A success clears the failure history the backoff is computed from.
+beats any computed backoff, clamped to ``cooldowns.max``; records hold only finite numbers, and a record that
+cannot be read counts as no cooldown rather than failing a request. A success clears the provider's failure
+history the transient backoff is computed from.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import _json
 from ..config.models import RotatorConfig
-from ..error_kinds import CREDENTIAL_KINDS, is_model_capacity
+from ..error_kinds import CREDENTIAL_KINDS
 from ..errors import GatewayError, UpstreamError
 from ..state.base import StateBackend
 from ..state.keys import Keyspace
@@ -86,12 +91,13 @@ class CooldownBook:
         longest: tuple[float, str] | None = None
         for raw, scope in zip(records, ("model", "provider"), strict=True):
             if raw is not None:
-                remaining = float(_json.loads(raw)["until"]) - now
+                remaining = deadline_of(raw) - now
                 if remaining > 0 and (longest is None or remaining > longest[0]):
                     longest = (remaining, scope)
         return longest
 
     async def _cool(self, key: str, seconds: float, reason: str, state: str) -> float:
+        seconds = min(max(seconds, 0.0), self._rules.max) if math.isfinite(seconds) else self._rules.max
         until = self._clock() + seconds
         payload = _json.dumps({"until": until, "reason": reason, "state": state})
         deadline, _ = await self._backend.extend_deadline(key, until, payload)
@@ -105,22 +111,34 @@ class CooldownBook:
         if not isinstance(error, UpstreamError):
             return CooldownDecision()
         await self._backend.incr(self._keys.failure_count(credential), ttl=86400)
+        if error.details.get("cooldown_scope") == "model":
+            rest = error.retry_after or self._rules.model_capacity
+            return CooldownDecision(
+                "model", await self._cool(self._model_key(provider, model), rest, "model_capacity", "cooling")
+            )
         if kind in ("rate_limit", "quota_exceeded"):
             base, group_key = self.credential_keys(credential, model)
-            seconds = error.retry_after or self._rules.rate_limit_default
+            key = group_key or base
+            seconds = error.retry_after
+            if seconds is None and kind == "quota_exceeded":
+                seconds = self._rules.quota_exceeded
+            elif seconds is None:
+                level = await self._backend.incr(self._keys.backoff_level(key), ttl=2 * self._rules.rate_limit_cap)
+                seconds = self._escalated(level)
+            assert seconds is not None
             scope = "quota_group" if group_key else "credential"
-            return CooldownDecision(scope, await self._cool(group_key or base, seconds, kind, "cooling"))
+            return CooldownDecision(scope, await self._cool(key, seconds, kind, "cooling"))
         if kind in CREDENTIAL_KINDS:
             base, _ = self.credential_keys(credential, model)
             return CooldownDecision("credential", await self._cool(base, self._rules.auth_bench, kind, "benched"))
-        if kind == "server_error" and is_model_capacity(error.message):
-            seconds = error.retry_after or self._rules.model_capacity
-            return CooldownDecision(
-                "model", await self._cool(self._model_key(provider, model), seconds, "model_capacity", "cooling")
-            )
         if kind in _TRANSIENT:
             return await self._transient(provider, model, credential, error, credential_count)
         return CooldownDecision()
+
+    def _escalated(self, level: int) -> float:
+        """The seed's schedule for the ``level``-th rate limit in a row without a retry-after."""
+        steps = self._rules.rate_limit_steps
+        return min(steps[min(level, len(steps)) - 1], self._rules.rate_limit_cap)
 
     async def _transient(
         self, provider: str, model: str, credential: Credential, error: GatewayError, credential_count: int
@@ -159,3 +177,12 @@ class CooldownBook:
         await self._backend.delete(self._keys.failure_history(provider))
         await self._backend.delete(self._keys.backoff_level(self._model_key(provider, model)))
         await self._backend.delete(self._keys.backoff_level(self._provider_key(provider)))
+
+
+def deadline_of(raw: bytes) -> float:
+    """The ``until`` of a stored cooldown record; a record that cannot be read is no cooldown (0)."""
+    try:
+        until = float(_json.loads(raw)["until"])
+    except (ValueError, TypeError, KeyError):
+        return 0.0
+    return until if math.isfinite(until) else 0.0

@@ -14,13 +14,14 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .. import _json
 from ..config.models import CredentialConfig, RotatorConfig
 from ..errors import GatewayError, NoCredentialAvailable
 from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace
-from .cooldowns import CooldownBook, CooldownDecision
+from .cooldowns import CooldownBook, CooldownDecision, deadline_of
 from .identity import Credential, fingerprint, mask
 from .limits import Windows
 from .selection import Candidate, rank
@@ -296,10 +297,10 @@ class CredentialPool:
         for i, (credential, busy) in enumerate(zip(credentials, in_flight, strict=True)):
             raw, failed, turn, minute = values[4 * i : 4 * i + 4]
             cycled = turn is not None and credential.id in next(members)
-            record = _json.loads(raw) if raw else None
-            remaining = max(float(record["until"]) - now, 0.0) if record else 0.0
+            record = _record(raw)
+            remaining = max(deadline_of(raw) - now, 0.0) if raw else 0.0
             if record is not None and remaining > 0:
-                state, reason = record["state"], record["reason"]
+                state, reason = str(record.get("state", "cooling")), record.get("reason")
             else:
                 at_cap = credential.max_concurrency is not None and busy >= credential.max_concurrency
                 state, reason = ("busy" if at_cap else "available"), None
@@ -346,4 +347,12 @@ class CredentialPool:
 
 
 def _remaining(raw: bytes | None, now: float) -> float | None:
-    return float(_json.loads(raw)["until"]) - now if raw else None
+    return deadline_of(raw) - now if raw else None
+
+
+def _record(raw: bytes | None) -> dict[str, Any] | None:
+    try:
+        record = _json.loads(raw) if raw else None
+    except _json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None

@@ -6,12 +6,14 @@ does the upstream work, and the client protocol formats what comes back.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from .. import _json
 from ..caller import Caller
+from ..error_kinds import HARD_STOPS
 from ..errors import GatewayError
 from ..http.asgi import send_json
 from ..http.event_stream import send_event_stream
@@ -226,13 +228,14 @@ def served_headers(call: Call) -> list[tuple[str, str]]:
 
 
 def error_headers(error: GatewayError) -> list[tuple[str, str]]:
-    """``retry-after``, and the attempt history with ``x-should-retry: false`` when the gateway already retried."""
+    """``retry-after``, the attempt history, and ``x-should-retry: false`` when the gateway retried the request
+    itself or no retry can help (otherwise the client's SDK keeps its own retry policy)."""
     headers = []
     if error.retry_after is not None:
-        headers.append(("retry-after", str(max(int(-(-error.retry_after // 1)), 1))))
+        headers.append(("retry-after", str(max(math.ceil(error.retry_after), 1))))
     attempts = error.details.get("attempts")
     if attempts:
         headers.append(("x-rotator-attempts", attempts))
-        # The gateway already rotated and retried: a client-side retry storm would not help.
+    if error.details.get("attempt_count", 0) > 1 or error.kind in HARD_STOPS:
         headers.append(("x-should-retry", "false"))
     return headers

@@ -166,17 +166,6 @@ class WireProtocol(ABC):
         """The input token count from a native count-tokens answer."""
         raise NotImplementedError
 
-    def error_message(self, body: Any) -> tuple[str | None, str | None]:
-        """Pull ``(message, native error type or status)`` out of an upstream error body, if it has them."""
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict):
-            kind = error.get("type") or error.get("status") or error.get("code")
-            return error.get("message"), str(kind) if kind is not None else None
-        if isinstance(error, str):
-            return error, None
-        return None, None
-
     def upstream_error(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> UpstreamError:
         """Classify an upstream error answer (or an error that arrived inside a 200 stream, ``status`` 0)."""
-        message, native = self.error_message(body)
-        return upstream_error(status, headers or {}, body, message, native, provider=self.name)
+        return upstream_error(status, headers or {}, body, provider=self.name)

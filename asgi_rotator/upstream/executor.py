@@ -29,9 +29,6 @@ from .failures import Failures
 from .tokens import estimate_tokens
 from .transport import UpstreamTransport, guarded_chunks
 
-_CONNECT_RETRY_DELAY = 0.2
-
-
 class Executor:
     """Does the upstream I/O for requests; the planner and the pool decide where it goes."""
 
@@ -195,7 +192,8 @@ class Executor:
         for target in plan.targets:
             for scope in scopes:
                 tried: set[str] = set()
-                attempts_left = 2 * len(self._pool.credentials(target.provider, scope)) + 1
+                per_credential = 2 + self._config.retries.same_credential + self._config.retries.connect
+                attempts_left = per_credential * len(self._pool.credentials(target.provider, scope)) + 1
                 while not failures.fatal and not failures.next_target and attempts_left > 0:
                     attempts_left -= 1
                     budget = budget_end - time.monotonic()
@@ -217,7 +215,7 @@ class Executor:
                     failures.cooled = failures.retry_same = False
                     yield target, lease, budget_end - time.monotonic()
                     if failures.retry_same:
-                        await asyncio.sleep(_CONNECT_RETRY_DELAY)
+                        await asyncio.sleep(min(failures.retry_delay, max(budget_end - time.monotonic(), 0.0)))
                     elif not failures.cooled:
                         tried.add(lease.credential.id)
                 if failures.fatal or failures.next_target:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict
 
 from ..config.models import RotatorConfig
 from ..credentials.pool import CredentialPool, Lease
-from ..error_kinds import CREDENTIAL_KINDS, HARD_STOPS
+from ..error_kinds import CREDENTIAL_KINDS, HARD_STOPS, TRANSIENT_KINDS
 from ..errors import GatewayError, NoCredentialAvailable, UpstreamError
 from ..planner import Plan, Target
 from .call import AttemptRecord, Call
@@ -18,7 +19,7 @@ class Failures:
     def __init__(self, call: Call, plan: Plan, config: RotatorConfig) -> None:
         self.call = call
         self.plan = plan
-        self._connect_retries = config.routing.connect_retries
+        self._retries = config.retries
         self.errors: list[GatewayError] = []
         self.targets: list[str] = []
         self.fatal: GatewayError | None = None
@@ -26,9 +27,11 @@ class Failures:
         self.next_target = False
         #: The last failure cooled its credential (which keeps it out of selection by itself).
         self.cooled = False
-        #: Try the same target again after a short pause (connection trouble, not the credential's).
+        #: Try the same credential again after ``retry_delay`` seconds (the provider hiccuped).
         self.retry_same = False
+        self.retry_delay = 0.0
         self._connect_failures: dict[str, int] = {}
+        self._transient_failures: dict[str, int] = {}
 
     async def record(
         self, pool: CredentialPool, target: Target, lease: Lease, error: GatewayError, duration: float
@@ -41,15 +44,21 @@ class Failures:
             self.fatal = error  # the request itself is at fault: no other credential or target can help
         elif kind == "not_found" or decision.scope in ("model", "provider"):
             self.next_target = True  # this target cannot serve now; another may
-        elif kind in ("api_connection", "timeout"):
+        elif kind == "api_connection":
             count = self._connect_failures.get(target.name, 0) + 1
             self._connect_failures[target.name] = count
-            if kind == "api_connection" and count <= self._connect_retries:
-                self.retry_same = True
+            if count <= self._retries.connect:
+                self._retry(count)
             else:
-                self.next_target = True  # the provider is down or slow, not this credential
-        elif kind == "upstream_invalid":
-            self.next_target = True
+                self.next_target = True  # the provider is down, not this credential
+        elif kind == "timeout":
+            self.next_target = True  # the provider is slow; the budget is better spent elsewhere
+        elif kind in TRANSIENT_KINDS:
+            count = self._transient_failures.get(lease.credential.id, 0) + 1
+            self._transient_failures[lease.credential.id] = count
+            if count <= self._retries.same_credential:
+                self._retry(count)
+        # Anything else (an invalid 200, a transient past its retries) moves on to the target's next credential.
         group = self.plan.group
         if group is not None and self.fatal is None and (kind in group.stop_on or kind not in group.failover_on):
             self.fatal = error
@@ -73,6 +82,12 @@ class Failures:
                 next_target=self.next_target,
             )
         self._add(target, error)
+
+    def _retry(self, count: int) -> None:
+        """Try the same credential again after a jittered exponential backoff."""
+        retries = self._retries
+        self.retry_same = True
+        self.retry_delay = min(retries.backoff_base * 2 ** (count - 1), retries.backoff_max) * random.uniform(0.5, 1)
 
     def after_output(self, target: Target, lease: Lease, error: GatewayError, duration: float) -> None:
         """A stream failed after visible output: no retry, no fallback, no cooldown decision."""
@@ -128,5 +143,6 @@ class Failures:
             details={
                 "fallback_targets": list(self.targets),
                 "attempts": ", ".join(a.header_value() for a in self.call.attempts),
+                "attempt_count": len(self.call.attempts),
             },
         )

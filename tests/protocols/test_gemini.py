@@ -944,7 +944,7 @@ def test_stream_parser_in_band_error() -> None:
         events += parser.feed(event, data)
     assert [e.kind for e in events] == ["start", "text", "text", "error"]
     error = events[-1].error
-    assert error.kind == "server_error" and error.details == {"native_type": "UNAVAILABLE"}
+    assert error.kind == "server_error" and error.details == {"native_type": "unavailable"}
     assert "overloaded" in error.message
     assert parser.feed(None, '{"candidates": []}') == [] and parser.finish() == []
 
