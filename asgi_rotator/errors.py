@@ -6,6 +6,7 @@
     ├── MissingDependency        an optional extra is not installed
     ├── BackendError             the state backend failed (Redis down, timeout)
     ├── ClientDisconnected       the client went away while the gateway read or wrote
+    ├── SSEEventTooLarge         an upstream stream sent an event larger than the decoder allows
     └── GatewayError             anything that reaches a client as an HTTP error
         ├── UpstreamError        the provider answered with an error, or could not be reached
         ├── NoCredentialAvailable every credential of a provider is cooling, capped or busy
@@ -90,6 +91,14 @@ class BackendError(RotatorError):
 
 class ClientDisconnected(RotatorError):
     """The client went away while the gateway was reading or writing."""
+
+
+class SSEEventTooLarge(RotatorError):
+    """An upstream stream sent one event (or line) larger than the decoder allows."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"an upstream stream event exceeded {limit} bytes")
+        self.limit = limit
 
 
 class GatewayError(RotatorError):

@@ -474,6 +474,12 @@ class ServerConfig(_Model):
     """HTTP limits and upstream transport."""
 
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="Largest request body accepted (413 beyond).")
+    max_upstream_body_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Largest non-streamed upstream answer read (a larger one is a 502)."
+    )
+    max_sse_event_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="Largest single event of an upstream stream (a larger one fails it)."
+    )
     forward_headers: list[str] = Field(
         default_factory=lambda: ["anthropic-beta", "openai-beta"], description="Client headers passed on to upstreams."
     )

@@ -30,10 +30,18 @@ _CHAIN_CACHE_SIZE = 1024
 class AttemptPipeline:
     """Builds each attempt's upstream request and reads its answer, through adapters and the field cache."""
 
-    def __init__(self, transport: UpstreamTransport, field_cache: FieldCache, adapters: AdapterRegistry) -> None:
+    def __init__(
+        self,
+        transport: UpstreamTransport,
+        field_cache: FieldCache,
+        adapters: AdapterRegistry,
+        *,
+        max_event_bytes: int,
+    ) -> None:
         self._transport = transport
         self._field_cache = field_cache
         self._adapters = adapters
+        self._max_event_bytes = max_event_bytes
         # Adapter chains per provider/model come from the config alone, so a per-process cache is right.
         self._chains: LRUCache[str, AdapterChain] = LRUCache(_CHAIN_CACHE_SIZE)
 
@@ -101,7 +109,8 @@ class AttemptPipeline:
 
     def stream_reader(self, attempt: AttemptContext) -> StreamReader:
         """The reader of one streamed attempt, with a collector for its field-cache values."""
-        return StreamReader(attempt, self._field_cache.stream_collector(attempt.cache_ctx))
+        collector = self._field_cache.stream_collector(attempt.cache_ctx)
+        return StreamReader(attempt, collector, max_event_bytes=self._max_event_bytes)
 
     def chain(self, target: Target) -> AdapterChain:
         """The adapter chain of ``target``'s provider for its model."""

@@ -29,6 +29,7 @@ from .failures import Failures
 from .tokens import estimate_tokens
 from .transport import UpstreamTransport, guarded_chunks
 
+
 class Executor:
     """Does the upstream I/O for requests; the planner and the pool decide where it goes."""
 
@@ -45,7 +46,9 @@ class Executor:
         self._config = config
         self._pool = pool
         self._transport = transport
-        self._pipeline = AttemptPipeline(transport, field_cache, adapters)
+        self._pipeline = AttemptPipeline(
+            transport, field_cache, adapters, max_event_bytes=config.server.max_sse_event_bytes
+        )
         self._clock = clock
 
     async def generate(self, call: Call, plan: Plan) -> UnifiedResponse:
@@ -57,9 +60,9 @@ class Executor:
             served: int | None = None  # tokens of a success, counted as the lease is released
             try:
                 http_request, attempt = await self._prepare(call, target, lease, budget)
-                response = await self._transport.send(http_request, target.protocol, lease.credential)
+                content = await self._transport.send(http_request, target.protocol, lease.credential, deadline=budget)
                 try:
-                    body = _json.loads(response.content)
+                    body = _json.loads(content)
                 except _json.JSONDecodeError:
                     raise upstream_invalid(target.protocol.name, "the body is not JSON") from None
                 if not isinstance(body, dict):
@@ -147,7 +150,7 @@ class Executor:
         """Open an upstream stream; the wait for its headers counts toward the first-byte timeout."""
         try:
             async with asyncio.timeout(ttfb):
-                return await self._transport.send(request, target.protocol, lease.credential, stream=True)
+                return await self._transport.open_stream(request, target.protocol, lease.credential)
         except TimeoutError:
             raise UpstreamError(
                 "timeout",
@@ -169,8 +172,8 @@ class Executor:
                 http_request = self._transport.build(
                     target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
                 )
-                response = await self._transport.send(http_request, target.protocol, lease.credential)
-                return target.protocol.parse_count_tokens(_json.loads(response.content))
+                content = await self._transport.send(http_request, target.protocol, lease.credential, deadline=budget)
+                return target.protocol.parse_count_tokens(_json.loads(content))
             except GatewayError as exc:
                 await failures.record(self._pool, target, lease, exc, self._clock() - started)
             except (_json.JSONDecodeError, KeyError, TypeError):

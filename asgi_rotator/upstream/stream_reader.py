@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from .. import _json
+from ..errors import SSEEventTooLarge, UpstreamError
 from ..pipeline import StreamCollector
 from ..protocols.base import SSEData
 from ..protocols.cost import provider_cost
@@ -23,10 +24,10 @@ class StreamReader:
     """Turns one attempt's upstream SSE chunks into canonical events, a batch per network chunk, through the
     provider's stream adapters, feeding its field-cache collector on the way."""
 
-    def __init__(self, attempt: AttemptContext, collector: StreamCollector) -> None:
+    def __init__(self, attempt: AttemptContext, collector: StreamCollector, *, max_event_bytes: int) -> None:
         self.attempt = attempt
         self.parser = attempt.target.protocol.stream_parser()
-        self.decoder = SSEDecoder(keep_comments=True)
+        self.decoder = SSEDecoder(keep_comments=True, max_event_bytes=max_event_bytes)
         self.trace = attempt.trace
         self.collector = collector
         self._raw = collector.wants_raw
@@ -38,7 +39,11 @@ class StreamReader:
         """Canonical events per chunk; at the end, whatever terminal the parser decides."""
         async for chunk in chunks:
             events: list[StreamEvent] = []
-            for name, data in self.decoder.feed(chunk):
+            try:
+                decoded = self.decoder.feed(chunk)
+            except SSEEventTooLarge as exc:
+                raise UpstreamError("upstream_invalid", f"The upstream stream is malformed: {exc}.") from None
+            for name, data in decoded:
                 events += self._feed(name, data)
             if events:
                 yield self._adapted(events)

@@ -7,6 +7,7 @@ key they rejected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -34,6 +35,7 @@ class UpstreamTransport:
         self._transport = transport
         self._timeout = httpx.Timeout(server.read_timeout, connect=server.connect_timeout)
         self._forward = tuple(h.lower() for h in server.forward_headers)
+        self._max_body = server.max_upstream_body_bytes
 
     def build(
         self,
@@ -52,6 +54,8 @@ class UpstreamTransport:
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if native.stream else "application/json",
+            # Compressed answers are decoded if an upstream sends them anyway; asking for none saves the work.
+            "accept-encoding": "identity",
         }
         headers.update((name, client_headers[name]) for name in self._forward if name in client_headers)
         headers.update(native.headers)
@@ -75,40 +79,73 @@ class UpstreamTransport:
         return httpx.Timeout(budget, connect=min(self._timeout.connect or budget, budget))
 
     async def send(
-        self, request: httpx.Request, protocol: WireProtocol, credential: Credential, *, stream: bool = False
-    ) -> httpx.Response:
-        """Send ``request``; a non-2xx answer raises a classified :class:`UpstreamError` (response closed).
+        self, request: httpx.Request, protocol: WireProtocol, credential: Credential, *, deadline: float
+    ) -> bytes:
+        """Send ``request`` and return its whole (decoded) body, at most ``server.max_upstream_body_bytes``.
 
-        Without ``stream`` the body is read (and the connection released) before returning.
+        ``deadline`` (seconds) bounds the entire exchange, so an upstream that drips a byte at a time cannot
+        stretch it past the request's budget. A non-2xx answer raises a classified :class:`UpstreamError`.
         """
-        try:
-            response = await self._transport.handle_async_request(request)
-            if response.is_success:
-                if not stream:
+        async with _mapped_errors():
+            try:
+                async with asyncio.timeout(deadline):
+                    response = await self._open(request, protocol, credential)
                     try:
-                        await response.aread()
+                        return await self._read_body(response)
                     finally:
                         await response.aclose()
-                return response
-            try:
-                raw = await _read_limited(response)
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException as exc:
-            raise UpstreamError("timeout", f"The upstream did not answer in time ({type(exc).__name__}).") from exc
-        except httpx.TransportError as exc:
-            raise UpstreamError("api_connection", f"Could not reach the upstream ({type(exc).__name__}).") from exc
+            except TimeoutError:
+                message = "The upstream did not finish its answer within the request's budget."
+                raise UpstreamError("timeout", message) from None
+
+    async def open_stream(
+        self, request: httpx.Request, protocol: WireProtocol, credential: Credential
+    ) -> httpx.Response:
+        """Send ``request`` and return the open response of a 2xx answer (the caller closes it); a non-2xx
+        answer raises a classified :class:`UpstreamError`."""
+        async with _mapped_errors():
+            return await self._open(request, protocol, credential)
+
+    async def _open(self, request: httpx.Request, protocol: WireProtocol, credential: Credential) -> httpx.Response:
+        response = await self._transport.handle_async_request(request)
+        if response.is_success:
+            return response
+        try:
+            raw = await _read_limited(response)
+        finally:
+            await response.aclose()
         raise error_from_answer(protocol, response.status_code, raw, response.headers, credential)
+
+    async def _read_body(self, response: httpx.Response) -> bytes:
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > self._max_body:
+                raise UpstreamError("upstream_invalid", f"The upstream's answer is larger than {self._max_body} bytes.")
+        return bytes(body)
 
     async def aclose(self) -> None:
         """Close the transport's connection pool."""
         await self._transport.aclose()
 
 
+@contextlib.asynccontextmanager
+async def _mapped_errors() -> AsyncIterator[None]:
+    """httpx's exceptions as the gateway's, the most specific first (as httpx maps httpcore's)."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise UpstreamError("timeout", f"The upstream did not answer in time ({type(exc).__name__}).") from exc
+    except httpx.DecodingError as exc:
+        raise UpstreamError("upstream_invalid", f"The upstream's answer could not be decoded ({exc}).") from exc
+    except httpx.TransportError as exc:
+        raise UpstreamError("api_connection", f"Could not reach the upstream ({type(exc).__name__}).") from exc
+
+
 async def _read_limited(response: httpx.Response) -> bytes:
     """At most about 64 KiB of an error answer: an error body should be small, and a stream may be endless."""
     body = b""
-    async for chunk in response.aiter_raw():
+    async for chunk in response.aiter_bytes():
         body += chunk
         if len(body) > _MAX_ERROR_BODY:
             break
@@ -133,8 +170,9 @@ def error_from_answer(
 async def guarded_chunks(
     response: httpx.Response, ttfb_timeout: float | None, stall_timeout: float | None
 ) -> AsyncIterator[bytes]:
-    """The response's raw bytes, failing with ``timeout`` if the first byte or any later gap takes too long."""
-    iterator = response.aiter_raw().__aiter__()
+    """The response's (decoded) bytes, failing with ``timeout`` if the first byte or any later gap takes too
+    long, and with ``api_connection`` (or ``upstream_invalid`` for bad compression) if the upstream breaks off."""
+    iterator = response.aiter_bytes().__aiter__()
     limit, first = ttfb_timeout, True
     while True:
         try:
@@ -142,6 +180,10 @@ async def guarded_chunks(
                 chunk = await anext(iterator)
         except StopAsyncIteration:
             return
+        except httpx.DecodingError as exc:
+            raise UpstreamError("upstream_invalid", f"The upstream stream could not be decoded ({exc}).") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamError("api_connection", f"The upstream stream broke off ({type(exc).__name__}).") from exc
         except TimeoutError:
             what = "send a first byte" if first else "send anything"
             raise UpstreamError(

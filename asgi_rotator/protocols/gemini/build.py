@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from ..base import NativeRequest
 from ..reasoning import budget_for, level_for
@@ -15,8 +16,10 @@ _FORMAT_FIELDS = ("responseMimeType", "responseSchema", "responseJsonSchema")
 
 
 def model_path(model: str, operation: str) -> str:
-    """``/v1beta/models/{model}:{operation}`` (a ``models/`` prefix on the name is tolerated)."""
-    return f"/v1beta/models/{model.removeprefix('models/')}:{operation}"
+    """``/v1beta/models/{model}:{operation}`` (a ``models/`` prefix on the name is tolerated). The model is
+    percent-encoded whole: a name such as ``../../v1beta/cachedContents`` or one holding ``?``, ``#`` or
+    ``%2F`` stays one path segment and can never reach another resource of the API."""
+    return f"/v1beta/models/{quote(model.removeprefix('models/'), safe='')}:{operation}"
 
 
 def build_request(request: UnifiedRequest, model: str) -> NativeRequest:
