@@ -15,3 +15,8 @@ class Caller:
     scope: str | None = None
     admin: bool = False
     budget: Budget | None = None
+
+    @property
+    def owner(self) -> str:
+        """Who owns what this caller creates (stored responses, traces): its scope, else its key."""
+        return f"scope:{self.scope}" if self.scope is not None else f"key:{self.key_id or '-'}"

@@ -26,7 +26,7 @@ from .endpoints.responses_ws import ResponsesWebSocket
 from .endpoints.stored_responses import StoredResponses
 from .errors import BackendError, ClientDisconnected, GatewayError
 from .http.asgi import encode_headers, relative_path, request_headers, send_bytes
-from .http.auth import ClientAuth
+from .http.auth import ClientAuth, scrub_query_key
 from .http.routes import Route, match, protocol_for_path
 from .pipeline import AdapterRegistry, FieldCache
 from .planner import Planner
@@ -183,10 +183,15 @@ class Gateway:
         except GatewayError as error:
             unmatched = error
         caller = self._auth.authenticate(headers, query)
+        if b"key=" in query:
+            # A ?key= client key would otherwise reach the server's access log with the path.
+            scope["query_string"] = query = scrub_query_key(query)
         if route is not None and route.public:
             caller = caller or self._auth.anonymous
         elif caller is None:
             raise GatewayError("authentication", "Missing or invalid API key for this gateway.")
+        if trace is not None:
+            trace.owner = caller.owner
         if unmatched is not None or route is None:
             raise unmatched or GatewayError("not_found", f"No route for {path}.")
         protocol: WireProtocol = self._protocols.get(route.protocol)

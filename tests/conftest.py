@@ -73,7 +73,8 @@ def _remember_secrets(config: dict[str, Any]) -> None:
     for provider in config.get("providers", {}).values():
         for credential in provider.get("credentials", []):
             SECRETS.add(credential if isinstance(credential, str) else credential["key"])
-    for key in config.get("auth", {}).get("api_keys", []):
+    auth = config.get("auth", {})
+    for key in (*auth.get("api_keys", []), *auth.get("admin_keys", [])):
         SECRETS.add(key if isinstance(key, str) else key["key"])
 
 

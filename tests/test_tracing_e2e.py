@@ -29,10 +29,13 @@ def test_cross_protocol_streamed_tool_call_shows_every_pass_in_order(gateway, fa
             tools=[{"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}],
             extra_headers={"x-request-id": "trace-test-0001"},
         ) as response:
-            assert response.headers["x-request-id"] == "trace-test-0001"
+            request_id = response.headers["x-request-id"]  # minted by the gateway, never the client's
             body = response.read()
-    assert b"input_json_delta" in body
-    trace = httpx.get(base + "/rotator/traces/trace-test-0001", headers={"x-api-key": PROXY_KEY}).json()
+    assert b"input_json_delta" in body and request_id != "trace-test-0001"
+    trace = httpx.get(base + f"/rotator/traces/{request_id}", headers={"x-api-key": PROXY_KEY}).json()
+    assert trace["entries"][0]["pass_name"] == "client_request_id"
+    assert trace["entries"][0]["data"] == {"x-request-id": "trace-test-0001"}
+    trace["entries"] = trace["entries"][1:]
     passes = [e["pass_name"] for e in trace["entries"]]
     order = [
         "raw_client_request",
@@ -93,12 +96,12 @@ def test_trace_command_pretty_prints_the_passes(gateway, fake, capsys):
     base = gateway(
         {"providers": {"up": {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": ["sk-trace-3333"]}}}
     )
-    httpx.post(
+    reply = httpx.post(
         base + "/v1/chat/completions",
-        headers={"x-api-key": PROXY_KEY, "x-request-id": "cli-trace-1"},
+        headers={"x-api-key": PROXY_KEY},
         json={"model": "up/m", "messages": [{"role": "user", "content": "x"}]},
     )
-    assert cli_main(["trace", "--url", base, "--key", PROXY_KEY, "cli-trace-1"]) == 0
+    assert cli_main(["trace", "--url", base, "--key", PROXY_KEY, reply.headers["x-request-id"]]) == 0
     out = capsys.readouterr().out
     assert "raw_client_request" in out and "provider_request  up/m" in out and "sk-trace-3333" not in out
 
@@ -112,12 +115,11 @@ def test_a_json_exchange_traces_its_passes_in_pipeline_order(gateway, fake):
     }
     base = gateway({"providers": {"up": provider}})
     with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
-        client.chat.completions.create(
-            model="up/m",
-            messages=[{"role": "user", "content": "hi"}],
-            extra_headers={"x-request-id": "trace-json-0001"},
+        raw = client.chat.completions.with_raw_response.create(
+            model="up/m", messages=[{"role": "user", "content": "hi"}]
         )
-    trace = httpx.get(base + "/rotator/traces/trace-json-0001", headers={"x-api-key": PROXY_KEY}).json()
+    request_id = raw.headers["x-request-id"]
+    trace = httpx.get(base + f"/rotator/traces/{request_id}", headers={"x-api-key": PROXY_KEY}).json()
     passes = [e["pass_name"] for e in trace["entries"]]
     assert passes[: passes.index("usage_accounting_summary")] == [
         "raw_client_request",

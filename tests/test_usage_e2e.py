@@ -116,12 +116,17 @@ def test_client_key_budget_answers_429_in_the_client_shape(gateway, fake):
     assert "budget" in caught.value.message and int(caught.value.response.headers["retry-after"]) > 0
 
 
+ADMIN_KEY = "admin-test-key-0001"
+
+
 def test_metrics_and_usage_command(gateway, fake, capsys):
-    base = gateway(config("openai_chat"))
+    base = gateway(config("openai_chat", auth={"api_keys": [PROXY_KEY], "admin_keys": [ADMIN_KEY]}))
     fake.script(Reply(usage=USAGE))
     with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
         client.chat.completions.create(model="up/m", messages=[{"role": "user", "content": "hi"}])
-    metrics = httpx.get(base + "/rotator/metrics", headers={"x-api-key": PROXY_KEY})
+    # The series span every tenant: only an admin key reads them.
+    assert httpx.get(base + "/rotator/metrics", headers={"x-api-key": PROXY_KEY}).status_code == 403
+    metrics = httpx.get(base + "/rotator/metrics", headers={"x-api-key": ADMIN_KEY})
     assert metrics.status_code == 200 and "rotator_requests_total" in metrics.text
     assert "rotator_credential_state" in metrics.text
     assert cli_main(["usage", "--url", base, "--key", PROXY_KEY]) == 0
@@ -160,7 +165,7 @@ async def test_sse_cost_frames_are_provider_reported_cost_and_never_visible(tmp_
         },
         upstream_transport=httpx.ASGITransport(app=upstream),
     )
-    headers = {"authorization": f"Bearer {PROXY_KEY}", "x-request-id": "cost-frame-1"}
+    headers = {"authorization": f"Bearer {PROXY_KEY}"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
         reply = await client.post(
             "/v1/chat/completions",
@@ -171,6 +176,7 @@ async def test_sse_cost_frames_are_provider_reported_cost_and_never_visible(tmp_
         report = (await client.get("/rotator/usage", headers=headers)).json()
     await app.shutdown()
     assert report["by_model"]["up/m"]["cost_usd"] == pytest.approx(0.0042)
-    entries = [stdjson.loads(line) for line in (tmp_path / "cost-frame-1.jsonl").read_text().splitlines()]
+    trace_file = tmp_path / f"{reply.headers['x-request-id']}.jsonl"
+    entries = [stdjson.loads(line) for line in trace_file.read_text().splitlines()]
     summary = next(e for e in entries if e["pass_name"] == "usage_accounting_summary")
     assert summary["metadata"]["cost_source"] == "provider"

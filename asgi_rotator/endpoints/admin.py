@@ -4,6 +4,8 @@ introspection")."""
 
 from __future__ import annotations
 
+import asyncio
+
 from ..credentials.pool import CredentialPool
 from ..errors import GatewayError, invalid_request
 from ..http.asgi import send_bytes, send_json
@@ -70,7 +72,10 @@ class Introspection:
         await send_json(send, 200, await self._ledger.report(scope=scope, window=window))
 
     async def metrics(self, request: Request, send: Send) -> None:
-        """Prometheus metrics (the ``metrics`` extra), with credential states read fresh."""
+        """Prometheus metrics (the ``metrics`` extra), with credential states read fresh. The series span every
+        tenant, so only admin keys read them. Rendering runs off the event loop."""
+        if not request.caller.admin:
+            raise GatewayError("permission", "Metrics cover every tenant: read them with an admin key.")
         if not self._prometheus.enabled:
             raise GatewayError(
                 "not_found", "Metrics need the prometheus-client package: pip install 'asgi-rotator[metrics]'."
@@ -79,16 +84,15 @@ class Introspection:
         self._prometheus.set_credential_states(
             (str(r["provider"]), str(r["credential"]), str(r["state"])) for r in rows
         )
-        body, content_type = self._prometheus.render()
+        body, content_type = await asyncio.to_thread(self._prometheus.render)
         await send_bytes(send, 200, body, [(b"content-type", content_type.encode())])
 
     async def trace(self, request: Request, send: Send) -> None:
-        """One request's trace, for admins and global keys (scoped keys see only their own data)."""
+        """One request's trace: admins read every trace, any other key the traces of what its scope (or, for a
+        global key, the key itself) asked, like stored responses."""
         caller = request.caller
-        if caller.scope is not None and not caller.admin:
-            raise GatewayError("permission", "Traces are readable with an admin or global key.")
         request_id = request.route.item_id or ""
-        entries = await self._tracer.read(request_id)
+        entries = await self._tracer.read(request_id, owner=None if caller.admin else caller.owner)
         if entries is None:
             raise GatewayError("not_found", f"No trace for request '{request_id}'.")
         await send_json(send, 200, {"request_id": request_id, "entries": entries})

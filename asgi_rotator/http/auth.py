@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
 from ..caller import Caller
 from ..config.models import AuthConfig
@@ -56,10 +56,16 @@ def presented_key(headers: Mapping[str, str], query_string: bytes) -> str | None
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
     for name in ("x-api-key", "x-goog-api-key"):
-        if headers.get(name):
-            return headers[name]
+        if headers.get(name, "").strip():
+            return headers[name].strip()
     if query_string and b"key=" in query_string:
         values = parse_qs(query_string.decode("latin-1")).get("key")
-        if values:
-            return values[0]
+        if values and values[0].strip():
+            return values[0].strip()
     return None
+
+
+def scrub_query_key(query_string: bytes) -> bytes:
+    """``query_string`` with the value of every ``key`` parameter replaced, for logs that print it."""
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    return urlencode([(name, "[redacted]" if name == "key" else value) for name, value in pairs]).encode("latin-1")

@@ -38,11 +38,7 @@ class StoredResponse:
 
 def owner_of(caller: Caller, config: ResponsesConfig) -> str:
     """Who owns the responses ``caller`` creates."""
-    if config.shared:
-        return "*"
-    if caller.scope is not None:
-        return f"scope:{caller.scope}"
-    return f"key:{caller.key_id or '-'}"
+    return "*" if config.shared else caller.owner
 
 
 def not_found(response_id: str) -> GatewayError:

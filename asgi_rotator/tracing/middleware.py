@@ -1,9 +1,11 @@
 """``TracingMiddleware``: request ids and client-side trace passes around any ASGI app or single route.
 
-It reads ``x-request-id`` (or mints one), exposes it to the app as ``scope["asgi_rotator.request_id"]`` and sets it
-on the response. With tracing on it records what the client sent (``raw_client_request``) and what it got back
-(``final_client_response``, or one ``formatted_client_stream_event`` per chunk of an event stream), and hands the
-request's trace to the app as ``scope["asgi_rotator.trace"]`` so the passes in between land in the same file.
+It mints a request id for every request (a client's ``x-request-id`` is kept in the trace as metadata, never
+used to name one: a client could otherwise write into another request's trace), exposes it to the app as
+``scope["asgi_rotator.request_id"]`` and sets it on the response. With tracing on it records what the client
+sent (``raw_client_request``) and what it got back (``final_client_response``, or one
+``formatted_client_stream_event`` per chunk of an event stream), and hands the request's trace to the app as
+``scope["asgi_rotator.trace"]`` so the passes in between land in the same file.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from urllib.parse import parse_qsl
 from .. import _json
 from ..config.models import TraceConfig
 from ..types import ASGIApp, Message, Receive, Scope, Send
-from .writer import RequestTrace, TraceWriter, valid_request_id
+from .writer import RequestTrace, TraceWriter
 
 SCOPE_REQUEST_ID = "asgi_rotator.request_id"
 SCOPE_TRACE = "asgi_rotator.trace"
@@ -30,16 +32,14 @@ def current_trace(scope: Scope) -> RequestTrace | None:
 class TracingMiddleware:
     """Request ids and client-side trace passes for ``app``. Non-HTTP scopes pass straight through.
 
-    An incoming id that could not name a trace file (see :func:`~asgi_rotator.tracing.writer.valid_request_id`)
-    is replaced by a minted one. When an outer ``TracingMiddleware`` already handled the request, this one
-    passes it through.
+    When an outer ``TracingMiddleware`` already handled the request, this one passes it through.
 
     Args:
         app: the ASGI app or single route to wrap.
         writer: where traces go; share the gateway's so its passes and these land in one file.
         config: used to build a writer (with no secret values to redact) when none is given; with neither,
             only request ids are handled.
-        header: the request-id header, read on the way in and set on the way out.
+        header: the request-id header: a client's is kept as metadata, the minted id is set on the response.
     """
 
     def __init__(
@@ -58,7 +58,7 @@ class TracingMiddleware:
         if scope["type"] != "http" or SCOPE_REQUEST_ID in scope:
             await self.app(scope, receive, send)
             return
-        request_id = self._request_id(scope)
+        request_id = secrets.token_hex(12)
         scope[SCOPE_REQUEST_ID] = request_id
         header = self.header
         id_header = (header, request_id.encode("latin-1"))
@@ -75,6 +75,9 @@ class TracingMiddleware:
             return
 
         scope[SCOPE_TRACE] = trace
+        client_id = self._client_request_id(scope)
+        if client_id is not None:
+            trace.record("client_request_id", {"x-request-id": client_id}, direction="metadata")
         exchange = _TracedExchange(trace, scope, receive, send, id_header, self.writer.config.max_bytes_per_request)
         try:
             await self.app(scope, exchange.receive, exchange.send)
@@ -87,14 +90,12 @@ class TracingMiddleware:
             exchange.record_unfinished_response()
             await trace.close()
 
-    def _request_id(self, scope: Scope) -> str:
+    def _client_request_id(self, scope: Scope) -> str | None:
         for name, value in scope.get("headers", ()):
             if name.lower() == self.header:
-                candidate: str = value.decode("latin-1")
-                if valid_request_id(candidate):
-                    return candidate
-                break
-        return secrets.token_hex(12)
+                client_id: str = value.decode("latin-1")[:128]
+                return client_id
+        return None
 
 
 class _TracedExchange:

@@ -7,6 +7,7 @@ credential inside a URL, an upstream error message or a header the list does not
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import re
@@ -76,6 +77,21 @@ def _rule(key: str) -> int:
     return _NONE
 
 
+def secret_forms(secret: str) -> set[str]:
+    """The forms a secret may take in text an upstream echoes: as is, percent-encoded, and base64 (standard and
+    URL-safe) at each of the three alignments it can have inside a longer encoded string (``Basic`` auth, say)."""
+    forms = {secret, quote(secret, safe="")}
+    raw = secret.encode()
+    for offset in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(b"\0" * offset + raw).decode()
+            # Skip the groups the padding bytes share, and a last group that the next byte could change.
+            core = encoded[4 if offset else 0 : (offset + len(raw)) // 3 * 4]
+            if len(core) >= MIN_SECRET_LENGTH:
+                forms.add(core)
+    return forms
+
+
 class Redactor:
     """Returns redacted, JSON-ready copies of trace payloads; the input is never modified.
 
@@ -94,8 +110,7 @@ class Redactor:
         values: set[str] = set()
         for secret in secrets:
             if len(secret) >= MIN_SECRET_LENGTH:
-                values.add(secret)
-                values.add(quote(secret, safe=""))  # the form it takes in a query string
+                values.update(secret_forms(secret))
         # Longest first, so a secret that contains another is replaced whole.
         ordered = sorted(values, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None

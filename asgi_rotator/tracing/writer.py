@@ -77,10 +77,11 @@ class TraceWriter:
             return None
         return RequestTrace(self, request_id, protocol=protocol, transport=transport, session_id=session_id)
 
-    async def read(self, request_id: str) -> list[dict[str, Any]] | None:
+    async def read(self, request_id: str, *, owner: str | None = None) -> list[dict[str, Any]] | None:
         """The entries of one request's trace in the order they were recorded, or None if there is none.
 
-        An id that could not have named a trace file (one that would escape the directory) is None too.
+        With ``owner``, a trace that belongs to someone else is None too (indistinguishable from a missing one,
+        so ids cannot be probed). An id that could not have named a trace file is None.
         """
         if not valid_request_id(request_id):
             return None
@@ -96,6 +97,8 @@ class TraceWriter:
                 continue  # a line cut short by a crash mid-write
             if isinstance(item, dict):
                 entries.append(item)
+        if owner is not None and not any(entry.get("owner") == owner for entry in entries):
+            return None
         return entries
 
     async def _write(self, request_id: str, blob: bytes) -> None:
@@ -135,6 +138,7 @@ class RequestTrace:
         "protocol",
         "transport",
         "session_id",
+        "owner",
         "provider",
         "model",
         "credential",
@@ -161,6 +165,8 @@ class RequestTrace:
         self.protocol = protocol
         self.transport = transport
         self.session_id = session_id
+        #: Who may read this trace (set once the caller is known): ``scope:<name>`` or ``key:<fingerprint>``.
+        self.owner: str | None = None
         self.provider: str | None = None
         self.model: str | None = None
         self.credential: str | None = None
@@ -308,6 +314,7 @@ class RequestTrace:
             "credential_id": credential or self.credential,
             "transport": self.transport,
             "session_id": self.session_id,
+            "owner": self.owner,
             "metadata": metadata,
             "data": data,
         }

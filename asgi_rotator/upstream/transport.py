@@ -18,6 +18,7 @@ from ..config.models import ProviderConfig, ServerConfig
 from ..credentials.identity import Credential
 from ..errors import UpstreamError
 from ..protocols.base import NativeRequest, WireProtocol
+from ..tracing.redaction import secret_forms
 from .auth import auth_headers
 
 _MAX_ERROR_BODY = 64 * 1024
@@ -157,8 +158,10 @@ def error_from_answer(
 ) -> UpstreamError:
     """Classify an upstream error answer, with the credential scrubbed from anything it says."""
     text = raw.decode("utf-8", "replace")
-    if credential.secret and credential.secret in text:
-        text = text.replace(credential.secret, credential.masked)
+    if credential.secret:
+        # Some providers echo the key they rejected, plainly or encoded.
+        for form in secret_forms(credential.secret):
+            text = text.replace(form, credential.masked)
     body: Any
     try:
         body = _json.loads(text)

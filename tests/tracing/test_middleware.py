@@ -58,7 +58,7 @@ def client(app: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
-async def test_json_exchange_is_traced_and_the_request_id_echoed(tmp_path: Path) -> None:
+async def test_json_exchange_is_traced_under_a_minted_id(tmp_path: Path) -> None:
     writer = make_writer(tmp_path)
     app = TracingMiddleware(json_app, writer=writer)
     payload = {"model": "openai/gpt", "messages": [{"role": "user", "content": f"my key is {SECRET}"}]}
@@ -69,11 +69,14 @@ async def test_json_exchange_is_traced_and_the_request_id_echoed(tmp_path: Path)
             headers={"x-request-id": "client-id-1", "authorization": f"Bearer {PROXY_KEY}"},
         )
     assert response.status_code == 200
-    assert response.headers.get_list("x-request-id") == ["client-id-1"]
-    assert response.json()["seen_id"] == "client-id-1"
+    request_id = response.headers["x-request-id"]
+    assert response.headers.get_list("x-request-id") == [request_id] and request_id != "client-id-1"
+    assert response.json()["seen_id"] == request_id
 
-    entries = await writer.read("client-id-1")
+    entries = await writer.read(request_id)
     assert entries is not None
+    assert entries[0]["pass_name"] == "client_request_id" and entries[0]["data"] == {"x-request-id": "client-id-1"}
+    entries = entries[1:]
     assert [e["pass_name"] for e in entries] == [
         "raw_client_request",
         "parsed_unified_request",
@@ -85,9 +88,9 @@ async def test_json_exchange_is_traced_and_the_request_id_echoed(tmp_path: Path)
     assert request["data"]["headers"]["authorization"] == REDACTED
     assert request["data"]["body"]["messages"][0]["content"] == f"my key is {REDACTED}"
     assert final["direction"] == "response" and final["data"]["status"] == 200
-    assert final["data"]["headers"]["x-request-id"] == "client-id-1"
+    assert final["data"]["headers"]["x-request-id"] == request_id
     assert final["data"]["body"]["echo"] == f"my key is {REDACTED}"
-    text = (tmp_path / "client-id-1.jsonl").read_text()
+    text = (tmp_path / f"{request_id}.jsonl").read_text()
     assert SECRET not in text and PROXY_KEY not in text
 
 
@@ -109,7 +112,7 @@ async def test_sse_chunks_are_recorded_as_stream_events(tmp_path: Path) -> None:
     assert "body" not in entries[-1]["data"]
 
 
-async def test_an_unusable_incoming_id_is_replaced(tmp_path: Path) -> None:
+async def test_a_client_id_never_names_a_trace(tmp_path: Path) -> None:
     writer = make_writer(tmp_path)
     async with client(TracingMiddleware(sse_app, writer=writer)) as http:
         response = await http.get("/", headers={"x-request-id": "../../etc/passwd"})
@@ -128,7 +131,7 @@ async def test_with_tracing_off_only_the_request_id_is_handled(tmp_path: Path) -
     middleware = TracingMiddleware(app, config=TraceConfig(enabled=False, dir=str(tmp_path)))
     async with client(middleware) as http:
         response = await http.get("/", headers={"X-Request-ID": "abc"})
-    assert response.headers["x-request-id"] == "abc"
+    assert len(response.headers["x-request-id"]) == 24
     assert seen["trace"] is None
     assert list(tmp_path.iterdir()) == []
 
@@ -137,21 +140,22 @@ async def test_an_app_error_is_traced_naming_the_pass_and_re_raised(tmp_path: Pa
     writer = make_writer(tmp_path)
     async with client(TracingMiddleware(failing_app, writer=writer)) as http:
         with pytest.raises(RuntimeError):
-            await http.get("/", headers={"x-request-id": "boom"})
-    entries = await writer.read("boom")
+            await http.get("/")
+    (trace_file,) = tmp_path.iterdir()
+    entries = await writer.read(trace_file.stem)
     assert entries is not None
     assert [e["pass_name"] for e in entries] == ["raw_client_request", "transform_log_error"]
     assert entries[1]["data"]["failed_pass"] == "final_client_response"
-    assert SECRET not in (tmp_path / "boom.jsonl").read_text()
+    assert SECRET not in trace_file.read_text()
 
 
 async def test_nested_middleware_trace_once(tmp_path: Path) -> None:
     writer = make_writer(tmp_path)
     app = TracingMiddleware(TracingMiddleware(sse_app, writer=writer), writer=writer)
     async with client(app) as http:
-        response = await http.get("/", headers={"x-request-id": "nested"})
-    assert response.headers.get_list("x-request-id") == ["nested"]
-    entries = await writer.read("nested")
+        response = await http.get("/")
+    (request_id,) = response.headers.get_list("x-request-id")
+    entries = await writer.read(request_id)
     assert entries is not None
     assert [e["pass_name"] for e in entries].count("raw_client_request") == 1
 
