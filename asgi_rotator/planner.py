@@ -16,6 +16,8 @@ from .protocols.base import WireProtocol
 from .protocols.registry import ProtocolRegistry
 
 _MAX_ALIAS_DEPTH = 8
+#: Longest model name accepted; real ones are far shorter, and every name may end up in a URL and a header.
+MAX_MODEL_NAME = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +58,16 @@ class Planner:
         """The targets for ``model`` as requested by a client of protocol ``family``.
 
         Raises:
-            GatewayError: 404 naming the expected form, for an unknown provider or an ambiguous bare name.
+            GatewayError: 400 for a name that is not printable text of at most 256 characters; 404 naming the
+                expected form, for an unknown provider or an ambiguous bare name.
         """
+        if not model or len(model) > MAX_MODEL_NAME or not model.isprintable():
+            raise GatewayError(
+                "invalid_request",
+                f"A model name is printable text of 1 to {MAX_MODEL_NAME} characters "
+                "(no control or formatting characters).",
+                param="model",
+            )
         first = self._resolve(model, family)
         for group in self._config.routing.fallback_groups:
             if first.name in group.targets:

@@ -49,6 +49,17 @@ class ModelOptions(_Model):
     )
 
 
+def _stripped(value: SecretStr) -> SecretStr:
+    """A key as read from a secret file often ends in a newline; it never belongs to the key."""
+    text = value.get_secret_value()
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return SecretStr(text.strip()) if text != text.strip() else value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_stripped)]
+
+
 def _key_strings(value: Any) -> Any:
     """Let a bare string stand for ``{key: <string>}`` in credential and client-key lists."""
     if isinstance(value, list):
@@ -59,7 +70,7 @@ def _key_strings(value: Any) -> Any:
 class CredentialConfig(_Model):
     """One provider credential and its known limits (what the provider allows it)."""
 
-    key: SecretStr = Field(description="The API key (a secret).")
+    key: Secret = Field(description="The API key (a secret); surrounding whitespace is dropped.")
     priority: int = Field(1, ge=1, description="Tier: 1 is tried first.")
     max_concurrency: int | None = Field(None, ge=1, description="Hard cap on requests in flight.")
     rpm: int | None = Field(None, ge=1, description="Requests per minute the provider allows this credential.")
@@ -300,7 +311,7 @@ class Budget(_Model):
 class ClientKey(_Model):
     """A key clients present; ``scope`` ties it to a tenant scope, ``budget`` caps its usage."""
 
-    key: SecretStr = Field(description="The client key (a secret).")
+    key: Secret = Field(description="The client key (a secret); surrounding whitespace is dropped.")
     scope: str | None = Field(None, description="Tenant scope this key belongs to.")
     name: str | None = Field(None, description="A label for humans.")
     budget: Budget | None = Field(None, description="Spending limits for this key.")
@@ -453,6 +464,11 @@ class ResponsesConfig(_Model):
     ttl: int = Field(86400, gt=0, description="Seconds a stored response lives.")
     shared: bool = Field(False, description="Every client key may read every stored response.")
     max_depth: int = Field(100, ge=1, description="Longest previous_response_id chain replayed; deeper is a 400.")
+    max_bytes_per_owner: int = Field(
+        256 * 1024 * 1024,
+        gt=0,
+        description="Bytes of responses one scope (or global key) may store per ttl; past it, storing ones get 429.",
+    )
 
 
 class StateConfig(_Model):

@@ -95,6 +95,7 @@ class Generation:
         await self._accounting.quotas.check(caller.key_id, caller.budget)
         inherited = None
         if protocol.stores_responses:
+            await self._responses.check_room(request, caller)
             inherited = await self._responses.expand(request, caller, unstored=unstored)
         plan = self._planner.plan(request.model, protocol.family)
         session = await self._sessions.resolve(request, headers, caller.scope, inherited=inherited)

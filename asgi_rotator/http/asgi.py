@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from .. import _json
 from ..errors import ClientDisconnected, GatewayError
 from ..types import Receive, Scope, Send
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
 
 def relative_path(scope: Scope) -> str:
@@ -48,8 +50,15 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 
 def encode_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    """ASGI header pairs from text pairs."""
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    """ASGI header pairs from text pairs. A value with anything but printable ASCII (a client-chosen model name
+    in ``x-rotator-provider``, say) is percent-encoded, so no value can break or inject a header line."""
+    return [(name.encode("latin-1"), _header_safe(value).encode("ascii")) for name, value in headers]
+
+
+def _header_safe(value: str) -> str:
+    if value.isascii() and value.isprintable():
+        return value
+    return quote(value, safe=_PRINTABLE_ASCII)
 
 
 async def send_bytes(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

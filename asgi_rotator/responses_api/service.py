@@ -69,6 +69,11 @@ class ResponsesService:
             session=session,
         )
 
+    async def check_room(self, request: UnifiedRequest, caller: Caller) -> None:
+        """Refuse a request whose answer would be stored beyond its owner's byte limit (see the store)."""
+        if request.store is not False and not self._config.shared:
+            await self.store.check_room(owner_of(caller, self._config))
+
     async def save(self, record: StoredResponse, request: UnifiedRequest) -> None:
         """Persist ``record`` unless the client said ``store: false``."""
         if request.store is not False:

@@ -7,6 +7,7 @@ everyone when ``responses.shared`` is set. Entries expire after ``responses.ttl`
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -55,8 +56,37 @@ class ResponseStore:
         self._config = config
 
     async def put(self, stored: StoredResponse) -> None:
-        """Store (or replace) a response for ``responses.ttl`` seconds."""
-        await self._backend.set(self._keys.response(stored.id), _json.dumps(asdict(stored)), ttl=self._config.ttl)
+        """Store (or replace) a response for ``responses.ttl`` seconds, counting its bytes against its owner."""
+        blob = _json.dumps(asdict(stored))
+        bucket = self._bucket()
+        await self._backend.write_many(
+            [
+                ("set", self._keys.response(stored.id), blob, float(self._config.ttl)),
+                ("incr", self._keys.stored_bytes(stored.owner, bucket), len(blob), 2.0 * self._config.ttl),
+            ]
+        )
+
+    async def check_room(self, owner: str) -> None:
+        """Refuse a new stored response when ``owner`` stored ``responses.max_bytes_per_owner`` bytes within the
+        last one to two ``responses.ttl`` (a sliding bound on what it can hold at once).
+
+        Raises:
+            GatewayError: 429 naming the limit and the way out.
+        """
+        bucket = self._bucket()
+        keys = [self._keys.stored_bytes(owner, bucket), self._keys.stored_bytes(owner, bucket - 1)]
+        used = sum(int(value) for value in await self._backend.get_many(keys) if value)
+        if used >= self._config.max_bytes_per_owner:
+            raise GatewayError(
+                "rate_limit",
+                f"This caller stored {used} bytes of responses (limit {self._config.max_bytes_per_owner}); "
+                "send store: false, or wait for stored responses to expire.",
+                param="store",
+                retry_after=float(self._config.ttl),
+            )
+
+    def _bucket(self) -> int:
+        return int(time.time() // self._config.ttl)
 
     async def get(self, response_id: str, caller: Caller) -> StoredResponse:
         """The response, if ``caller`` may see it.

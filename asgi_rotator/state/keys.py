@@ -23,6 +23,7 @@ is ``<scope or ->:<provider>:<credential fingerprint>`` (never a raw key).
     turn:<cred>                              value           fair_cycle.duration         CredentialPool
     anchor:<scope>:<anchor hash>             value           sessions.anchor_ttl         SessionTracker
     resp:<response id>                       value           responses.ttl               ResponseStore
+    respbytes:<owner>:<ttl bucket>           counter         2 x responses.ttl           ResponseStore
     fc:<sha256 of rule and scope>            value or list   the rule's ttl_seconds      FieldCache
     usage:<scope>:<window>:<dimension>:<name> counters       window x 1.1 (total: none)  UsageLedger
     usage:<scope>:index:<dimension>          list (10,000)   none                        UsageLedger
@@ -145,6 +146,10 @@ class Keyspace:
     def response(self, response_id: str) -> str:
         """A stored Responses API response."""
         return f"{self.prefix}resp:{part(response_id)}"
+
+    def stored_bytes(self, owner: str, bucket: int) -> str:
+        """Bytes of responses one owner stored in one ``responses.ttl`` bucket."""
+        return f"{self.prefix}respbytes:{part(owner)}:{bucket}"
 
     def field_cache(self, digest: str) -> str:
         """A field-cache value, under the digest of its rule and scope components."""

@@ -35,9 +35,13 @@ class PrometheusMetrics:
 
     Args:
         namespace: prefix of every series name.
+        max_models: distinct model labels kept; further models are counted under ``model="other"``.
     """
 
-    def __init__(self, *, namespace: str = "rotator") -> None:
+    def __init__(self, *, namespace: str = "rotator", max_models: int = 500) -> None:
+        # Model names are client-chosen: past ``max_models`` distinct ones, new names share one "other" series.
+        self._models: set[str] = set()
+        self._max_models = max_models
         try:
             import prometheus_client as prom
         except ImportError:
@@ -83,6 +87,7 @@ class PrometheusMetrics:
         """Count one request by ``outcome`` (e.g. ``success``, ``error``, ``cancelled``) and time it."""
         if self._prom is None:
             return
+        model = self._model_label(model)
         self._requests.labels(provider, model, outcome).inc()
         if latency is not None:
             self._latency.labels(provider, model).observe(latency)
@@ -98,12 +103,21 @@ class PrometheusMetrics:
         """Add a served call's tokens by type and its cost, when known."""
         if self._prom is None:
             return
+        model = self._model_label(model)
         for label, field in _TOKEN_TYPES:
             amount = getattr(usage, field)
             if amount > 0:
                 self._tokens.labels(provider, model, label).inc(amount)
         if cost_usd is not None and cost_usd > 0:
             self._cost.labels(provider, model).inc(cost_usd)
+
+    def _model_label(self, model: str) -> str:
+        if model in self._models:
+            return model
+        if len(self._models) >= self._max_models:
+            return "other"
+        self._models.add(model)
+        return model
 
     def set_credential_states(self, states: Iterable[tuple[str, str, str]]) -> None:
         """Replace the credential gauge with ``(provider, masked credential, state)`` rows."""
