@@ -97,6 +97,8 @@ class Received:
     headers: dict[str, str]
     body: dict[str, Any]
     request: UnifiedRequest | None = None
+    #: The path as it came on the wire, percent-encoding intact (``path`` is decoded).
+    raw_path: bytes = b""
 
 
 class FakeUpstream:
@@ -171,6 +173,7 @@ class FakeUpstream:
         key = presented_key(headers, scope.get("query_string", b""))
         body = _json.loads(await read_body(receive, 64 * 1024 * 1024) or b"{}")
         received = Received(protocol.name, scope["path"], route.model or body.get("model"), key, headers, body)
+        received.raw_path = scope.get("raw_path") or scope["path"].encode()
         self.requests.append(received)
         if self.keys is not None and key not in self.keys:
             await self._error(send, protocol, Reply(status=401, error_message="invalid api key"))

@@ -56,9 +56,10 @@ def encode_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, byte
 
 
 def _header_safe(value: str) -> str:
-    if value.isascii() and value.isprintable():
+    if value.isascii() and value.isprintable() and value == value.strip():
         return value
-    return quote(value, safe=_PRINTABLE_ASCII)
+    # HTTP allows no leading or trailing whitespace in a value either.
+    return quote(value.strip(), safe=_PRINTABLE_ASCII) if value.strip() == value else quote(value, safe="")
 
 
 async def send_bytes(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
