@@ -119,8 +119,6 @@ async def hostile():
 
 @pytest.fixture
 def build(hostile, tmp_path: Path):
-    built: list[RotatorASGI] = []
-
     def make(keys: int, **extra: Any) -> RotatorASGI:
         provider = {"protocol": "openai_chat", "base_url": hostile.url + "/v1", "credentials": KEYS[:keys]}
         config = {
@@ -132,13 +130,9 @@ def build(hostile, tmp_path: Path):
             "routing": {"max_wait": 0},
             **extra,
         }
-        app = RotatorASGI(config)
-        built.append(app)
-        return app
+        return RotatorASGI(config)  # each test shuts it down on its own event loop
 
-    yield make
-    for app in built:
-        pass  # shut down in each test, on its own event loop
+    return make
 
 
 def leaked(tmp_path: Path, *texts: str) -> list[str]:
@@ -149,6 +143,7 @@ def leaked(tmp_path: Path, *texts: str) -> list[str]:
 
 
 Arrange = Callable[[HostileUpstream, bool], None]
+RATE_LIMITED = {"error": {"type": "rate_limit_exceeded", "message": "slow"}}
 
 
 def _openai_revoked() -> Answer:
