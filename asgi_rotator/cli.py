@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .config import RotatorConfig, load_config
+from .config.models import CredentialConfig
 from .credentials.identity import mask
 from .errors import ConfigError
 
@@ -114,10 +115,17 @@ def app_from_environment() -> Any:
     return RotatorASGI()
 
 
+def _shown(credential: CredentialConfig) -> str:
+    if credential.oauth_file is not None:
+        return f"oauth:{credential.oauth_file}"
+    assert credential.key is not None  # the config model allows key or oauth_file
+    return mask(credential.key.get_secret_value())
+
+
 def _check(config: RotatorConfig) -> int:
     rows = []
     for name, provider in config.providers.items():
-        keys = ", ".join(mask(c.key.get_secret_value()) for c in provider.credentials) or "(none)"
+        keys = ", ".join(_shown(c) for c in provider.credentials) or "(none)"
         models = ", ".join(provider.models) or "(any)"
         rows.append([name, provider.protocol, provider.base_url, keys, models])
     print(table(["provider", "protocol", "base_url", "credentials", "models"], rows))

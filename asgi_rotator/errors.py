@@ -88,6 +88,10 @@ class BackendError(RotatorError):
     """The state backend failed; the gateway degrades as documented in docs/scaling.md."""
 
 
+class OAuthFileError(RotatorError):
+    """An OAuth credential file is missing, unreadable or not a credential; the message names the file."""
+
+
 class ClientDisconnected(RotatorError):
     """The client went away while the gateway was reading or writing."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 
 import httpx
@@ -22,10 +22,12 @@ from ..errors import GatewayError, NoCredentialAvailable, UpstreamError
 from ..pipeline import AdapterRegistry, FieldCache
 from ..planner import Plan, Target
 from ..protocols._common import upstream_invalid
+from ..protocols.accumulate import StreamAccumulator
 from ..protocols.unified import StreamEvent, UnifiedResponse, Usage
 from .attempt import AttemptPipeline
 from .call import AttemptContext, AttemptRecord, Call
 from .failures import Failures
+from .oauth import OAuthCredentials
 from .tokens import estimate_tokens
 from .transport import UpstreamTransport, guarded_chunks
 
@@ -44,8 +46,10 @@ class Executor:
         adapters: AdapterRegistry,
         *,
         clock: Callable[[], float] = time.time,
+        oauth: OAuthCredentials | None = None,
     ) -> None:
         self._config = config
+        self._oauth = oauth
         self._pool = pool
         self._transport = transport
         self._pipeline = AttemptPipeline(transport, field_cache, adapters)
@@ -59,17 +63,21 @@ class Executor:
             http_request = None
             served: int | None = None  # tokens of a success, counted as the lease is released
             try:
-                http_request, attempt = await self._prepare(call, target, lease, budget)
-                response = await self._transport.send(http_request, target.protocol, lease.credential)
-                try:
-                    body = _json.loads(response.content)
-                except _json.JSONDecodeError:
-                    raise upstream_invalid(target.protocol.name, "the body is not JSON") from None
-                if not isinstance(body, dict):
-                    raise upstream_invalid(target.protocol.name, "the body is not a JSON object")
-                if call.trace is not None:
-                    call.trace.record("raw_provider_response", body, direction="response", component="provider")
-                result = await self._pipeline.response(attempt, body)
+                http_request, attempt, response = await self._authorized(
+                    call, target, lease, budget, lambda r: self._transport.send(r, target.protocol, lease.credential)
+                )
+                if response.headers.get("content-type", "").startswith("text/event-stream"):
+                    result = await self._accumulated(attempt, response.content)  # an upstream that only streams
+                else:
+                    try:
+                        body = _json.loads(response.content)
+                    except _json.JSONDecodeError:
+                        raise upstream_invalid(target.protocol.name, "the body is not JSON") from None
+                    if not isinstance(body, dict):
+                        raise upstream_invalid(target.protocol.name, "the body is not a JSON object")
+                    if call.trace is not None:
+                        call.trace.record("raw_provider_response", body, direction="response", component="provider")
+                    result = await self._pipeline.response(attempt, body)
                 served = _tokens(result.usage)
             except GatewayError as exc:
                 error = exc if http_request is None else as_upstream(exc)
@@ -92,9 +100,10 @@ class Executor:
             visible = False
             http_request = None
             try:
-                http_request, attempt = await self._prepare(call, target, lease, budget)
                 first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
-                response = await self._send_stream(http_request, target, lease, streaming.ttfb_timeout)
+                http_request, attempt, response = await self._authorized(
+                    call, target, lease, budget, lambda r: self._send_stream(r, target, lease, streaming.ttfb_timeout)
+                )
                 call.first_byte = time.monotonic()
                 try:
                     reader = self._pipeline.stream_reader(attempt)
@@ -142,7 +151,47 @@ class Executor:
         self, call: Call, target: Target, lease: Lease, budget: float
     ) -> tuple[httpx.Request, AttemptContext]:
         """The upstream HTTP request for one attempt, and the context its answer is read with."""
+        if self._oauth is not None:
+            lease.credential = await self._oauth.live(lease.credential)
         return await self._pipeline.request(call, target, lease, budget)
+
+    async def _authorized(
+        self,
+        call: Call,
+        target: Target,
+        lease: Lease,
+        budget: float,
+        send: Callable[[httpx.Request], Awaitable[httpx.Response]],
+    ) -> tuple[httpx.Request, AttemptContext, httpx.Response]:
+        """Prepare and send one attempt; a 401 to an OAuth credential renews its token and sends once more
+        (a second 401 is an ordinary failure, which benches the credential)."""
+        http_request, attempt = await self._prepare(call, target, lease, budget)
+        try:
+            return http_request, attempt, await send(http_request)
+        except UpstreamError as exc:
+            if exc.upstream_status != 401 or self._oauth is None or not self._oauth.manages(lease.credential):
+                raise
+        if call.trace is not None:
+            call.trace.record("oauth_token_rejected", {"credential": lease.credential.masked}, direction="error")
+        lease.credential = await self._oauth.after_rejection(lease.credential)
+        http_request, attempt = await self._pipeline.request(call, target, lease, budget)
+        return http_request, attempt, await send(http_request)
+
+    async def _accumulated(self, attempt: AttemptContext, content: bytes) -> UnifiedResponse:
+        """A whole SSE answer to a non-streamed request, read as a stream and gathered into one answer."""
+
+        async def once() -> AsyncIterator[bytes]:
+            yield content
+
+        reader = self._pipeline.stream_reader(attempt)
+        gathered = StreamAccumulator("", attempt.target.model)
+        async for events in reader.events(once()):
+            for event in events:
+                if event.kind == "error" and event.error is not None:
+                    raise event.error
+                gathered.feed(event)
+        await reader.completed()
+        return gathered.response()
 
     async def _send_stream(
         self, request: httpx.Request, target: Target, lease: Lease, ttfb: float | None
@@ -169,6 +218,8 @@ class Executor:
         async for target, lease, budget in self._leases(call, first, failures):
             started = self._clock()
             try:
+                if self._oauth is not None:
+                    lease.credential = await self._oauth.live(lease.credential)
                 http_request = self._transport.build(
                     target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
                 )

@@ -54,13 +54,18 @@ class UpstreamTransport:
             "accept": "text/event-stream" if native.stream else "application/json",
         }
         headers.update((name, client_headers[name]) for name in self._forward if name in client_headers)
+        client_betas = headers.get("anthropic-beta")
         headers.update(native.headers)
         headers.update(provider.headers)
+        if client_betas and "anthropic-beta" in provider.headers:
+            # A provider's betas (Claude Code's oauth beta) join the client's instead of replacing them.
+            merged = dict.fromkeys(b.strip() for b in f"{provider.headers['anthropic-beta']},{client_betas}".split(","))
+            headers["anthropic-beta"] = ",".join(b for b in merged if b)
         headers.update(auth_headers(provider, protocol, credential.secret))
         limits = self._timeout if timeout is None else self._capped(timeout)
         return httpx.Request(
             native.method,
-            provider.base_url + native.path,
+            (credential.base_url or provider.base_url) + native.path,
             params=native.query or None,
             headers=headers,
             content=_json.dumps(native.body),
