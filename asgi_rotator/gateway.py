@@ -83,9 +83,8 @@ class Gateway:
         )
         accounting = Accounting(config, backend, keys, clock=clock)
         tracer = TraceWriter(config.trace, _secrets(config))
-        oauth = OAuthCredentials(
-            config, backend, keys, TokenEndpoint(http_transport, clock=clock), on_secret=tracer.redactor.add, clock=clock
-        )
+        token_endpoint = TokenEndpoint(http_transport, clock=clock)
+        oauth = OAuthCredentials(config, backend, keys, token_endpoint, on_secret=tracer.redactor.add, clock=clock)
         self._auth = ClientAuth(config.auth)
         self._protocols = given.protocols
         self._max_body = config.server.max_body_bytes

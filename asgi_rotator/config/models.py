@@ -247,12 +247,10 @@ class ProviderConfig(_Model):
         default_factory=FairCycleConfig, description="Fair-cycle settings for sequential selection."
     )
     headers: dict[str, str] = Field(default_factory=dict, description="Extra headers on every upstream request.")
-    auth: Literal["bearer", "x-api-key", "x-goog-api-key", "none", "custom", "anthropic_oauth", "iflow"] | None = (
-        Field(
-            None,
-            description="How the key is sent; by default the protocol's own (bearer, x-api-key, x-goog-api-key). "
-            "anthropic_oauth: Bearer, but x-api-key for sk-ant-api keys; iflow: Bearer plus iFlow's signature.",
-        )
+    auth: Literal["bearer", "x-api-key", "x-goog-api-key", "none", "custom", "anthropic_oauth", "iflow"] | None = Field(
+        None,
+        description="How the key is sent; by default the protocol's own (bearer, x-api-key, x-goog-api-key). "
+        "anthropic_oauth: Bearer, but x-api-key for sk-ant-api keys; iflow: Bearer plus iFlow's signature.",
     )
     auth_header: str | None = Field(None, description="Header name for auth: custom.")
     adapters: list[str | AdapterConfig] = Field(
@@ -278,6 +276,11 @@ class ProviderConfig(_Model):
     client_id: str | None = Field(None, description="OAuth client id sent with a refresh (a file's own wins).")
     client_secret: SecretStr | None = Field(None, description="OAuth client secret, for clients that have one.")
     token_scope: str | None = Field(None, description="scope sent with a refresh, for endpoints that want it.")
+    project_discovery: Literal["gemini_cli", "antigravity"] | None = Field(
+        None,
+        description="Find (or onboard) the Code Assist project of a credential without project_id, as that "
+        "client does, and save it in the credential file.",
+    )
     credential_base_url: bool = Field(
         False,
         description="A base URL the credential brings (Copilot's endpoints.api, Qwen's resource_url) replaces "

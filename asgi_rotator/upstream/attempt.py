@@ -56,7 +56,13 @@ class AttemptPipeline:
         )
         chain = self.chain(target)
         adapter_ctx = AdapterContext(
-            target.provider, target.model, target.protocol.name, credential.masked, session, scope
+            target.provider,
+            target.model,
+            target.protocol.name,
+            credential.masked,
+            session,
+            scope,
+            credential_fields=credential.fields,
         )
         attempt = AttemptContext(target, chain, adapter_ctx, cache_ctx, trace, self._field_cache.rule_names(cache_ctx))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 
 import httpx
@@ -63,9 +63,7 @@ class Executor:
             http_request = None
             served: int | None = None  # tokens of a success, counted as the lease is released
             try:
-                http_request, attempt, response = await self._authorized(
-                    call, target, lease, budget, lambda r: self._transport.send(r, target.protocol, lease.credential)
-                )
+                http_request, attempt, response = await self._authorized(call, target, lease, budget, stream=False)
                 if response.headers.get("content-type", "").startswith("text/event-stream"):
                     result = await self._accumulated(attempt, response.content)  # an upstream that only streams
                 else:
@@ -101,9 +99,7 @@ class Executor:
             http_request = None
             try:
                 first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
-                http_request, attempt, response = await self._authorized(
-                    call, target, lease, budget, lambda r: self._send_stream(r, target, lease, streaming.ttfb_timeout)
-                )
+                http_request, attempt, response = await self._authorized(call, target, lease, budget, stream=True)
                 call.first_byte = time.monotonic()
                 try:
                     reader = self._pipeline.stream_reader(attempt)
@@ -161,13 +157,14 @@ class Executor:
         target: Target,
         lease: Lease,
         budget: float,
-        send: Callable[[httpx.Request], Awaitable[httpx.Response]],
+        *,
+        stream: bool,
     ) -> tuple[httpx.Request, AttemptContext, httpx.Response]:
         """Prepare and send one attempt; a 401 to an OAuth credential renews its token and sends once more
         (a second 401 is an ordinary failure, which benches the credential)."""
         http_request, attempt = await self._prepare(call, target, lease, budget)
         try:
-            return http_request, attempt, await send(http_request)
+            return http_request, attempt, await self._send(http_request, target, lease, stream=stream)
         except UpstreamError as exc:
             if exc.upstream_status != 401 or self._oauth is None or not self._oauth.manages(lease.credential):
                 raise
@@ -175,7 +172,12 @@ class Executor:
             call.trace.record("oauth_token_rejected", {"credential": lease.credential.masked}, direction="error")
         lease.credential = await self._oauth.after_rejection(lease.credential)
         http_request, attempt = await self._pipeline.request(call, target, lease, budget)
-        return http_request, attempt, await send(http_request)
+        return http_request, attempt, await self._send(http_request, target, lease, stream=stream)
+
+    async def _send(self, request: httpx.Request, target: Target, lease: Lease, *, stream: bool) -> httpx.Response:
+        if stream:
+            return await self._send_stream(request, target, lease, self._config.streaming.ttfb_timeout)
+        return await self._transport.send(request, target.protocol, lease.credential)
 
     async def _accumulated(self, attempt: AttemptContext, content: bytes) -> UnifiedResponse:
         """A whole SSE answer to a non-streamed request, read as a stream and gathered into one answer."""

@@ -97,6 +97,8 @@ class OAuthCredentials:
         tokens = self._tokens.get(credential.id) or self._load(credential)
         if not self._usable(tokens):
             tokens = await self._renew(credential, stale=tokens.access_token)
+        if self._providers[credential.provider].project_discovery and "project_id" not in tokens.fields:
+            tokens = await self._discover(credential)
         return self._apply(credential, tokens)
 
     async def after_rejection(self, credential: Credential) -> Credential:
@@ -190,6 +192,24 @@ class OAuthCredentials:
         if self._sealer is not None:
             await self._backend.set(self._keys.oauth_tokens(credential), self._sealer.seal(renewed), SHARED_TTL)
         return renewed
+
+    async def _discover(self, credential: Credential) -> OAuthTokens:
+        """Find the credential's Code Assist project once, and keep it in its file."""
+        async with self._locks.setdefault(credential.id, asyncio.Lock()):
+            tokens = self._tokens[credential.id]
+            if "project_id" in tokens.fields:
+                return tokens
+            try:
+                project = await self._endpoint.discover_project(self._providers[credential.provider], tokens)
+            except UpstreamError as exc:
+                logger.warning("asgi_rotator: %s: %s", self._name(credential), exc.message)
+                raise UpstreamError(exc.kind, f"{self._name(credential)}: {exc.message}") from None
+            tokens = replace(tokens, fields={**tokens.fields, "project_id": project})
+            self._tokens[credential.id] = tokens
+            written = self._files.get(credential.id)
+            if written is not None:
+                await asyncio.to_thread(files.write, written, tokens)
+            return tokens
 
     async def _adopt(self, credential: Credential, stale: str) -> OAuthTokens | None:
         """Usable tokens another process left (in the file or, encrypted, in the state backend), else None."""

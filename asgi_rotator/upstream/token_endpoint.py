@@ -7,11 +7,12 @@ the credential is benched until someone logs in again), a 429 ``rate_limit``, an
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 
@@ -22,6 +23,13 @@ from ..errors import ErrorKind, UpstreamError
 from ..retry_after import parse_retry_after
 
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: Seconds between polls of a Code Assist onboarding operation, and how many polls before giving up.
+ONBOARD_POLL = {"gemini_cli": 5.0, "antigravity": 2.0}
+ONBOARD_POLLS = 12
+_CODE_ASSIST_METADATA: dict[str, dict[str, str]] = {
+    "gemini_cli": {"ideType": "IDE_UNSPECIFIED", "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"},
+    "antigravity": {"ideType": "ANTIGRAVITY", "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"},
+}
 
 
 class TokenEndpoint:
@@ -43,6 +51,58 @@ class TokenEndpoint:
         if provider.token_flow == "iflow":
             renewed.api_key = await self._iflow_api_key(renewed, provider)
         return renewed
+
+    async def discover_project(self, provider: ProviderConfig, tokens: OAuthTokens) -> str:
+        """The Code Assist project of ``tokens``' account: ``loadCodeAssist``, then ``onboardUser`` (a
+        long-running operation, polled) when the account has none yet.
+
+        Raises:
+            UpstreamError: ``authentication`` when the account is not eligible (the reason Google gives).
+        """
+        flavor = provider.project_discovery or "gemini_cli"
+        metadata = _CODE_ASSIST_METADATA[flavor]
+        base = f"{provider.base_url}/v1internal"
+        loaded = await self._code_assist(provider, tokens, "POST", f"{base}:loadCodeAssist", {"metadata": metadata})
+        project = _project_of(loaded.get("cloudaicompanionProject"))
+        if project and loaded.get("currentTier"):
+            return project
+        tiers = [t for t in loaded.get("allowedTiers") or [] if isinstance(t, dict)]
+        tier = next((t.get("id") for t in tiers if t.get("isDefault")), None)
+        if tier is None:
+            reasons = [t.get("reasonMessage") for t in loaded.get("ineligibleTiers") or [] if isinstance(t, dict)]
+            if reasons:
+                raise UpstreamError("authentication", f"Code Assist refuses this account: {reasons[0]}")
+            tier = "legacy-tier" if flavor == "gemini_cli" else "free-tier"
+        request = {"tierId": tier, "metadata": metadata}
+        if project:
+            request["cloudaicompanionProject"] = project
+        operation = await self._code_assist(provider, tokens, "POST", f"{base}:onboardUser", request)
+        for _ in range(ONBOARD_POLLS):
+            if operation.get("done"):
+                response = operation.get("response")
+                found = _project_of(response.get("cloudaicompanionProject") if isinstance(response, dict) else None)
+                if found:
+                    return found
+                break
+            await asyncio.sleep(ONBOARD_POLL[flavor])
+            name = operation.get("name")
+            if flavor == "gemini_cli" and isinstance(name, str) and name:
+                operation = await self._code_assist(provider, tokens, "GET", f"{base}/{name}", None)
+            else:
+                operation = await self._code_assist(provider, tokens, "POST", f"{base}:onboardUser", request)
+        raise UpstreamError("authentication", "Code Assist onboarding gave no project; set project_id in the file")
+
+    async def _code_assist(
+        self, provider: ProviderConfig, tokens: OAuthTokens, method: str, url: str, body: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        headers = {k.lower(): v for k, v in provider.headers.items()}
+        headers.update(
+            {"authorization": f"Bearer {tokens.access_token}", "accept": "application/json"},
+        )
+        if body is not None:
+            headers["content-type"] = "application/json"
+        content = _json.dumps(body) if body is not None else None
+        return await self._call(httpx.Request(method, url, headers=headers, content=content), tokens)
 
     async def _refresh(self, provider: ProviderConfig, tokens: OAuthTokens) -> OAuthTokens:
         url = tokens.token_url or provider.token_url
@@ -121,8 +181,8 @@ class TokenEndpoint:
         )
 
     async def _iflow_api_key(self, tokens: OAuthTokens, provider: ProviderConfig) -> str:
-        parts = urlsplit(tokens.token_url or provider.token_url or "")
-        url = f"{parts.scheme}://{parts.netloc}/api/oauth/getUserInfo"
+        # Beside the token endpoint: https://iflow.cn/oauth/token -> https://iflow.cn/api/oauth/getUserInfo
+        url = (tokens.token_url or provider.token_url or "").removesuffix("/oauth/token") + "/api/oauth/getUserInfo"
         request = httpx.Request(
             "GET", url, params={"accessToken": tokens.access_token}, headers={"accept": "application/json"}
         )
@@ -165,6 +225,13 @@ class TokenEndpoint:
             kind, message = "server_error", f"the token endpoint failed ({status}: {said})"
         retry = parse_retry_after(response.headers, body) if status == 429 else None
         raise UpstreamError(kind, message, upstream_status=status, retry_after=retry)
+
+
+def _project_of(value: Any) -> str | None:
+    """A project as Code Assist names it: a string or ``{"id": ...}``."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
 
 
 def _expiry(body: dict[str, Any], access: str, now: float) -> float | None:

@@ -181,9 +181,7 @@ def codex_account_id(id_token: str | None, access_token: str | None = None) -> s
     for token in (id_token, access_token):
         claims = jwt_claims(token)
         auth = claims.get(_CODEX_AUTH_CLAIM)
-        account = (auth if isinstance(auth, dict) else {}).get("chatgpt_account_id") or claims.get(
-            "chatgpt_account_id"
-        )
+        account = (auth if isinstance(auth, dict) else {}).get("chatgpt_account_id") or claims.get("chatgpt_account_id")
         if isinstance(account, str) and account:
             return account
     return None
