@@ -172,6 +172,7 @@ class SubscriptionFake:
 
     def _handler(self, path: str) -> Any:
         for prefix, handler in (
+            ("/plain/", self._plain),
             ("/claude/v1/messages", self._claude),
             ("/codex/responses", self._codex),
             ("/copilot/", self._copilot),
@@ -204,6 +205,9 @@ class SubscriptionFake:
         await self.upstream({**scope, "path": path, "raw_path": path.encode()}, receive, forward)
 
     # -- providers ---------------------------------------------------------------------------------------
+
+    async def _plain(self, seen: Seen, scope: dict[str, Any], body: bytes, send: Any) -> None:
+        await self._delegate(scope, seen.path.removeprefix("/plain"), body, send)
 
     async def _claude(self, seen: Seen, scope: dict[str, Any], body: bytes, send: Any) -> None:
         auth = seen.headers.get("authorization", "")
