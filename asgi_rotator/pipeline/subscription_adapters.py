@@ -49,7 +49,7 @@ class ClaudeCode(PayloadAdapter):
     stages = frozenset({"request"})
 
     def transform_request(self, native: NativeRequest, ctx: AdapterContext) -> None:
-        if not native.path.endswith("/v1/messages"):
+        if not native.path.endswith(("/v1/messages", "/v1/messages/count_tokens")):
             return
         native.query["beta"] = "true"
         system = native.body.get("system")

@@ -213,8 +213,7 @@ class Executor:
         """Input tokens of the request: counted by the first target's upstream when its protocol can, else
         estimated locally (about four characters a token)."""
         first = Plan(plan.targets[:1])
-        native = first.targets[0].protocol.build_count_tokens(call.request, first.targets[0].model)
-        if native is None:
+        if first.targets[0].protocol.build_count_tokens(call.request, first.targets[0].model) is None:
             return estimate_tokens(call.request)
         failures = Failures(call, first, self._config)
         async for target, lease, budget in self._leases(call, first, failures):
@@ -222,9 +221,7 @@ class Executor:
             try:
                 if self._oauth is not None:
                     lease.credential = await self._oauth.live(lease.credential)
-                http_request = self._transport.build(
-                    target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
-                )
+                http_request = self._pipeline.count_tokens_request(call, target, lease, budget)
                 response = await self._transport.send(http_request, target.protocol, lease.credential)
                 return target.protocol.parse_count_tokens(_json.loads(response.content))
             except GatewayError as exc:

@@ -268,3 +268,31 @@ def test_qwen_code_takes_its_base_from_resource_url(gateway: Any, tmp_path: Path
     base = gateway(config, upstream_transport=httpx.ASGITransport(app=fake))
     assert CLIENTS["openai_chat"](base, "qwen_code/coder-model", False) == HELLO
     assert fake.calls_to("/qwen/v1/chat/completions")[0].headers["x-dashscope-authtype"] == "qwen-oauth"
+
+
+def test_token_counts_go_through_the_presets_rules_too(gateway: Any, tmp_path: Path) -> None:
+    import anthropic
+    from google import genai
+    from google.genai import types as gtypes
+
+    from ..conftest import PROXY_KEY
+
+    fake = SubscriptionFake()
+    claude, _ = configure("claude_code", tmp_path, fake)
+    gemini, _ = configure("gemini_cli", tmp_path, fake)
+    base = gateway(
+        {"providers": {**claude["providers"], **gemini["providers"]}}, upstream_transport=httpx.ASGITransport(app=fake)
+    )
+
+    with anthropic.Anthropic(base_url=base, api_key=PROXY_KEY, max_retries=0) as client:
+        counted = client.messages.count_tokens(
+            model="claude_code/claude-sonnet-4-6", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert counted.input_tokens > 0
+    assert fake.calls_to("/claude/v1/messages/count_tokens")[0].query == {"beta": ["true"]}
+
+    client = genai.Client(api_key=PROXY_KEY, http_options=gtypes.HttpOptions(base_url=base, api_version="v1beta"))
+    assert client.models.count_tokens(model="gemini_cli/gemini-2.5-pro", contents="hello").total_tokens > 0
+    client.close()
+    sent = fake.calls_to("/codeassist/v1internal:countTokens")[0].body
+    assert sent["request"]["model"] == "models/gemini-2.5-pro" and "project" not in sent
