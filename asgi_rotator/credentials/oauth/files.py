@@ -238,7 +238,7 @@ def _export_rotator(doc: dict[str, Any], tokens: OAuthTokens) -> dict[str, Any]:
         "last_refresh": None if tokens.last_refresh is None else int(tokens.last_refresh),
         **tokens.fields,
     }
-    doc.update({k: v for k, v in values.items() if v is not None})
+    doc.update({k: v for k, v in values.items() if v not in (None, "")})
     return doc
 
 
