@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ NEW = "access-renewed-0001-xxxxxxxx"
 REFRESH = "refresh-original-00000001"
 ROTATED = "refresh-rotated-0001-yyyyyyyy"
 MESSAGES = [{"role": "user", "content": "hi"}]
+REDIS_URL = os.environ.get("ROTATOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 class Clock:
@@ -172,13 +174,20 @@ async def test_a_missing_file_benches_that_credential_with_a_message_naming_it(t
     assert rows["oauth:missing.json"]["oauth"]["error"].startswith(f"OAuth credential file {missing}: cannot be read")
 
 
-async def test_replicas_sharing_a_backend_renew_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_replicas_sharing_a_backend_renew_once(tmp_path: Path, backend: str) -> None:
     fake, tokens = fake_with_tokens()
     path = token_file(tmp_path / "cred.json", expires_at=time.time() - 10)
-    backend = MemoryBackend()
-    replicas = [app(fake, {"sub": provider(path)}, backend=backend) for _ in range(2)]
+    if backend == "memory":
+        shared = MemoryBackend()
+        replicas = [app(fake, {"sub": provider(path)}, backend=shared) for _ in range(2)]
+    else:
+        state = {"backend": "redis", "url": REDIS_URL, "prefix": f"oauth-{uuid.uuid4().hex[:8]}:"}
+        replicas = [app(fake, {"sub": provider(path)}, config={"state": state}) for _ in range(2)]
 
     await asyncio.gather(*(ask(replica) for replica in replicas for _ in range(5)))
+    for replica in replicas:
+        await replica.shutdown()
 
     assert tokens.calls == 1
     assert fake.upstream.keys_used() == [NEW] * 10
