@@ -265,3 +265,38 @@ def test_keys_shows_an_oauth_credentials_expiry_and_last_refresh(
     out = capsys.readouterr().out
     assert "oauth:cred.json" in out and "2.0h, refreshed 2026-01-02 03:04Z" in out
     assert "access-keys-0000000001" not in out
+
+
+def test_the_login_command_runs_the_flow_against_overridden_endpoints(
+    _upstream_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def device_code(fields: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        return 200, {
+            "device_code": "d",
+            "user_code": "WXYZ-0000",
+            "verification_uri": "https://github.com/login/device",
+            "interval": 0,
+        }
+
+    async def access_token(fields: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        return 200, {"access_token": "gho_" + "c" * 36}
+
+    swappable, url = _upstream_server
+    swappable.app = AuthServer({"/login/device/code": device_code, "/login/oauth/access_token": access_token})
+    out = tmp_path / "copilot.json"
+    argv = [
+        "login",
+        "copilot",
+        "--out",
+        str(out),
+        "--device-url",
+        f"{url}/login/device/code",
+        "--token-url",
+        f"{url}/login/oauth/access_token",
+    ]
+
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "WXYZ-0000" in printed and f"oauth_file: {out}" in printed
+    assert "gho_" not in printed
+    assert json.loads(out.read_text()) == {"refresh_token": "gho_" + "c" * 36}
