@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 
 from ..credentials.oauth import files
-from ..credentials.oauth.files import OAuthTokens, codex_account_id
+from ..credentials.oauth.tokens import OAuthTokens, codex_account_id, epoch_seconds, jwt_claims
 from ..errors import LoginError
 from .specs import LoginSpec
 
@@ -75,7 +75,7 @@ def _tokens(spec: LoginSpec, answer: dict[str, Any]) -> OAuthTokens:
     if isinstance(answer.get("resource_url"), str):
         tokens.fields["resource_url"] = answer["resource_url"]
     if tokens.expires_at is None:
-        tokens.expires_at = files.epoch_seconds(files.jwt_claims(access).get("exp"))
+        tokens.expires_at = epoch_seconds(jwt_claims(access).get("exp"))
     return tokens
 
 

@@ -25,8 +25,9 @@ from typing import Any
 from ..config.models import RotatorConfig
 from ..credentials.identity import Credential
 from ..credentials.oauth import files
-from ..credentials.oauth.files import CredentialFile, OAuthTokens
+from ..credentials.oauth.files import CredentialFile
 from ..credentials.oauth.sharing import TokenSealer
+from ..credentials.oauth.tokens import OAuthTokens
 from ..errors import OAuthFileError, UpstreamError
 from ..state.base import StateBackend
 from ..state.keys import Keyspace

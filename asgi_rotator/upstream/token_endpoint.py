@@ -18,7 +18,7 @@ import httpx
 
 from .. import _json
 from ..config.models import ProviderConfig
-from ..credentials.oauth.files import OAuthTokens, codex_account_id, epoch_seconds, jwt_claims
+from ..credentials.oauth.tokens import OAuthTokens, codex_account_id, epoch_seconds, jwt_claims
 from ..errors import ErrorKind, UpstreamError
 from ..retry_after import parse_retry_after
 

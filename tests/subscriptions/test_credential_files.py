@@ -14,6 +14,7 @@ import pytest
 from asgi_rotator.catalogue.subscriptions import SUBSCRIPTION_PRESETS
 from asgi_rotator.config.models import CredentialConfig
 from asgi_rotator.credentials.oauth import files
+from asgi_rotator.credentials.oauth.tokens import OAuthTokens
 from asgi_rotator.errors import OAuthFileError
 
 from .clients import CLIENTS
@@ -32,7 +33,7 @@ def test_claude_codes_file_has_its_expiry_in_milliseconds_and_keeps_its_other_fi
     read = files.read(path)
     assert (read.shape, read.tokens.expires_at, read.tokens.refresh_token) == ("claude", 1761000000.0, "sk-ant-ort01-y")
 
-    files.write(read, files.OAuthTokens("sk-ant-oat01-new", "sk-ant-ort01-new", expires_at=1762000000.5))
+    files.write(read, OAuthTokens("sk-ant-oat01-new", "sk-ant-ort01-new", expires_at=1762000000.5))
     saved = json.loads(Path(path).read_text())["claudeAiOauth"]
     assert saved["accessToken"] == "sk-ant-oat01-new" and saved["expiresAt"] == 1762000000500
     assert saved["subscriptionType"] == "max" and saved["scopes"] == ["user:inference"]
@@ -107,7 +108,7 @@ def test_a_credential_has_a_key_or_an_oauth_file() -> None:
 
 
 def test_tokens_do_not_show_in_a_repr() -> None:
-    tokens = files.OAuthTokens("access-secret", "refresh-secret", id_token="id-secret", client_secret="cs-secret")
+    tokens = OAuthTokens("access-secret", "refresh-secret", id_token="id-secret", client_secret="cs-secret")
     assert "secret" not in repr(tokens)
 
 

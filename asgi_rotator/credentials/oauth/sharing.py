@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from ...errors import MissingDependency
-from .files import OAuthTokens
+from .tokens import OAuthTokens
 
 
 class TokenSealer:
