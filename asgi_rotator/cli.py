@@ -158,7 +158,8 @@ def _login(args: argparse.Namespace) -> int:
 
 def _shown(credential: CredentialConfig) -> str:
     if credential.oauth_file is not None:
-        return f"oauth:{credential.oauth_file}"
+        missing = "" if os.path.exists(os.path.expanduser(credential.oauth_file)) else " (missing)"
+        return f"oauth:{credential.oauth_file}{missing}"
     assert credential.key is not None  # the config model allows key or oauth_file
     return mask(credential.key.get_secret_value())
 

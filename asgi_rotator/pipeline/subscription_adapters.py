@@ -136,6 +136,7 @@ class CodeAssist(PayloadAdapter):
     """
 
     name = "code_assist"
+    aliases = ("antigravity_envelope",)  # the seed's name for it
     stages = frozenset({"request", "response", "stream_payload"})
 
     @classmethod

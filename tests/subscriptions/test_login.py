@@ -300,3 +300,18 @@ def test_the_login_command_runs_the_flow_against_overridden_endpoints(
     assert "WXYZ-0000" in printed and f"oauth_file: {out}" in printed
     assert "gho_" not in printed
     assert json.loads(out.read_text()) == {"refresh_token": "gho_" + "c" * 36}
+
+
+def test_check_lists_oauth_files_and_says_which_are_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    present = tmp_path / "present.json"
+    present.write_text("{}")
+    config = tmp_path / "config.json"
+    credentials = [{"oauth_file": str(present)}, {"oauth_file": str(tmp_path / "gone.json")}]
+    config.write_text(
+        json.dumps(
+            {"providers": {"sub": {"protocol": "openai_chat", "base_url": "http://x/v1", "credentials": credentials}}}
+        )
+    )
+    assert cli.main(["check", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"oauth:{present}," in out and f"oauth:{tmp_path / 'gone.json'} (missing)" in out
