@@ -37,6 +37,7 @@ _NATIVE_KINDS: dict[str, ErrorKind] = {
     "context_length_exceeded": "context_window_exceeded",
     "insufficient_quota": "quota_exceeded",
     "quota_exceeded": "quota_exceeded",
+    "usage_limit_reached": "quota_exceeded",  # Codex: the ChatGPT plan's usage window is used up
     "resource_exhausted": "rate_limit",
     "rate_limit_error": "rate_limit",
     "rate_limit_exceeded": "rate_limit",

@@ -29,6 +29,8 @@ def parse_duration(text: str) -> float | None:
 
 
 def _seconds_until(timestamp: str) -> float | None:
+    if timestamp.strip().isdigit():  # epoch seconds
+        return max(float(timestamp) - time.time(), 0.0)
     try:
         moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
@@ -40,8 +42,10 @@ def parse_retry_after(headers: Mapping[str, str], body: Any = None) -> float | N
     """Seconds to wait before retrying, from every source a provider uses; None when none says.
 
     Headers: ``retry-after-ms``, ``retry-after`` (seconds or HTTP date), OpenAI ``x-ratelimit-reset-*``
-    durations and Anthropic ``anthropic-ratelimit-*-reset`` timestamps. Bodies: Google RPC ``RetryInfo``
-    (``retryDelay``) and ``ErrorInfo.metadata.quotaResetTimeStamp``.
+    durations and Anthropic ``anthropic-ratelimit-*-reset`` timestamps (the subscription windows'
+    ``anthropic-ratelimit-unified-reset`` also in epoch seconds). Bodies: Google RPC ``RetryInfo``
+    (``retryDelay``), ``ErrorInfo.metadata.quotaResetTimeStamp`` and ``quotaResetDelay`` (Code Assist), and
+    Codex's ``error.resets_in_seconds`` / ``error.resets_at``.
     """
     value = headers.get("retry-after-ms")
     if value:
@@ -69,6 +73,7 @@ def parse_retry_after(headers: Mapping[str, str], body: Any = None) -> float | N
             "anthropic-ratelimit-tokens-reset",
             "anthropic-ratelimit-input-tokens-reset",
             "anthropic-ratelimit-output-tokens-reset",
+            "anthropic-ratelimit-unified-reset",
         )
         if name in headers
     ]
@@ -80,6 +85,12 @@ def parse_retry_after(headers: Mapping[str, str], body: Any = None) -> float | N
 
 def _retry_from_body(body: Any) -> float | None:
     error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        resets_in, resets_at = error.get("resets_in_seconds"), error.get("resets_at")
+        if isinstance(resets_in, int | float) and not isinstance(resets_in, bool):
+            return float(resets_in)
+        if isinstance(resets_at, int | float) and not isinstance(resets_at, bool):
+            return max(float(resets_at) - time.time(), 0.0)
     details = error.get("details") if isinstance(error, dict) else None
     if not isinstance(details, list):
         return None
@@ -94,6 +105,10 @@ def _retry_from_body(body: Any) -> float | None:
         metadata = detail.get("metadata")
         if isinstance(metadata, dict) and isinstance(metadata.get("quotaResetTimeStamp"), str):
             seconds = _seconds_until(metadata["quotaResetTimeStamp"])
+            if seconds is not None:
+                return seconds
+        if isinstance(metadata, dict) and isinstance(metadata.get("quotaResetDelay"), str):
+            seconds = parse_duration(metadata["quotaResetDelay"])
             if seconds is not None:
                 return seconds
     return None
