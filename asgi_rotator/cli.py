@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import json
 import os
 import sys
+import time
+import webbrowser
 from collections.abc import Sequence
 from typing import Any
 
 from .config import RotatorConfig, load_config
+from .config.models import CredentialConfig
 from .credentials.identity import mask
-from .errors import ConfigError
+from .errors import ConfigError, LoginError
+from .login.flows import login
+from .login.specs import LOGINS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,6 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("check", help="validate a config and list providers with masked credentials")
     check.add_argument("--config", help="YAML or JSON config file")
 
+    login = commands.add_parser("login", help="log in to a subscription provider and write its credential file")
+    login.add_argument("preset", choices=sorted(LOGINS), help="the subscription preset")
+    login.add_argument("--out", help="credential file to write (default ~/.config/asgi-rotator/oauth/PRESET.json)")
+    for flag in ("token-url", "device-url", "authorize-url"):
+        login.add_argument(f"--{flag}", help=f"override the preset's {flag.replace('-', ' ')}")
+    login.add_argument("--port", type=int, help="loopback port for the browser redirect (PKCE logins)")
+    login.add_argument("--no-browser", action="store_true", help="print the login URL instead of opening it")
+
     remotes = {
         "keys": "credential states of a running gateway",
         "usage": "usage and cost of a running gateway, by provider and model",
@@ -52,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "login":
+            return _login(args)
         if args.command == "check":
             return _check(load_config(args.config))
         if args.command == "usage":
@@ -114,10 +131,43 @@ def app_from_environment() -> Any:
     return RotatorASGI()
 
 
+def _login(args: argparse.Namespace) -> int:
+    spec = LOGINS[args.preset]
+    overrides = {
+        "token_url": args.token_url,
+        "device_url": args.device_url,
+        "authorize_url": args.authorize_url,
+        "port": args.port,
+    }
+    spec = dataclasses.replace(spec, **{k: v for k, v in overrides.items() if v is not None})
+    path = os.path.expanduser(args.out or f"~/.config/asgi-rotator/oauth/{args.preset}.json")
+
+    async def open_browser(url: str) -> None:
+        if not args.no_browser:
+            webbrowser.open(url)
+
+    try:
+        asyncio.run(login(spec, path, on_listening=open_browser))
+    except LoginError as exc:
+        print(f"login failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"\nwrote {path} (mode 0600); add it to your config:\n")
+    print(f"providers:\n  {args.preset}:\n    preset: {args.preset}\n    credentials: [{{oauth_file: {path}}}]")
+    return 0
+
+
+def _shown(credential: CredentialConfig) -> str:
+    if credential.oauth_file is not None:
+        missing = "" if os.path.exists(os.path.expanduser(credential.oauth_file)) else " (missing)"
+        return f"oauth:{credential.oauth_file}{missing}"
+    assert credential.key is not None  # the config model allows key or oauth_file
+    return mask(credential.key.get_secret_value())
+
+
 def _check(config: RotatorConfig) -> int:
     rows = []
     for name, provider in config.providers.items():
-        keys = ", ".join(mask(c.key.get_secret_value()) for c in provider.credentials) or "(none)"
+        keys = ", ".join(_shown(c) for c in provider.credentials) or "(none)"
         models = ", ".join(provider.models) or "(any)"
         rows.append([name, provider.protocol, provider.base_url, keys, models])
     print(table(["provider", "protocol", "base_url", "credentials", "models"], rows))
@@ -198,6 +248,7 @@ def _keys(url: str, key: str | None) -> int:
             r["in_flight"],
             r["requests_this_minute"],
             r["fair_cycle"],
+            _oauth_cell(r.get("oauth")),
         ]
         for r in reply["credentials"]
     ]
@@ -212,9 +263,29 @@ def _keys(url: str, key: str | None) -> int:
         "in flight",
         "req/min",
         "fair cycle",
+        "oauth (expires in, last refresh)",
     ]
     print(table(header, rows))
     return 0
+
+
+def _oauth_cell(oauth: dict[str, Any] | None) -> str:
+    """An OAuth credential's expiry and last refresh, e.g. ``52m, refreshed 2026-01-02 03:04Z``."""
+    if not oauth:
+        return "-"
+    if oauth.get("error"):
+        return f"error: {oauth['error']}"
+    left = oauth.get("expires_in")
+    expiry = "unknown" if left is None else ("expired" if left <= 0 else _duration(left))
+    last = oauth.get("last_refresh")
+    when = time.strftime("%Y-%m-%d %H:%MZ", time.gmtime(last)) if last else "never"
+    return f"{expiry}, refreshed {when}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 60:.0f}m" if seconds >= 60 else f"{seconds:.0f}s"
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:

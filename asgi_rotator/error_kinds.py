@@ -42,6 +42,7 @@ _CODES: dict[str, ErrorKind] = {
     "unsupported_country_region_territory": "permission",
     "insufficient_quota": "quota_exceeded",
     "billing_hard_limit_reached": "quota_exceeded",
+    "usage_limit_reached": "quota_exceeded",  # Codex: the ChatGPT plan's usage window is used up
     "rate_limit_exceeded": "rate_limit",
     "context_length_exceeded": "context_window_exceeded",
     "string_above_max_length": "context_window_exceeded",

@@ -89,6 +89,14 @@ class BackendError(RotatorError):
     """The state backend failed; the gateway degrades as documented in docs/scaling.md."""
 
 
+class OAuthFileError(RotatorError):
+    """An OAuth credential file is missing, unreadable or not a credential; the message names the file."""
+
+
+class LoginError(RotatorError):
+    """``asgi-rotator login`` did not complete; the message says what the provider answered."""
+
+
 class ClientDisconnected(RotatorError):
     """The client went away while the gateway was reading or writing."""
 

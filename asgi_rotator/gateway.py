@@ -40,6 +40,8 @@ from .state.keys import Keyspace
 from .tracing import RequestTrace, TraceWriter, TracingMiddleware, current_trace
 from .types import Message, Receive, Scope, Send
 from .upstream.executor import Executor
+from .upstream.oauth import OAuthCredentials
+from .upstream.token_endpoint import TokenEndpoint
 from .upstream.transport import UpstreamTransport
 from .usage.accounting import Accounting
 
@@ -69,11 +71,10 @@ class Gateway:
         clock = given.clock
         keys = Keyspace(config.state.prefix)
         backend = given.backend or backend_from_config(config.state, clock=clock)
-        upstream = UpstreamTransport(
-            given.upstream_transport
-            or httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200)),
-            config.server,
+        http_transport = given.upstream_transport or httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         )
+        upstream = UpstreamTransport(http_transport, config.server)
         responses_protocol = given.protocols.get("openai_responses")
         pool = CredentialPool(config, backend, keys, clock=clock)
         store = ResponseStore(backend, keys, config.responses)
@@ -82,6 +83,8 @@ class Gateway:
         )
         accounting = Accounting(config, backend, keys, clock=clock)
         tracer = TraceWriter(config.trace, _secrets(config))
+        token_endpoint = TokenEndpoint(http_transport, clock=clock)
+        oauth = OAuthCredentials(config, backend, keys, token_endpoint, on_secret=tracer.redactor.add, clock=clock)
         self._auth = ClientAuth(config.auth)
         self._protocols = given.protocols
         self._max_body = config.server.max_body_bytes
@@ -91,7 +94,7 @@ class Gateway:
             Planner(config, given.protocols),
             SessionTracker(config, backend, keys),
             ResponsesService(store, config.responses, responses_protocol),
-            Executor(config, pool, upstream, field_cache, given.adapters, clock=clock),
+            Executor(config, pool, upstream, field_cache, given.adapters, clock=clock, oauth=oauth),
             accounting,
             heartbeat_interval=config.streaming.heartbeat_interval,
         )
@@ -101,6 +104,7 @@ class Gateway:
             state_backend=config.state.backend,
             open_auth=self._auth.open,
             pool=pool,
+            oauth=oauth,
             ledger=accounting.ledger,
             prometheus=accounting.prometheus,
             tracer=tracer,
@@ -216,10 +220,11 @@ async def _empty(request: Request, send: Send) -> None:
 
 
 def _secrets(config: RotatorConfig) -> list[str]:
-    """Every configured credential and client key: traces must never contain any of them."""
+    """Every configured credential, client key and client secret: traces must never contain any of them (OAuth
+    tokens are added as they are read and renewed)."""
     keys = [c.key for p in config.providers.values() for c in p.credentials]
     keys += [c.key for s in config.scopes.values() for p in s.providers.values() for c in p.credentials]
     keys += [k.key for k in (*config.auth.api_keys, *config.auth.admin_keys)]
-    if config.state.fingerprint_key is not None:
-        keys.append(config.state.fingerprint_key)
-    return [k.get_secret_value() for k in keys]
+    keys += [p.client_secret for p in config.providers.values()]
+    keys += [config.state.fingerprint_key, config.state.encryption_key]
+    return [k.get_secret_value() for k in keys if k is not None]

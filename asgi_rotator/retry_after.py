@@ -36,6 +36,8 @@ def _usable(seconds: float) -> float | None:
 
 
 def _seconds_until(timestamp: str) -> float | None:
+    if timestamp.strip().isdigit():  # epoch seconds
+        return _usable(max(float(timestamp) - time.time(), 0.0))
     try:
         moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
         return _usable(max(moment.timestamp() - time.time(), 0.0))
@@ -56,7 +58,9 @@ def parse_retry_after(headers: Mapping[str, str], body: Any = None, *, limit: fl
 
     Headers: ``retry-after-ms``, ``retry-after`` (seconds or HTTP date), OpenAI ``x-ratelimit-reset-*``
     durations and Anthropic ``anthropic-ratelimit-*-reset`` timestamps. Bodies: Google RPC ``RetryInfo``
-    (``retryDelay``) and ``ErrorInfo.metadata.quotaResetTimeStamp``. A value that is unparsable, not finite or
+    (``retryDelay``), ``ErrorInfo.metadata.quotaResetTimeStamp`` and ``quotaResetDelay`` (Code Assist), and
+    Codex's ``error.resets_in_seconds`` / ``error.resets_at``; Anthropic's subscription windows'
+    ``anthropic-ratelimit-unified-reset`` is in epoch seconds. A value that is unparsable, not finite or
     negative is ignored (the caller's default applies); a finite one is clamped to ``limit``
     (``cooldowns.max``), so no stored deadline is ever absurd or non-finite.
     """
@@ -89,6 +93,7 @@ def _first_wait(headers: Mapping[str, str], body: Any) -> float | None:
             "anthropic-ratelimit-tokens-reset",
             "anthropic-ratelimit-input-tokens-reset",
             "anthropic-ratelimit-output-tokens-reset",
+            "anthropic-ratelimit-unified-reset",
         )
         if name in headers
     ]
@@ -100,6 +105,12 @@ def _first_wait(headers: Mapping[str, str], body: Any) -> float | None:
 
 def _retry_from_body(body: Any) -> float | None:
     error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        resets_in, resets_at = error.get("resets_in_seconds"), error.get("resets_at")
+        if isinstance(resets_in, int | float) and not isinstance(resets_in, bool):
+            return _usable(float(resets_in))
+        if isinstance(resets_at, int | float) and not isinstance(resets_at, bool):
+            return _usable(max(float(resets_at) - time.time(), 0.0))
     details = error.get("details") if isinstance(error, dict) else None
     if not isinstance(details, list):
         return None
@@ -114,6 +125,10 @@ def _retry_from_body(body: Any) -> float | None:
         metadata = detail.get("metadata")
         if isinstance(metadata, dict) and isinstance(metadata.get("quotaResetTimeStamp"), str):
             seconds = _seconds_until(metadata["quotaResetTimeStamp"])
+            if seconds is not None:
+                return seconds
+        if isinstance(metadata, dict) and isinstance(metadata.get("quotaResetDelay"), str):
+            seconds = parse_duration(metadata["quotaResetDelay"])
             if seconds is not None:
                 return seconds
     return None

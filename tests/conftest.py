@@ -72,7 +72,9 @@ def trace_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def _remember_secrets(config: dict[str, Any]) -> None:
     for provider in config.get("providers", {}).values():
         for credential in provider.get("credentials", []):
-            SECRETS.add(credential if isinstance(credential, str) else credential["key"])
+            secret = credential if isinstance(credential, str) else credential.get("key")
+            if secret:  # an oauth_file entry's tokens are registered by the test that writes the file
+                SECRETS.add(secret)
     auth = config.get("auth", {})
     for key in (*auth.get("api_keys", []), *auth.get("admin_keys", [])):
         SECRETS.add(key if isinstance(key, str) else key["key"])

@@ -68,14 +68,27 @@ def _key_strings(value: Any) -> Any:
 
 
 class CredentialConfig(_Model):
-    """One provider credential and its known limits (what the provider allows it)."""
+    """One provider credential and its known limits (what the provider allows it).
 
-    key: Secret = Field(description="The API key (a secret); surrounding whitespace is dropped.")
+    A credential is either an API ``key`` or an ``oauth_file``: a JSON file of OAuth tokens the gateway
+    refreshes and writes back (see docs/subscriptions/).
+    """
+
+    key: Secret | None = Field(None, description="The API key (a secret); surrounding whitespace is dropped.")
+    oauth_file: str | None = Field(
+        None, description="Path of an OAuth credential file (access and refresh token); instead of key."
+    )
     priority: int = Field(1, ge=1, description="Tier: 1 is tried first.")
     max_concurrency: int | None = Field(None, ge=1, description="Hard cap on requests in flight.")
     rpm: int | None = Field(None, ge=1, description="Requests per minute the provider allows this credential.")
     tpm: int | None = Field(None, ge=1, description="Tokens per minute the provider allows this credential.")
     daily: int | None = Field(None, ge=1, description="Requests per day the provider allows this credential.")
+
+    @model_validator(mode="after")
+    def _key_or_file(self) -> CredentialConfig:
+        if (self.key is None) == (self.oauth_file is None):
+            raise ValueError("a credential has either key or oauth_file, not both and not neither")
+        return self
 
 
 CapValue = Annotated[int | str, Field(description="An absolute number, or a percentage such as '80%'.")]
@@ -245,8 +258,10 @@ class ProviderConfig(_Model):
         default_factory=FairCycleConfig, description="Fair-cycle settings for sequential selection."
     )
     headers: dict[str, str] = Field(default_factory=dict, description="Extra headers on every upstream request.")
-    auth: Literal["bearer", "x-api-key", "x-goog-api-key", "none", "custom"] | None = Field(
-        None, description="How the key is sent; by default the protocol's own (bearer, x-api-key, x-goog-api-key)."
+    auth: Literal["bearer", "x-api-key", "x-goog-api-key", "none", "custom", "anthropic_oauth", "iflow"] | None = Field(
+        None,
+        description="How the key is sent; by default the protocol's own (bearer, x-api-key, x-goog-api-key). "
+        "anthropic_oauth: Bearer, but x-api-key for sk-ant-api keys; iflow: Bearer plus iFlow's signature.",
     )
     auth_header: str | None = Field(None, description="Header name for auth: custom.")
     adapters: list[str | AdapterConfig] = Field(
@@ -255,6 +270,32 @@ class ProviderConfig(_Model):
     field_cache: FieldCacheRules = Field(
         default_factory=list,
         description="Fields to remember from one exchange and inject into the next; a built-in's name replaces it.",
+    )
+    # OAuth credentials (oauth_file entries, and the Copilot token exchange): see docs/subscriptions/.
+    token_flow: Literal["refresh_token", "copilot_exchange", "iflow"] = Field(
+        "refresh_token",
+        description="How an OAuth token is renewed: an OAuth refresh, GitHub Copilot's token exchange (every "
+        "credential is then a GitHub token), or iFlow's refresh followed by its API-key lookup.",
+    )
+    token_url: str | None = Field(
+        None, description="The token (or Copilot exchange) endpoint; a credential file's own token_url wins."
+    )
+    token_body: Literal["form", "json"] = Field("form", description="How the refresh request's body is encoded.")
+    token_auth: Literal["body", "basic"] = Field(
+        "body", description="client_secret in the body, or also as HTTP Basic auth (iFlow)."
+    )
+    client_id: str | None = Field(None, description="OAuth client id sent with a refresh (a file's own wins).")
+    client_secret: SecretStr | None = Field(None, description="OAuth client secret, for clients that have one.")
+    token_scope: str | None = Field(None, description="scope sent with a refresh, for endpoints that want it.")
+    project_discovery: Literal["gemini_cli", "antigravity"] | None = Field(
+        None,
+        description="Find (or onboard) the Code Assist project of a credential without project_id, as that "
+        "client does, and save it in the credential file.",
+    )
+    credential_base_url: bool = Field(
+        False,
+        description="A base URL the credential brings (Copilot's endpoints.api, Qwen's resource_url) replaces "
+        "base_url.",
     )
 
     @field_validator("protocol")
@@ -265,6 +306,13 @@ class ProviderConfig(_Model):
                 "protocol 'litellm' arrives with the provider catalogue and is not available yet; "
                 "use one of openai_chat, openai_responses, anthropic_messages, gemini"
             )
+        return value
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL")
         return value
 
     @field_validator("base_url")
@@ -481,6 +529,11 @@ class StateConfig(_Model):
         None, description="HMAC key for credential fingerprints; set the same value on every replica."
     )
     lease_ttl: float = Field(60.0, gt=0, description="How long a dead replica's in-flight slots stay taken.")
+    encryption_key: SecretStr | None = Field(
+        None,
+        description="Fernet key (cryptography) that shares refreshed OAuth tokens between replicas, encrypted; "
+        "without it each replica keeps its own (they still meet in a shared credential file).",
+    )
     on_error: Literal["degrade", "fail"] = Field(
         "degrade", description="When Redis fails: serve on per-replica memory state, or answer 503."
     )

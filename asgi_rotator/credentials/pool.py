@@ -22,7 +22,7 @@ from ..errors import GatewayError, NoCredentialAvailable
 from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace
 from .cooldowns import CooldownBook, CooldownDecision, deadline_of
-from .identity import Credential, fingerprint, mask
+from .identity import Credential, from_config
 from .limits import Windows
 from .selection import Candidate, rank
 
@@ -78,21 +78,7 @@ class CredentialPool:
             for name, scoped in s.providers.items()
         ]
         for scope, name, entries in sources:
-            self._pools[(scope, name)] = [
-                Credential(
-                    name,
-                    fingerprint(c.key.get_secret_value(), fp_key),
-                    mask(c.key.get_secret_value()),
-                    c.priority,
-                    c.max_concurrency,
-                    scope,
-                    c.key.get_secret_value(),
-                    c.rpm,
-                    c.tpm,
-                    c.daily,
-                )
-                for c in entries
-            ]
+            self._pools[(scope, name)] = [from_config(name, c, scope, fp_key) for c in entries]
         self._active: dict[str, Lease] = {}
         self._renewer: asyncio.Task[None] | None = None
 

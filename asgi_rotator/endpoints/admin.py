@@ -11,6 +11,7 @@ from ..errors import GatewayError, invalid_request
 from ..http.asgi import send_bytes, send_json
 from ..tracing import TraceWriter
 from ..types import Send
+from ..upstream.oauth import OAuthCredentials
 from ..usage import WINDOWS, PrometheusMetrics, UsageLedger
 from .base import Request
 
@@ -23,6 +24,7 @@ class Introspection:
         state_backend: the configured state backend's name.
         open_auth: no client keys are configured.
         pool: credential states.
+        oauth: OAuth credentials' expiry and last renewal (``oauth`` in their rows; never a token).
         ledger: usage counters.
         prometheus: the Prometheus series.
         tracer: trace files.
@@ -35,6 +37,7 @@ class Introspection:
         state_backend: str,
         open_auth: bool,
         pool: CredentialPool,
+        oauth: OAuthCredentials,
         ledger: UsageLedger,
         prometheus: PrometheusMetrics,
         tracer: TraceWriter,
@@ -46,6 +49,7 @@ class Introspection:
             "auth": "open" if open_auth else "keys",
         }
         self._pool = pool
+        self._oauth = oauth
         self._ledger = ledger
         self._prometheus = prometheus
         self._tracer = tracer
@@ -58,6 +62,10 @@ class Introspection:
         """Every credential's state, masked: all of them for admins, the caller's scope otherwise."""
         caller = request.caller
         rows = await self._pool.states()
+        for credential, row in zip(self._pool.all_credentials(), rows, strict=True):
+            status = self._oauth.status(credential)
+            if status is not None:
+                row["oauth"] = status
         await send_json(send, 200, {"credentials": [r for r in rows if caller.admin or r["scope"] == caller.scope]})
 
     async def usage(self, request: Request, send: Send) -> None:
@@ -81,6 +89,10 @@ class Introspection:
                 "not_found", "Metrics need the prometheus-client package: pip install 'asgi-rotator[metrics]'."
             )
         rows = await self._pool.states()
+        for credential, row in zip(self._pool.all_credentials(), rows, strict=True):
+            status = self._oauth.status(credential)
+            if status is not None:
+                row["oauth"] = status
         self._prometheus.set_credential_states(
             (str(r["provider"]), str(r["credential"]), str(r["state"])) for r in rows
         )

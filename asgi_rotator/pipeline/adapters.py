@@ -50,6 +50,8 @@ class AdapterContext:
     session_id: str | None = None
     scope: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
+    #: Non-secret fields of an OAuth credential (``account_id``, ``project_id``); never a token.
+    credential_fields: Mapping[str, str] = field(default_factory=dict)
 
 
 class PayloadAdapter:

@@ -20,6 +20,7 @@ from typing import Any
 from ..protocols.base import NativeRequest
 from .adapters import AdapterContext, AdapterRegistry, PayloadAdapter, Stage
 from .paths import compile_path
+from .subscription_adapters import SUBSCRIPTION_ADAPTERS
 
 _GEMINI_MODEL = re.compile(r"/models/[^/:]+:")
 _DEVELOPER_MODES = ("system", "user", "drop")
@@ -209,5 +210,13 @@ class SetHeaders(PayloadAdapter):
 def builtin_adapters() -> AdapterRegistry:
     """A new registry holding the built-in adapters, for one app to add its own to."""
     return AdapterRegistry(
-        (ModelOverride, SuppressDeveloperRole, ReasoningContent, FieldRename, DropParams, SetHeaders)
+        (
+            ModelOverride,
+            SuppressDeveloperRole,
+            ReasoningContent,
+            FieldRename,
+            DropParams,
+            SetHeaders,
+            *SUBSCRIPTION_ADAPTERS,
+        )
     )

@@ -30,6 +30,11 @@ is ``<scope or ->:<provider>:<credential fingerprint>`` (never a raw key).
     usage:index:scopes                       list (10,000)   none                        UsageLedger
     seen:<index key>:<name>                  counter         none                        UsageLedger
     quota:<client key fingerprint>:<period>@<start>  counters  until the period ends + 60 s  UsageLedger
+    oauthlock:<cred>                         lease set (1)   45 s (one renewal)          OAuthCredentials
+    oauth:<cred>                             value           30 days                     OAuthCredentials
+
+``oauth:<cred>`` holds an OAuth credential's newest tokens encrypted with ``state.encryption_key`` (Fernet);
+it is written only when that key is set. ``<cred>`` of an OAuth file is the fingerprint of its path.
 """
 
 from __future__ import annotations
@@ -136,6 +141,14 @@ class Keyspace:
     def cycle_turn(self, credential: CredentialRef) -> str:
         """The fair cycle a credential last spent its turn in (for display)."""
         return self._credential("turn", credential)
+
+    def oauth_lock(self, credential: CredentialRef) -> str:
+        """The renewal lock of an OAuth credential (a lease set of limit 1)."""
+        return self._credential("oauthlock", credential)
+
+    def oauth_tokens(self, credential: CredentialRef) -> str:
+        """An OAuth credential's newest tokens, encrypted, for the other replicas."""
+        return self._credential("oauth", credential)
 
     # -- conversations -----------------------------------------------------------------------------------
 

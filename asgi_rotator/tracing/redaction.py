@@ -104,15 +104,29 @@ class Redactor:
             than 8 characters are ignored.
     """
 
-    __slots__ = ("_pattern",)
+    __slots__ = ("_pattern", "_values")
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        values: set[str] = set()
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
         for secret in secrets:
-            if len(secret) >= MIN_SECRET_LENGTH:
-                values.update(secret_forms(secret))
+            self._include(secret)
+        self._compile()
+
+    def add(self, secret: str) -> None:
+        """Redact ``secret`` from now on too (an OAuth token that was just read or renewed)."""
+        if secret not in self._values and self._include(secret):
+            self._compile()
+
+    def _include(self, secret: str) -> bool:
+        if len(secret) < MIN_SECRET_LENGTH:
+            return False
+        self._values.update(secret_forms(secret))
+        return True
+
+    def _compile(self) -> None:
         # Longest first, so a secret that contains another is replaced whole.
-        ordered = sorted(values, key=len, reverse=True)
+        ordered = sorted(self._values, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def scrub(self, text: str) -> str:

@@ -63,9 +63,7 @@ class AttemptPipeline:
             scope,
         )
         chain = self.chain(target)
-        adapter_ctx = AdapterContext(
-            target.provider, target.model, target.protocol.name, credential.masked, session, scope
-        )
+        adapter_ctx = _adapter_context(call, target, lease)
         attempt = AttemptContext(target, chain, adapter_ctx, cache_ctx, trace, self._field_cache.rule_names(cache_ctx))
 
         request = await self._field_cache.inject_unified(cache_ctx, request)
@@ -94,6 +92,18 @@ class AttemptPipeline:
             )
         return http_request, attempt
 
+    def count_tokens_request(self, call: Call, target: Target, lease: Lease, budget: float) -> httpx.Request:
+        """The HTTP request of a token count; the provider's request adapters run on it too (Code Assist wraps
+        it in its envelope)."""
+        native = target.protocol.build_count_tokens(call.request, target.model)
+        assert native is not None  # the executor estimates locally when the protocol cannot count
+        chain = self.chain(target)
+        if chain.has_request:
+            native = chain.request(native, _adapter_context(call, target, lease))
+        return self._transport.build(
+            target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
+        )
+
     async def response(self, attempt: AttemptContext, body: dict[str, Any]) -> UnifiedResponse:
         """Read a non-streamed answer's JSON body, keeping what the field-cache rules extract from it."""
         if attempt.chain.has_response:
@@ -121,3 +131,16 @@ class AttemptPipeline:
             )
             self._chains[target.name] = chain
         return chain
+
+
+def _adapter_context(call: Call, target: Target, lease: Lease) -> AdapterContext:
+    credential = lease.credential
+    return AdapterContext(
+        target.provider,
+        target.model,
+        target.protocol.name,
+        credential.masked,
+        call.session,
+        call.scope,
+        credential_fields=credential.fields,
+    )

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
+from typing import TypeVar
 
 import httpx
 
@@ -22,12 +23,18 @@ from ..errors import GatewayError, NoCredentialAvailable, UpstreamError
 from ..pipeline import AdapterRegistry, FieldCache
 from ..planner import Plan, Target
 from ..protocols._common import upstream_invalid
+from ..protocols.accumulate import StreamAccumulator
 from ..protocols.unified import StreamEvent, UnifiedResponse, Usage
 from .attempt import AttemptPipeline
 from .call import AttemptContext, AttemptRecord, Call
 from .failures import Failures
+from .oauth import OAuthCredentials
 from .tokens import estimate_tokens
 from .transport import UpstreamTransport, guarded_chunks
+
+T = TypeVar("T")
+#: How an attempt's request goes out: read whole, or opened as a stream.
+Sender = Callable[[httpx.Request, Target, Lease], Awaitable[T]]
 
 
 class Executor:
@@ -42,8 +49,10 @@ class Executor:
         adapters: AdapterRegistry,
         *,
         clock: Callable[[], float] = time.time,
+        oauth: OAuthCredentials | None = None,
     ) -> None:
         self._config = config
+        self._oauth = oauth
         self._pool = pool
         self._transport = transport
         self._pipeline = AttemptPipeline(
@@ -59,17 +68,21 @@ class Executor:
             http_request = None
             served: int | None = None  # tokens of a success, counted as the lease is released
             try:
-                http_request, attempt = await self._prepare(call, target, lease, budget)
-                content = await self._transport.send(http_request, target.protocol, lease.credential, deadline=budget)
-                try:
-                    body = _json.loads(content)
-                except _json.JSONDecodeError:
-                    raise upstream_invalid(target.protocol.name, "the body is not JSON") from None
-                if not isinstance(body, dict):
-                    raise upstream_invalid(target.protocol.name, "the body is not a JSON object")
-                if call.trace is not None:
-                    call.trace.record("raw_provider_response", body, direction="response", component="provider")
-                result = await self._pipeline.response(attempt, body)
+                http_request, attempt, (content, content_type) = await self._authorized(
+                    call, target, lease, budget, self._read(budget)
+                )
+                if content_type.startswith("text/event-stream"):
+                    result = await self._accumulated(attempt, content)  # an upstream that only streams
+                else:
+                    try:
+                        body = _json.loads(content)
+                    except _json.JSONDecodeError:
+                        raise upstream_invalid(target.protocol.name, "the body is not JSON") from None
+                    if not isinstance(body, dict):
+                        raise upstream_invalid(target.protocol.name, "the body is not a JSON object")
+                    if call.trace is not None:
+                        call.trace.record("raw_provider_response", body, direction="response", component="provider")
+                    result = await self._pipeline.response(attempt, body)
                 served = _tokens(result.usage)
             except GatewayError as exc:
                 error = exc if http_request is None else as_upstream(exc)
@@ -92,9 +105,8 @@ class Executor:
             visible = False
             http_request = None
             try:
-                http_request, attempt = await self._prepare(call, target, lease, budget)
                 first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
-                response = await self._send_stream(http_request, target, lease, streaming.ttfb_timeout)
+                http_request, attempt, response = await self._authorized(call, target, lease, budget, self._opened)
                 call.first_byte = time.monotonic()
                 try:
                     reader = self._pipeline.stream_reader(attempt)
@@ -142,12 +154,38 @@ class Executor:
         self, call: Call, target: Target, lease: Lease, budget: float
     ) -> tuple[httpx.Request, AttemptContext]:
         """The upstream HTTP request for one attempt, and the context its answer is read with."""
+        if self._oauth is not None:
+            lease.credential = await self._oauth.live(lease.credential)
         return await self._pipeline.request(call, target, lease, budget)
 
-    async def _send_stream(
-        self, request: httpx.Request, target: Target, lease: Lease, ttfb: float | None
-    ) -> httpx.Response:
+    async def _authorized(
+        self, call: Call, target: Target, lease: Lease, budget: float, send: Sender[T]
+    ) -> tuple[httpx.Request, AttemptContext, T]:
+        """Prepare and send one attempt; a 401 to an OAuth credential renews its token and sends once more
+        (a second 401 is an ordinary failure, which benches the credential)."""
+        http_request, attempt = await self._prepare(call, target, lease, budget)
+        try:
+            return http_request, attempt, await send(http_request, target, lease)
+        except UpstreamError as exc:
+            if exc.upstream_status != 401 or self._oauth is None or not self._oauth.manages(lease.credential):
+                raise
+        if call.trace is not None:
+            call.trace.record("oauth_token_rejected", {"credential": lease.credential.masked}, direction="error")
+        lease.credential = await self._oauth.after_rejection(lease.credential)
+        http_request, attempt = await self._pipeline.request(call, target, lease, budget)
+        return http_request, attempt, await send(http_request, target, lease)
+
+    def _read(self, budget: float) -> Sender[tuple[bytes, str]]:
+        """Send a request and read its whole answer within ``budget`` seconds."""
+
+        async def read(request: httpx.Request, target: Target, lease: Lease) -> tuple[bytes, str]:
+            return await self._transport.send(request, target.protocol, lease.credential, deadline=budget)
+
+        return read
+
+    async def _opened(self, request: httpx.Request, target: Target, lease: Lease) -> httpx.Response:
         """Open an upstream stream; the wait for its headers counts toward the first-byte timeout."""
+        ttfb = self._config.streaming.ttfb_timeout
         try:
             async with asyncio.timeout(ttfb):
                 return await self._transport.open_stream(request, target.protocol, lease.credential)
@@ -158,21 +196,38 @@ class Executor:
                 details={"stream_timeout": "ttfb"},
             ) from None
 
+    async def _accumulated(self, attempt: AttemptContext, content: bytes) -> UnifiedResponse:
+        """A whole SSE answer to a non-streamed request, read as a stream and gathered into one answer."""
+
+        async def once() -> AsyncIterator[bytes]:
+            yield content
+
+        reader = self._pipeline.stream_reader(attempt)
+        gathered = StreamAccumulator("", attempt.target.model)
+        async for events in reader.events(once()):
+            for event in events:
+                if event.kind == "error" and event.error is not None:
+                    raise event.error
+                gathered.feed(event)
+        await reader.completed()
+        return gathered.response()
+
     async def count_tokens(self, call: Call, plan: Plan) -> int:
         """Input tokens of the request: counted by the first target's upstream when its protocol can, else
         estimated locally (about four characters a token)."""
         first = Plan(plan.targets[:1])
-        native = first.targets[0].protocol.build_count_tokens(call.request, first.targets[0].model)
-        if native is None:
+        if first.targets[0].protocol.build_count_tokens(call.request, first.targets[0].model) is None:
             return estimate_tokens(call.request)
         failures = Failures(call, first, self._config)
         async for target, lease, budget in self._leases(call, first, failures):
             started = self._clock()
             try:
-                http_request = self._transport.build(
-                    target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
+                if self._oauth is not None:
+                    lease.credential = await self._oauth.live(lease.credential)
+                http_request = self._pipeline.count_tokens_request(call, target, lease, budget)
+                content, _ = await self._transport.send(
+                    http_request, target.protocol, lease.credential, deadline=budget
                 )
-                content = await self._transport.send(http_request, target.protocol, lease.credential, deadline=budget)
                 return target.protocol.parse_count_tokens(_json.loads(content))
             except GatewayError as exc:
                 await failures.record(self._pool, target, lease, exc, self._clock() - started)

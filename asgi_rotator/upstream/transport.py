@@ -59,13 +59,18 @@ class UpstreamTransport:
             "accept-encoding": "identity",
         }
         headers.update((name, client_headers[name]) for name in self._forward if name in client_headers)
+        client_betas = headers.get("anthropic-beta")
         headers.update(native.headers)
         headers.update(provider.headers)
+        if client_betas and "anthropic-beta" in provider.headers:
+            # A provider's betas (Claude Code's oauth beta) join the client's instead of replacing them.
+            merged = dict.fromkeys(b.strip() for b in f"{provider.headers['anthropic-beta']},{client_betas}".split(","))
+            headers["anthropic-beta"] = ",".join(b for b in merged if b)
         headers.update(auth_headers(provider, protocol, credential.secret))
         limits = self._timeout if timeout is None else self._capped(timeout)
         return httpx.Request(
             native.method,
-            provider.base_url + native.path,
+            (credential.base_url or provider.base_url) + native.path,
             params=native.query or None,
             headers=headers,
             content=_json.dumps(native.body),
@@ -81,8 +86,9 @@ class UpstreamTransport:
 
     async def send(
         self, request: httpx.Request, protocol: WireProtocol, credential: Credential, *, deadline: float
-    ) -> bytes:
-        """Send ``request`` and return its whole (decoded) body, at most ``server.max_upstream_body_bytes``.
+    ) -> tuple[bytes, str]:
+        """Send ``request`` and return its whole (decoded) body, at most ``server.max_upstream_body_bytes``, and
+        its content type (an upstream that only streams answers SSE even to a non-streamed request).
 
         ``deadline`` (seconds) bounds the entire exchange, so an upstream that drips a byte at a time cannot
         stretch it past the request's budget. A non-2xx answer raises a classified :class:`UpstreamError`.
@@ -92,7 +98,7 @@ class UpstreamTransport:
                 async with asyncio.timeout(deadline):
                     response = await self._open(request, protocol, credential)
                     try:
-                        return await self._read_body(response)
+                        return await self._read_body(response), response.headers.get("content-type", "")
                     finally:
                         await response.aclose()
             except TimeoutError:

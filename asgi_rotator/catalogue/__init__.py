@@ -1,0 +1,1 @@
+"""The provider catalogue: presets a provider names with ``preset: NAME``."""

@@ -1,0 +1,1 @@
+"""``asgi-rotator login PRESET``: the subscription providers' own login flows, writing a credential file."""
