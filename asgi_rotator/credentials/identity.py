@@ -43,3 +43,12 @@ class Credential:
 
     def __repr__(self) -> str:
         return f"Credential(provider={self.provider!r}, id={self.id!r}, masked={self.masked!r})"
+
+
+#: The id and display form of the one credential a keyless (``auth: none``) provider implicitly has.
+ANONYMOUS = "anonymous"
+
+
+def anonymous(provider: str) -> Credential:
+    """The implied credential of a keyless provider: it sends nothing, yet cools down and counts like any other."""
+    return Credential(provider, ANONYMOUS, ANONYMOUS)

@@ -166,6 +166,18 @@ class WireProtocol(ABC):
         """The input token count from a native count-tokens answer."""
         raise NotImplementedError
 
+    def build_model_list(self, page_token: str | None = None) -> NativeRequest | None:
+        """The GET request for one page of an upstream's model list, or None when this protocol has none."""
+        return None
+
+    def parse_model_list(self, body: Any) -> tuple[list[str], str | None]:
+        """The model ids on one page of the list, and the next page's token (None on the last page).
+
+        Raises:
+            GatewayError: ``upstream_invalid`` when the body is not a model list.
+        """
+        raise NotImplementedError
+
     def error_message(self, body: Any) -> tuple[str | None, str | None]:
         """Pull ``(message, native error type or status)`` out of an upstream error body, if it has them."""
         error = body.get("error") if isinstance(body, dict) else None

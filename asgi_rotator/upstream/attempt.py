@@ -72,7 +72,7 @@ class AttemptPipeline:
             attempt.record_cache("after_field_cache_injection", "inject_raw")
 
         http_request = self._transport.build(
-            target.config, target.protocol, credential, native, call.client_headers, timeout=budget
+            target.config, target.protocol, credential, native, call.client_headers, model=target.model, timeout=budget
         )
         if trace is not None:
             trace.record(

@@ -170,7 +170,13 @@ class Executor:
             started = self._clock()
             try:
                 http_request = self._transport.build(
-                    target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
+                    target.config,
+                    target.protocol,
+                    lease.credential,
+                    native,
+                    call.client_headers,
+                    model=target.model,
+                    timeout=budget,
                 )
                 response = await self._transport.send(http_request, target.protocol, lease.credential)
                 return target.protocol.parse_count_tokens(_json.loads(response.content))
