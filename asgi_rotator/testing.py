@@ -107,8 +107,12 @@ class FakeUpstream:
         default: the answer when nothing is scripted.
     """
 
-    def __init__(self, *, keys: Iterable[str] | None = None, default: Reply | None = None) -> None:
+    def __init__(
+        self, *, keys: Iterable[str] | None = None, default: Reply | None = None, models: Iterable[str] = ()
+    ) -> None:
         self.keys = set(keys) if keys is not None else None
+        #: What its model-list endpoints report (OpenAI, Anthropic and Gemini shapes, one page each).
+        self.models = list(models)
         self.default = default or Reply()
         self.requests: list[Received] = []
         self.open_streams = 0
@@ -169,6 +173,9 @@ class FakeUpstream:
         protocol = get_protocol(route.protocol)
         headers = request_headers(scope)
         key = presented_key(headers, scope.get("query_string", b""))
+        if route.endpoint == "models":
+            await send_json(send, 200, self._model_list(route.protocol == "gemini", "anthropic-version" in headers))
+            return
         body = _json.loads(await read_body(receive, 64 * 1024 * 1024) or b"{}")
         received = Received(protocol.name, scope["path"], route.model or body.get("model"), key, headers, body)
         self.requests.append(received)
@@ -200,6 +207,20 @@ class FakeUpstream:
             response = _response(protocol, received.request, reply)
             body = _renamed(protocol.format_response(response, received.request), reply.rename)
             await send_json(send, 200, body, reply.headers.items())
+
+    def _model_list(self, gemini: bool, anthropic: bool) -> dict[str, Any]:
+        if gemini:
+            return {
+                "models": [
+                    {"name": f"models/{m}", "supportedGenerationMethods": ["generateContent"]} for m in self.models
+                ]
+            }
+        if anthropic:
+            return {"data": [{"type": "model", "id": m} for m in self.models], "has_more": False}
+        return {
+            "object": "list",
+            "data": [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models],
+        }
 
     async def _error(self, send: Send, protocol: WireProtocol, reply: Reply) -> None:
         kinds = {401: "authentication", 403: "permission", 404: "not_found", 429: "rate_limit", 400: "invalid_request"}

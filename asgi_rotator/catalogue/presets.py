@@ -164,7 +164,7 @@ NOTES: dict[str, str] = {
     "together": "Reasoning as `reasoning` on some models; copied to `reasoning_content`.",
     "cerebras": "No `developer` role; 400 on penalties, `logit_bias`, `parallel_tool_calls`, `service_tier` "
     "(Cerebras OpenAI-compatibility page); reasoning as `reasoning`.",
-    "perplexity": "Base URL without `/v1`; no model-list endpoint, so no discovery.",
+    "perplexity": "Base URL without `/v1`; it has no model-list endpoint.",
     "moonshot": "Kimi; thinking models answer with `reasoning_content`.",
     "zai": "GLM; thinking models answer with `reasoning_content`.",
     "dashscope": "Alibaba Model Studio, international endpoint (China: `dashscope.aliyuncs.com`).",
