@@ -226,3 +226,11 @@ async def test_an_unknown_provider_prefix_is_a_404_never_a_bare_name():
     await app.shutdown()
     assert "known providers: up" in unknown.value.message
     assert bare.headers["x-rotator-provider"] == "up/gpt-x" and [r.model for r in upstream.requests] == ["gpt-x"]
+
+
+def test_azure_from_the_environment_needs_its_base(monkeypatch):
+    monkeypatch.setenv("AZURE_API_KEY", "azure-key-0001")
+    assert "azure" not in load_config().providers  # a key alone cannot say which resource
+    monkeypatch.setenv("AZURE_API_BASE", "https://contoso.openai.azure.com/openai/deployments/{model}")
+    azure = load_config().providers["azure"]
+    assert (azure.auth_header, azure.query, len(azure.credentials)) == ("api-key", {"api-version": "2024-10-21"}, 1)

@@ -5,7 +5,8 @@
     IGNORE_MODELS_<NAME>                 comma-separated globs -> models_exclude
     WHITELIST_MODELS_<NAME>              comma-separated globs -> models_include (whitelist wins)
 
-With no providers configured, every preset named by a key or a base URL becomes a provider, and every other
+With no providers configured, every preset named by a key or a base URL becomes a provider (one whose base URL
+has a placeholder, ``azure``, only with a base URL), and every other
 ``<NAME>_API_BASE`` an OpenAI Chat provider called ``name`` (keyless unless ``<NAME>_API_KEY`` is set). A
 configured provider takes credentials and filters from the environment too, and its base URL when it sets none
 itself (a preset's base is overridden that way).
@@ -44,8 +45,11 @@ def env_keys(env: Mapping[str, str], provider: str) -> list[str]:
 def providers_from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """The providers an environment alone describes (for a configuration that names none)."""
     providers: dict[str, dict[str, Any]] = {}
-    for name in all_presets():
-        if env_keys(env, name) or env.get(env_name(name) + _BASE_SUFFIX):
+    for name, fields in all_presets().items():
+        base = env.get(env_name(name) + _BASE_SUFFIX)
+        # A preset whose base URL has a part only the user knows ({resource}) needs <NAME>_API_BASE as well.
+        complete = "{" not in str(fields.get("base_url", "")).replace("{model}", "")
+        if base or (complete and env_keys(env, name)):
             providers[name] = {"preset": name}
     for variable, value in env.items():
         name = variable[: -len(_BASE_SUFFIX)].lower()

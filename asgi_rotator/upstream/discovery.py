@@ -1,7 +1,8 @@
 """Model discovery: each provider's own model list, fetched through the upstream transport and kept in state.
 
-A provider's list is fetched on the first listing that needs it, and refreshed in the background once a listing
-finds it older than ``discovery.ttl``. A failed fetch keeps the last good list (and is tried again after
+A provider's list is fetched on the first listing that needs it, then refreshed in the background every
+``discovery.ttl`` (by a task the first listing starts, and by any listing that finds a list older than that, as
+another replica may have left it). A failed fetch keeps the last good list (and is tried again after
 ``discovery.retry``); nothing here ever fails a listing. Discovery uses a credential of the provider but takes
 no lease and counts in no window or budget: it is not a request anyone pays for.
 """
@@ -88,25 +89,42 @@ class ModelDiscovery:
             and protocols[name].build_model_list() is not None
         }
         self._refreshing: dict[str, asyncio.Task[None]] = {}
+        self._ticker: asyncio.Task[None] | None = None
 
     async def models(self) -> dict[str, list[str]]:
         """Each discovering provider's listed models (after ``models_include`` / ``models_exclude``)."""
+        entries = await self._entries()
+        if self._ticker is None and self._providers:
+            self._ticker = asyncio.get_running_loop().create_task(self._refresh_every_ttl())
+        return {name: [m for m in entry.models if visible(m, self._providers[name])] for name, entry in entries.items()}
+
+    async def _entries(self) -> dict[str, _Entry]:
+        """Every provider's stored list, fetched now when there is none yet; stale ones refresh in the background."""
         names = list(self._providers)
         stored = await self._backend.get_many([self._keys.discovered_models(name) for name in names])
         entries = {name: _decode(raw) for name, raw in zip(names, stored, strict=True)}
         missing = [name for name, entry in entries.items() if entry is None]
-        if missing:
-            fetched = await asyncio.gather(*(self._refresh(name, None) for name in missing))
-            entries.update(zip(missing, fetched, strict=True))
+        fetched = await asyncio.gather(*(self._refresh(name, None) for name in missing))
+        found = {name: entry for name, entry in entries.items() if entry is not None}
         now = self._clock()
-        for name, entry in entries.items():
-            if entry is not None and entry.refresh_at <= now and name not in self._refreshing:
+        for name, entry in found.items():
+            if entry.refresh_at <= now and name not in self._refreshing:
                 self._refresh_later(name, entry)
-        return {
-            name: [m for m in entry.models if visible(m, self._providers[name])]
-            for name, entry in entries.items()
-            if entry is not None
-        }
+        found.update(zip(missing, fetched, strict=True))
+        return found
+
+    async def _refresh_every_ttl(self) -> None:
+        delay = self._settings.ttl
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                entries = await self._entries()
+            except Exception as exc:  # the state backend may be down for a while; try again later
+                logger.warning("asgi_rotator: model discovery could not read its state: %s", exc)
+                delay = self._settings.retry
+                continue
+            soonest = min((e.refresh_at for e in entries.values()), default=self._clock() + self._settings.ttl)
+            delay = max(soonest - self._clock(), 1.0)
 
     def _refresh_later(self, name: str, previous: _Entry) -> None:
         task = asyncio.get_running_loop().create_task(self._refresh_quietly(name, previous))
@@ -163,8 +181,8 @@ class ModelDiscovery:
         return list(models)
 
     async def aclose(self) -> None:
-        """Cancel refreshes still running."""
-        for task in list(self._refreshing.values()):
+        """Stop the periodic refresh and cancel refreshes still running."""
+        for task in [*self._refreshing.values(), *([self._ticker] if self._ticker else [])]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
