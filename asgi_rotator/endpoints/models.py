@@ -38,9 +38,10 @@ class ModelListing:
     async def list_models(self, request: Request, send: Send) -> None:
         """Every model: Gemini shape on a Gemini route or for Gemini auth, else OpenAI shape."""
         names = await self.catalogue()
-        entries = [_gemini_entry(n) for n in names] if _wants_gemini(request) else [_openai_entry(n) for n in names]
-        body = {"models": entries} if _wants_gemini(request) else {"object": "list", "data": entries}
-        await send_json(send, 200, body)
+        if _wants_gemini(request):
+            await send_json(send, 200, {"models": [_gemini_entry(n) for n in names]})
+        else:
+            await send_json(send, 200, {"object": "list", "data": [_openai_entry(n) for n in names]})
 
     async def retrieve(self, request: Request, send: Send) -> None:
         """One model by its id (``provider/model`` or an alias); 404 when the catalogue has no such model."""
