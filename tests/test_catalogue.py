@@ -35,10 +35,13 @@ def sdk(app: RotatorASGI, key: str = PROXY_KEY) -> openai.AsyncOpenAI:
 # -- presets -------------------------------------------------------------------------------------------------
 
 
-def test_every_preset_is_a_valid_provider():
-    for name, fields in all_presets().items():
-        base = fields["base_url"].replace("{resource}", "contoso")
-        ProviderConfig.model_validate({"preset": name, "base_url": base})
+def test_every_preset_is_a_valid_provider_with_valid_adapters():
+    providers = {
+        name: {"preset": name, "base_url": fields["base_url"].replace("{resource}", "contoso"), "credentials": ["k"]}
+        for name, fields in all_presets().items()
+    }
+    app = RotatorASGI({"providers": providers})  # validates every adapter's config against the registry
+    assert app.config.providers["mistral"].adapters[0].name == "suppress_developer_role"
     assert {"openai", "anthropic", "gemini", "cohere", "dashscope", "ollama", "vllm", "azure"} <= set(PRESETS)
 
 
@@ -234,3 +237,25 @@ def test_azure_from_the_environment_needs_its_base(monkeypatch):
     monkeypatch.setenv("AZURE_API_BASE", "https://contoso.openai.azure.com/openai/deployments/{model}")
     azure = load_config().providers["azure"]
     assert (azure.auth_header, azure.query, len(azure.credentials)) == ("api-key", {"api-version": "2024-10-21"}, 1)
+
+
+async def test_the_mistral_preset_sends_what_mistrals_strict_validation_accepts():
+    upstream = FakeUpstream()
+    config = {
+        "providers": {"mistral": {"preset": "mistral", "base_url": "http://mistral.test/v1", "credentials": ["m-1"]}},
+        "auth": {"api_keys": [PROXY_KEY]},
+    }
+    app = gateway(config, upstream)
+    async with sdk(app) as client:
+        stream = await client.chat.completions.create(
+            model="mistral/mistral-large-latest",
+            messages=[{"role": "developer", "content": "be brief"}, *MESSAGES],
+            seed=7,
+            user="u-1",
+            stream=True,
+        )
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    await app.shutdown()
+    body = upstream.requests[0].body
+    assert text and body["messages"][0]["role"] == "system" and body["random_seed"] == 7
+    assert not {"seed", "user", "stream_options"} & set(body)
