@@ -182,7 +182,7 @@ class FakeAzure:
                 "body": json.loads(body),
             }
         )
-        answer = json.dumps(golden("openai_chat/response_url_citation")["body"]).encode()
+        answer = json.dumps(golden("openai_chat/azure_response")["body"]).encode()
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": answer})
 
@@ -209,7 +209,7 @@ async def test_an_azure_deployment_gets_its_path_query_and_api_key_header():
     assert first["query"] == b"api-version=2024-10-21"
     assert first["headers"]["api-key"] == "azure-key-0001" and "authorization" not in first["headers"]
     assert second["raw_path"] == b"/openai/deployments/team%2Fprod/chat/completions"  # the name cannot add a path
-    assert answer.choices[0].message.content.startswith("A positive news story")
+    assert answer.choices[0].message.content.startswith("Ahoy matey!") and answer.usage.completion_tokens == 557
 
 
 # -- model addressing ----------------------------------------------------------------------------------------
