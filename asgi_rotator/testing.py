@@ -105,13 +105,14 @@ class FakeUpstream:
     Args:
         keys: the API keys it accepts; None accepts any key (but still records it).
         default: the answer when nothing is scripted.
+        models: what its model-list endpoints report, in the shape of the asking protocol (``GET /v1/models``,
+            Anthropic's when ``anthropic-version`` is sent; ``GET /v1beta/models``). Listings are not recorded.
     """
 
     def __init__(
         self, *, keys: Iterable[str] | None = None, default: Reply | None = None, models: Iterable[str] = ()
     ) -> None:
         self.keys = set(keys) if keys is not None else None
-        #: What its model-list endpoints report (OpenAI, Anthropic and Gemini shapes, one page each).
         self.models = list(models)
         self.default = default or Reply()
         self.requests: list[Received] = []

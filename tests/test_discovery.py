@@ -140,7 +140,8 @@ async def test_one_model_by_id_or_404():
     assert gemini.name == "models/ge/gemini-2.5-pro"
 
 
-def test_the_models_command_prints_a_running_gateways_catalogue(gateway, capsys):
+def test_the_models_command_prints_a_running_gateways_catalogue(gateway, fake, capsys):
+    fake.models = ["listed-by-upstream"]
     base = gateway(
         {
             "providers": {
@@ -156,4 +157,5 @@ def test_the_models_command_prints_a_running_gateways_catalogue(gateway, capsys)
     )
     assert cli_main(["models", "--url", base, "--key", PROXY_KEY]) == 0
     out = capsys.readouterr().out
-    assert "up/m1" in out and "up/m2" in out and "fast" in out
+    assert "up/m1" in out and "up/m2" in out and "up/listed-by-upstream" in out and "fast" in out
+    assert fake.requests == []  # a listing is not a request anyone pays for
