@@ -159,8 +159,8 @@ NOTES: dict[str, str] = {
     "(add a `drop_params` adapter for the models you use).",
     "nvidia": "NVIDIA NIM API catalog.",
     "cohere": "Compatibility API; unsupported OpenAI fields dropped.",
-    "chutes": "",
-    "fireworks": "",
+    "chutes": "OpenAI-compatible endpoint.",
+    "fireworks": "OpenAI-compatible endpoint; model ids look like `accounts/fireworks/models/...` (keep the `/`).",
     "together": "Reasoning as `reasoning` on some models; copied to `reasoning_content`.",
     "cerebras": "No `developer` role; 400 on penalties, `logit_bias`, `parallel_tool_calls`, `service_tier` "
     "(Cerebras OpenAI-compatibility page); reasoning as `reasoning`.",
@@ -169,7 +169,8 @@ NOTES: dict[str, str] = {
     "zai": "GLM; thinking models answer with `reasoning_content`.",
     "dashscope": "Alibaba Model Studio, international endpoint (China: `dashscope.aliyuncs.com`).",
     "ollama": "Local, keyless; reasoning as `reasoning`.",
-    "lmstudio": "Local, keyless.",
-    "vllm": "Local, keyless (set a credential when the server runs with `--api-key`).",
+    "lmstudio": "Local, keyless; a `reasoning` field is copied to `reasoning_content`.",
+    "vllm": "Local, keyless (give it a credential when the server runs with `--api-key`); a `reasoning` field is "
+    "copied to `reasoning_content`.",
     "azure": "Replace `{resource}` (or set `AZURE_API_BASE`); `{model}` is the deployment name.",
 }
