@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     remotes = {
         "keys": "credential states of a running gateway",
+        "models": "the model catalogue of a running gateway (configured, discovered, aliases)",
         "usage": "usage and cost of a running gateway, by provider and model",
         "trace": "pretty-print one request's transform passes",
     }
@@ -75,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _usage(args.url, args.key, args.window)
         if args.command == "trace":
             return _trace(args.url, args.key, args.request_id)
+        if args.command == "models":
+            return _models(args.url, args.key)
         return _keys(args.url, args.key)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -167,7 +170,8 @@ def _shown(credential: CredentialConfig) -> str:
 def _check(config: RotatorConfig) -> int:
     rows = []
     for name, provider in config.providers.items():
-        keys = ", ".join(_shown(c) for c in provider.credentials) or "(none)"
+        keys = ", ".join(_shown(c) for c in provider.credentials)
+        keys = keys or ("(keyless)" if provider.auth == "none" else "(none)")
         models = ", ".join(provider.models) or "(any)"
         rows.append([name, provider.protocol, provider.base_url, keys, models])
     print(table(["provider", "protocol", "base_url", "credentials", "models"], rows))
@@ -229,6 +233,14 @@ def _trace(url: str, key: str | None, request_id: str) -> int:
         if data is not None:
             text = data if isinstance(data, str) else json.dumps(data, indent=2, default=str)
             print("\n".join("        " + line for line in text.splitlines()[:40]))
+    return 0
+
+
+def _models(url: str, key: str | None) -> int:
+    reply = _fetch(url, key, "/v1/models")
+    if reply is None:
+        return 1
+    print(table(["model", "provider"], [[m["id"], m["owned_by"]] for m in reply["data"]]))
     return 0
 
 

@@ -39,6 +39,7 @@ from .state import StateBackend, backend_from_config
 from .state.keys import Keyspace
 from .tracing import RequestTrace, TraceWriter, TracingMiddleware, current_trace
 from .types import Message, Receive, Scope, Send
+from .upstream.discovery import ModelDiscovery
 from .upstream.executor import Executor
 from .upstream.oauth import OAuthCredentials
 from .upstream.token_endpoint import TokenEndpoint
@@ -99,6 +100,16 @@ class Gateway:
             heartbeat_interval=config.streaming.heartbeat_interval,
         )
         stored = StoredResponses(store)
+        discovery = ModelDiscovery(
+            config,
+            pool,
+            upstream,
+            {name: given.protocols.get(p.protocol) for name, p in config.providers.items()},
+            backend,
+            keys,
+            clock=clock,
+        )
+        listing = ModelListing(config, discovery)
         admin = Introspection(
             providers=list(config.providers),
             state_backend=config.state.backend,
@@ -116,7 +127,8 @@ class Gateway:
             "response_get": stored.retrieve,
             "response_delete": stored.delete,
             "response_input_items": stored.input_items,
-            "models": ModelListing(config).list,
+            "models": listing.list_models,
+            "model": listing.retrieve,
             "root": _empty,
             "health": admin.health,
             "credentials": admin.credentials,
@@ -125,12 +137,17 @@ class Gateway:
             "trace": admin.trace,
         }
         self._websocket = ResponsesWebSocket(self._auth, generation, responses_protocol)
-        self._closers: list[Callable[[], Awaitable[None]]] = [pool.aclose, upstream.aclose, backend.aclose]
+        self._closers: list[Callable[[], Awaitable[None]]] = [
+            discovery.aclose,
+            pool.aclose,
+            upstream.aclose,
+            backend.aclose,
+        ]
         #: The HTTP entry point: request ids in and out, and the client-side trace passes around dispatch.
         self.http = TracingMiddleware(self._dispatch, writer=tracer)
 
     async def aclose(self) -> None:
-        """Close the pool's lease renewer, the upstream connections and the state backend."""
+        """Stop background discovery, close the pool's lease renewer, the upstream connections and the backend."""
         for close in self._closers:
             await close()
 

@@ -1,7 +1,8 @@
 """The planner: a requested model name becomes an ordered list of targets to try.
 
 ``provider/model`` names a provider directly (the part after the first ``/`` is the upstream model and may
-contain ``/`` itself); an alias from ``routing.aliases`` stands for one of those; a bare name goes to the
+contain ``/`` itself); a name with a ``/`` whose first part is no provider is a 404 naming the known ones, never
+re-read as a bare name; an alias from ``routing.aliases`` stands for one of those; a bare name goes to the
 only provider that lists it, or to the only provider of the client's protocol family. When the target is
 in a fallback group, the group's other targets follow it in order.
 """
@@ -82,7 +83,12 @@ class Planner:
                 break
             model = aliases[model]
         provider, sep, upstream_model = model.partition("/")
-        if sep and provider in self._config.providers:
+        known = ", ".join(sorted(self._config.providers)) or "none configured"
+        if sep:
+            # Never re-read as a bare name: that would send it, silently, to some other provider.
+            if provider not in self._config.providers:
+                message = f"Unknown provider {provider!r} in model {model!r}; known providers: {known}."
+                raise GatewayError("not_found", message, param="model")
             if not upstream_model:
                 raise GatewayError("not_found", f"Model {model!r} names no model after the provider.", param="model")
             return self._target(provider, upstream_model)
@@ -93,11 +99,7 @@ class Planner:
             same_family = [name for name, p in self._protocols.items() if p.family == family]
             if len(same_family) == 1:
                 return self._target(same_family[0], model)
-        known = ", ".join(sorted(self._config.providers)) or "none configured"
-        if sep:
-            message = f"Unknown provider {provider!r} in model {model!r}; known providers: {known}."
-        else:
-            message = f"Cannot tell which provider serves model {model!r}; use 'provider/model' (providers: {known})."
+        message = f"Cannot tell which provider serves model {model!r}; use 'provider/model' (providers: {known})."
         raise GatewayError("not_found", message, param="model")
 
     def _target(self, provider: str, model: str) -> Target:

@@ -107,10 +107,15 @@ class FakeUpstream:
     Args:
         keys: the API keys it accepts; None accepts any key (but still records it).
         default: the answer when nothing is scripted.
+        models: what its model-list endpoints report, in the shape of the asking protocol (``GET /v1/models``,
+            Anthropic's when ``anthropic-version`` is sent; ``GET /v1beta/models``). Listings are not recorded.
     """
 
-    def __init__(self, *, keys: Iterable[str] | None = None, default: Reply | None = None) -> None:
+    def __init__(
+        self, *, keys: Iterable[str] | None = None, default: Reply | None = None, models: Iterable[str] = ()
+    ) -> None:
         self.keys = set(keys) if keys is not None else None
+        self.models = list(models)
         self.default = default or Reply()
         self.requests: list[Received] = []
         self.open_streams = 0
@@ -171,6 +176,9 @@ class FakeUpstream:
         protocol = get_protocol(route.protocol)
         headers = request_headers(scope)
         key = presented_key(headers, scope.get("query_string", b""))
+        if route.endpoint == "models":
+            await send_json(send, 200, self._model_list(route.protocol == "gemini", "anthropic-version" in headers))
+            return
         body = _json.loads(await read_body(receive, 64 * 1024 * 1024) or b"{}")
         received = Received(protocol.name, scope["path"], route.model or body.get("model"), key, headers, body)
         received.raw_path = scope.get("raw_path") or scope["path"].encode()
@@ -203,6 +211,20 @@ class FakeUpstream:
             response = _response(protocol, received.request, reply)
             body = _renamed(protocol.format_response(response, received.request), reply.rename)
             await send_json(send, 200, body, reply.headers.items())
+
+    def _model_list(self, gemini: bool, anthropic: bool) -> dict[str, Any]:
+        if gemini:
+            return {
+                "models": [
+                    {"name": f"models/{m}", "supportedGenerationMethods": ["generateContent"]} for m in self.models
+                ]
+            }
+        if anthropic:
+            return {"data": [{"type": "model", "id": m} for m in self.models], "has_more": False}
+        return {
+            "object": "list",
+            "data": [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models],
+        }
 
     async def _error(self, send: Send, protocol: WireProtocol, reply: Reply) -> None:
         kinds = {401: "authentication", 403: "permission", 404: "not_found", 429: "rate_limit", 400: "invalid_request"}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from asgi_rotator.catalogue import table
 from asgi_rotator.config.reference import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -10,6 +11,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_configuration_reference_matches_the_models():
     committed = (ROOT / "docs" / "configuration.md").read_text()
     assert committed == render(), "regenerate: python -m asgi_rotator.config.reference > docs/configuration.md"
+
+
+def test_the_preset_table_matches_the_presets():
+    committed = (ROOT / "docs" / "providers.md").read_text()
+    block = committed[committed.index(table.START) : committed.index(table.END) + len(table.END)] + "\n"
+    assert block == table.render(), "regenerate the table between the markers: python -m asgi_rotator.catalogue.table"
 
 
 def test_readme_names_the_two_commands():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .loader import PRESETS, load_config
+from .loader import load_config
 from .models import (
     AuthConfig,
     ClientKey,
@@ -18,7 +18,6 @@ from .models import (
 )
 
 __all__ = [
-    "PRESETS",
     "AuthConfig",
     "ClientKey",
     "CredentialConfig",

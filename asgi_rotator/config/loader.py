@@ -1,8 +1,10 @@
 """Loading configuration: files, ``${VAR}`` interpolation, credentials from the environment and ``.env``.
 
 Sources, in order: the ``source`` argument (dict, :class:`RotatorConfig`, or a path to a ``.yaml``/``.json``
-file), else the file named by ``ROTATOR_CONFIG``, else the environment alone. On top of any of them,
-``<PROVIDER>_API_KEY`` and ``<PROVIDER>_API_KEY_<N>`` add credentials to the provider of that name.
+file), else the file named by ``ROTATOR_CONFIG``, else the environment alone (its providers come from
+:mod:`asgi_rotator.catalogue.environment`). On top of any of them, ``<PROVIDER>_API_KEY[_<N>]`` add
+credentials, ``<PROVIDER>_API_BASE`` a base URL and ``IGNORE_MODELS_``/``WHITELIST_MODELS_<PROVIDER>`` model
+filters; ``PROXY_API_KEY`` is the client key when the configuration names none.
 """
 
 from __future__ import annotations
@@ -17,20 +19,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from ..catalogue.environment import apply_environment, providers_from_env
 from ..errors import ConfigError
 from .models import RotatorConfig
 
-#: Providers known well enough to be configured from an API key alone.
-PRESETS: dict[str, tuple[str, str]] = {
-    "openai": ("openai_chat", "https://api.openai.com/v1"),
-    "anthropic": ("anthropic_messages", "https://api.anthropic.com"),
-    "gemini": ("gemini", "https://generativelanguage.googleapis.com"),
-    "openrouter": ("openai_chat", "https://openrouter.ai/api/v1"),
-    "deepseek": ("openai_chat", "https://api.deepseek.com/v1"),
-    "groq": ("openai_chat", "https://api.groq.com/openai/v1"),
-    "mistral": ("openai_chat", "https://api.mistral.ai/v1"),
-    "xai": ("openai_chat", "https://api.x.ai/v1"),
-}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -52,7 +44,7 @@ def load_config(source: RotatorConfig | Mapping[str, Any] | str | os.PathLike[st
     else:
         raw = _read_file(Path(source))
     raw = _interpolate(raw, env, "")
-    _add_env_credentials(raw, env, presets=source is None)
+    _add_environment(raw, env, from_env=source is None)
     try:
         return RotatorConfig.model_validate(raw)
     except ValidationError as exc:
@@ -119,35 +111,20 @@ def _interpolate(value: Any, env: Mapping[str, str], where: str) -> Any:
     return value
 
 
-def _env_keys(env: Mapping[str, str], provider: str) -> list[str]:
-    prefix = f"{provider.upper().replace('-', '_')}_API_KEY"
-    numbered = sorted(
-        (int(name[len(prefix) + 1 :]), value)
-        for name, value in env.items()
-        if name.startswith(prefix + "_") and name[len(prefix) + 1 :].isdigit() and value
-    )
-    keys = [env[prefix]] if env.get(prefix) else []
-    return keys + [value for _, value in numbered if value not in keys]
-
-
-def _add_env_credentials(raw: dict[str, Any], env: Mapping[str, str], *, presets: bool) -> None:
+def _add_environment(raw: dict[str, Any], env: Mapping[str, str], *, from_env: bool) -> None:
+    """Providers, credentials and model filters from the environment; ``PROXY_API_KEY`` as the client key when
+    the configuration names none."""
     providers = raw.setdefault("providers", {})
     if not isinstance(providers, dict):
         return
-    if presets and not providers:
-        for name, (protocol, base_url) in PRESETS.items():
-            if _env_keys(env, name):
-                providers[name] = {"protocol": protocol, "base_url": base_url}
-        if env.get("PROXY_API_KEY") and not raw.get("auth"):
-            raw["auth"] = {"api_keys": [env["PROXY_API_KEY"]]}
+    if from_env and not providers:
+        providers.update(providers_from_env(env))
+    auth = raw.get("auth")
+    if env.get("PROXY_API_KEY") and (auth is None or (isinstance(auth, dict) and not auth.get("api_keys"))):
+        raw["auth"] = {**(auth or {}), "api_keys": [env["PROXY_API_KEY"]]}
     for name, provider in providers.items():
-        if not isinstance(provider, dict):
-            continue
-        listed = provider.setdefault("credentials", [])
-        if not isinstance(listed, list):
-            continue
-        present = {item if isinstance(item, str) else item.get("key") for item in listed if item}
-        listed.extend(key for key in _env_keys(env, name) if key not in present)
+        if isinstance(provider, dict):
+            apply_environment(name, provider, env)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -6,6 +6,7 @@ validation error ever shows them.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -19,6 +20,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from ..catalogue import apply_preset
 
 
 class _Model(BaseModel):
@@ -229,13 +232,26 @@ def _unique_rule_names(rules: list[FieldCacheRule]) -> list[FieldCacheRule]:
 FieldCacheRules = Annotated[list[FieldCacheRule], AfterValidator(_unique_rule_names)]
 
 
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+#: Query parameter names that would carry a secret in the URL (and so into URL logs): use auth instead.
+_SECRET_QUERY = re.compile(r"key|token|secret|password|signature|sig|auth", re.IGNORECASE)
+
+
 class ProviderConfig(_Model):
     """An upstream: its protocol, where it lives, and its credential pool."""
 
+    preset: str | None = Field(
+        None, description="A catalogue preset merged under this provider's own fields (see docs/providers.md)."
+    )
     protocol: str = Field(
         description="openai_chat, openai_responses, anthropic_messages or gemini (or a protocol the app registered)."
     )
-    base_url: str = Field(description="What the protocol's official SDK takes as base_url.")
+    base_url: str = Field(
+        description="What the protocol's official SDK takes as base_url; '{model}' stands for the upstream model."
+    )
+    query: dict[str, str] = Field(
+        default_factory=dict, description="Fixed query parameters on every upstream request (e.g. api-version)."
+    )
     credentials: Credentials = Field(
         default_factory=list,
         description="Strings or {key, priority, max_concurrency, rpm, tpm, daily}; <NAME>_API_KEY[_N] add more.",
@@ -243,6 +259,14 @@ class ProviderConfig(_Model):
     models: dict[str, ModelOptions] = Field(
         default_factory=dict, description="Model names (a list) or name -> options; never a whitelist."
     )
+    models_include: list[str] = Field(
+        default_factory=list,
+        description="Globs of discovered models to list even when models_exclude matches (whitelist wins).",
+    )
+    models_exclude: list[str] = Field(
+        default_factory=list, description="Globs of discovered models to leave out of listings ('*' for all)."
+    )
+    discover: bool = Field(True, description="List the models the provider's own model-list endpoint reports.")
     quota_groups: dict[str, list[str]] = Field(
         default_factory=dict, description="Group name -> models sharing cooldowns and resets."
     )
@@ -261,6 +285,7 @@ class ProviderConfig(_Model):
     auth: Literal["bearer", "x-api-key", "x-goog-api-key", "none", "custom", "anthropic_oauth", "iflow"] | None = Field(
         None,
         description="How the key is sent; by default the protocol's own (bearer, x-api-key, x-goog-api-key). "
+        "none: keyless, one anonymous credential is implied; "
         "anthropic_oauth: Bearer, but x-api-key for sk-ant-api keys; iflow: Bearer plus iFlow's signature.",
     )
     auth_header: str | None = Field(None, description="Header name for auth: custom.")
@@ -298,6 +323,11 @@ class ProviderConfig(_Model):
         "base_url.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_preset(cls, data: Any) -> Any:
+        return apply_preset(data) if isinstance(data, dict) else data
+
     @field_validator("protocol")
     @classmethod
     def _known_protocol(cls, value: str) -> str:
@@ -322,8 +352,19 @@ class ProviderConfig(_Model):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL")
         if parts.username or parts.password or parts.query or parts.fragment:
-            raise ValueError("must not carry credentials, a query or a fragment")
+            raise ValueError("must not carry credentials, a query or a fragment (use query for fixed parameters)")
+        unknown = [name for name in _PLACEHOLDER.findall(value) if name != "model"]
+        if unknown:
+            raise ValueError(f"replace the placeholder {{{unknown[0]}}}; only {{model}} is filled in per request")
         return value.rstrip("/")
+
+    @field_validator("query")
+    @classmethod
+    def _no_secret_in_query(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if _SECRET_QUERY.search(name):
+                raise ValueError(f"{name!r} looks like a secret; send it with auth, not in the URL")
+        return value
 
     @field_validator("models", mode="before")
     @classmethod
@@ -335,9 +376,11 @@ class ProviderConfig(_Model):
         return value
 
     @model_validator(mode="after")
-    def _custom_auth_header(self) -> ProviderConfig:
+    def _consistent_auth(self) -> ProviderConfig:
         if self.auth == "custom" and not self.auth_header:
             raise ValueError("auth: custom needs auth_header")
+        if self.auth == "none" and self.credentials:
+            raise ValueError("auth: none sends no key; remove credentials (one anonymous credential is implied)")
         return self
 
 
@@ -556,6 +599,15 @@ class ServerConfig(_Model):
     read_timeout: float = Field(600.0, gt=0, description="Upstream read timeout for non-streamed requests, in seconds.")
 
 
+class DiscoveryConfig(_Model):
+    """Model discovery: each provider's own model list, kept in the state backend for listings."""
+
+    enabled: bool = Field(True, description="Ask providers for their model lists (per provider: discover).")
+    ttl: float = Field(3600.0, gt=0, description="Seconds before a provider's list is refreshed in the background.")
+    timeout: float = Field(10.0, gt=0, description="Seconds a model-list request may take.")
+    retry: float = Field(60.0, gt=0, description="Seconds before a failed fetch is tried again.")
+
+
 class RotatorConfig(_Model):
     """The whole gateway configuration."""
 
@@ -575,6 +627,7 @@ class RotatorConfig(_Model):
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig, description="Stored Responses API state.")
     state: StateConfig = Field(default_factory=StateConfig, description="Where shared state lives.")
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP limits and upstream timeouts.")
+    discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig, description="Model discovery.")
 
     @model_validator(mode="before")
     @classmethod

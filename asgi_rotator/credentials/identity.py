@@ -78,3 +78,12 @@ def from_config(provider: str, entry: CredentialConfig, scope: str | None, key: 
         entry.daily,
         oauth_file=path,
     )
+
+
+#: The id and display form of the one credential a keyless (``auth: none``) provider implicitly has.
+ANONYMOUS = "anonymous"
+
+
+def anonymous(provider: str) -> Credential:
+    """The implied credential of a keyless provider: it sends nothing, yet cools down and counts like any other."""
+    return Credential(provider, ANONYMOUS, ANONYMOUS)

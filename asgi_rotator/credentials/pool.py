@@ -22,7 +22,7 @@ from ..errors import GatewayError, NoCredentialAvailable
 from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace
 from .cooldowns import CooldownBook, CooldownDecision, deadline_of
-from .identity import Credential, from_config
+from .identity import Credential, anonymous, from_config
 from .limits import Windows
 from .selection import Candidate, rank
 
@@ -46,7 +46,8 @@ class CredentialPool:
     """Credentials per provider and scope, with selection, cooldowns, caps and concurrency limits.
 
     Args:
-        config: the validated configuration (credentials come from ``providers`` and ``scopes``).
+        config: the validated configuration (credentials come from ``providers`` and ``scopes``; a keyless
+            provider, ``auth: none``, has one implied anonymous credential).
         backend: where all pool state lives.
         keys: the keyspace its state lives under.
         clock: Unix time; tests pass a fake one.
@@ -78,6 +79,9 @@ class CredentialPool:
             for name, scoped in s.providers.items()
         ]
         for scope, name, entries in sources:
+            if scope is None and config.providers[name].auth == "none":
+                self._pools[(scope, name)] = [anonymous(name)]
+                continue
             self._pools[(scope, name)] = [from_config(name, c, scope, fp_key) for c in entries]
         self._active: dict[str, Lease] = {}
         self._renewer: asyncio.Task[None] | None = None

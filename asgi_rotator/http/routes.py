@@ -2,7 +2,8 @@
 
 Gemini puts the model and the operation in the path (``/v1beta/models/{model}:generateContent``); the
 current google-genai SDK uses ``/v1`` and may percent-encode the colon, which ASGI servers usually decode
-but not always.
+but not always. A GET of ``/v1/models/{id}`` (or ``/v1beta/models/{id}``) without an operation suffix is one
+model of the catalogue; ids contain ``/`` (``provider/model``) and may contain ``:`` (``ollama/llama3:8b``).
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ def match(method: str, path: str) -> Route:
             found = _GEMINI_OPERATIONS.get(operation) if sep else None
             if found is not None and model:
                 return _check(method, "POST", Route(found[0], "gemini", model=model, stream=found[1]), path)
+            # Not an operation: one model of the catalogue, by an id that may itself hold "/" and ":".
+            protocol = "gemini" if prefix == "/v1beta/models/" else "openai_chat"
+            return _check(method, "GET", Route("model", protocol, model=path[len(prefix) :]), path)
     raise GatewayError("not_found", f"No route for {method} {path}.")
 
 

@@ -166,6 +166,18 @@ class WireProtocol(ABC):
         """The input token count from a native count-tokens answer."""
         raise NotImplementedError
 
+    def build_model_list(self, page_token: str | None = None) -> NativeRequest | None:
+        """The GET request for one page of an upstream's model list, or None when this protocol has none."""
+        return None
+
+    def parse_model_list(self, body: Any) -> tuple[list[str], str | None]:
+        """The model ids on one page of the list, and the next page's token (None on the last page).
+
+        Raises:
+            GatewayError: ``upstream_invalid`` when the body is not a model list.
+        """
+        raise NotImplementedError
+
     def upstream_error(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> UpstreamError:
         """Classify an upstream error answer (or an error that arrived inside a 200 stream, ``status`` 0)."""
         return upstream_error(status, headers or {}, body, provider=self.name)

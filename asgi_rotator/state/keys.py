@@ -30,6 +30,7 @@ is ``<scope or ->:<provider>:<credential fingerprint>`` (never a raw key).
     usage:index:scopes                       list (10,000)   none                        UsageLedger
     seen:<index key>:<name>                  counter         none                        UsageLedger
     quota:<client key fingerprint>:<period>@<start>  counters  until the period ends + 60 s  UsageLedger
+    disc:<provider>                          value (JSON)    24 x discovery.ttl          ModelDiscovery
     oauthlock:<cred>                         lease set (1)   45 s (one renewal)          OAuthCredentials
     oauth:<cred>                             value           30 days                     OAuthCredentials
 
@@ -189,6 +190,12 @@ class Keyspace:
     def quota(self, client_key: str, period: str, start: int) -> str:
         """A client key's usage in one budget period."""
         return f"{self.prefix}quota:{part(client_key)}:{period}@{start}"
+
+    # -- catalogue ---------------------------------------------------------------------------------------
+
+    def discovered_models(self, provider: str) -> str:
+        """A provider's own model list, with when to refresh it."""
+        return f"{self.prefix}disc:{part(provider)}"
 
 
 def scope_tag(scope: str | None) -> str:

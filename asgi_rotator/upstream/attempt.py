@@ -78,7 +78,7 @@ class AttemptPipeline:
             attempt.record_cache("after_field_cache_injection", "inject_raw")
 
         http_request = self._transport.build(
-            target.config, target.protocol, credential, native, call.client_headers, timeout=budget
+            target.config, target.protocol, credential, native, call.client_headers, model=target.model, timeout=budget
         )
         if trace is not None:
             trace.record(
@@ -101,7 +101,13 @@ class AttemptPipeline:
         if chain.has_request:
             native = chain.request(native, _adapter_context(call, target, lease))
         return self._transport.build(
-            target.config, target.protocol, lease.credential, native, call.client_headers, timeout=budget
+            target.config,
+            target.protocol,
+            lease.credential,
+            native,
+            call.client_headers,
+            model=target.model,
+            timeout=budget,
         )
 
     async def response(self, attempt: AttemptContext, body: dict[str, Any]) -> UnifiedResponse:

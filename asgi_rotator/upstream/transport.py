@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -46,9 +47,10 @@ class UpstreamTransport:
         native: NativeRequest,
         client_headers: Mapping[str, str],
         *,
+        model: str,
         timeout: float | None = None,
     ) -> httpx.Request:
-        """The HTTP request for ``native``, authenticated with ``credential``.
+        """The HTTP request for ``native`` to ``model``, authenticated with ``credential``.
 
         ``timeout`` is what is left of the request's budget; it caps the read timeout.
         """
@@ -70,12 +72,36 @@ class UpstreamTransport:
         limits = self._timeout if timeout is None else self._capped(timeout)
         return httpx.Request(
             native.method,
-            (credential.base_url or provider.base_url) + native.path,
-            params=native.query or None,
+            upstream_url(credential.base_url or provider.base_url, native, model),
+            params={**provider.query, **native.query} or None,
             headers=headers,
             content=_json.dumps(native.body),
             extensions={"timeout": limits.as_dict()},
         )
+
+    async def get_json(
+        self,
+        provider: ProviderConfig,
+        protocol: WireProtocol,
+        credential: Credential,
+        native: NativeRequest,
+        timeout: float,
+    ) -> Any:
+        """GET ``native`` (a listing, say) outside any request's budget; a non-2xx answer raises UpstreamError."""
+        headers = {"accept": "application/json", **native.headers, **provider.headers}
+        headers.update(auth_headers(provider, protocol, credential.secret))
+        request = httpx.Request(
+            "GET",
+            upstream_url(credential.base_url or provider.base_url, native, ""),
+            params={**provider.query, **native.query} or None,
+            headers=headers,
+            extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+        )
+        content, _ = await self.send(request, protocol, credential, deadline=timeout)
+        try:
+            return _json.loads(content)
+        except _json.JSONDecodeError:
+            raise UpstreamError("upstream_invalid", "The upstream's answer is not JSON.") from None
 
     def _capped(self, budget: float) -> httpx.Timeout:
         budget = max(budget, 0.001)
@@ -147,6 +173,16 @@ async def _mapped_errors() -> AsyncIterator[None]:
         raise UpstreamError("upstream_invalid", f"The upstream's answer could not be decoded ({exc}).") from exc
     except httpx.TransportError as exc:
         raise UpstreamError("api_connection", f"Could not reach the upstream ({type(exc).__name__}).") from exc
+
+
+def upstream_url(base: str, native: NativeRequest, model: str) -> str:
+    """The URL of ``native``: the provider's base URL with ``{model}`` filled in, then the protocol's path.
+
+    The model is percent-encoded (``/`` included) wherever it enters the URL, so a name cannot change the path.
+    """
+    if "{model}" in base:
+        base = base.replace("{model}", quote(model, safe=""))
+    return base + native.path
 
 
 async def _read_limited(response: httpx.Response) -> bytes:

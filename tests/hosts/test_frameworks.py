@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -97,6 +98,8 @@ def hosted(request, fake) -> Iterator[tuple[str, str]]:
     server = LoopbackServer(HOSTS[request.param](gateway))
     url = server.start()
     yield request.param, url
+    # Hosts that do not forward lifespan never shut the gateway down: close its upstream connections here.
+    asyncio.run_coroutine_threadsafe(gateway.shutdown(), server.server.servers[0].get_loop()).result(10)
     server.stop()
 
 

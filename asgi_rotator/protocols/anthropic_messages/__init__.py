@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ...errors import GatewayError
+from .. import model_lists
 from ..base import NativeRequest, StreamFormatter, StreamParser, WireProtocol
 from ..unified import Family, UnifiedRequest, UnifiedResponse
 from . import build, formatter, requests, responses, streams
@@ -51,3 +52,9 @@ class AnthropicMessagesProtocol(WireProtocol):
 
     def parse_count_tokens(self, body: dict[str, Any]) -> int:
         return responses.parse_count_tokens(body)
+
+    def build_model_list(self, page_token: str | None = None) -> NativeRequest | None:
+        return model_lists.anthropic_request(page_token, build.ANTHROPIC_VERSION)
+
+    def parse_model_list(self, body: Any) -> tuple[list[str], str | None]:
+        return model_lists.anthropic_page(body)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ...errors import GatewayError, UpstreamError
+from .. import model_lists
 from ..base import NativeRequest, StreamFormatter, StreamParser, WireProtocol
 from ..unified import Family, UnifiedRequest, UnifiedResponse
 from . import build, requests, responses, streams
@@ -59,3 +60,9 @@ class GeminiProtocol(WireProtocol):
         if isinstance(body, list) and body and isinstance(body[0], dict):
             body = body[0]
         return super().upstream_error(status, body, headers)
+
+    def build_model_list(self, page_token: str | None = None) -> NativeRequest | None:
+        return model_lists.gemini_request(page_token)
+
+    def parse_model_list(self, body: Any) -> tuple[list[str], str | None]:
+        return model_lists.gemini_page(body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ...errors import GatewayError
+from .. import model_lists
 from ..base import NativeRequest, StreamFormatter, StreamParser, WireProtocol
 from ..unified import Family, UnifiedRequest, UnifiedResponse
 from . import build, requests, responses, streams
@@ -41,3 +42,9 @@ class OpenAIChatProtocol(WireProtocol):
 
     def stream_parser(self) -> StreamParser:
         return streams.ChatStreamParser(lambda body: self.upstream_error(0, body))
+
+    def build_model_list(self, page_token: str | None = None) -> NativeRequest | None:
+        return model_lists.openai_request(page_token)
+
+    def parse_model_list(self, body: Any) -> tuple[list[str], str | None]:
+        return model_lists.openai_page(body)
