@@ -54,7 +54,7 @@ claude_run() {  # claude_run SCENARIO AUTHVAR PROMPT [claude args...]
   fresh; start_recorder claude-code "$scenario" --read-path "$RUN/work/notes.txt" --script "${SCRIPT:-$scenario}"
   echo "== claude-code/$scenario"
   (cd "$RUN/work" && env HOME="$RUN/home" ANTHROPIC_BASE_URL="http://127.0.0.1:$PORT" \
-      "$authvar=sk-ant-api03-recorder-fake-key" CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 \
+      "$authvar=sk-ant-api03-recorder-fake-key" CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="${NONESSENTIAL_OFF-1}" \
       ${CLAUDE_ENV:-} timeout 180 "$BIN/claude" -p "$prompt" --output-format json "$@" </dev/null) \
     >"$RUN/client.out" 2>&1; echo "client rc=$?"; tail -c 600 "$RUN/client.out"; echo
   stop_recorder
@@ -74,6 +74,9 @@ record_claude() {
   claude_run server_tool_replay ANTHROPIC_API_KEY "Search the web for asgi_rotator, then run echo hi" \
     --allowedTools Bash
   claude_run haiku_model ANTHROPIC_API_KEY "Say hello" --model haiku
+  # Without CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: shows the side requests a default install makes.
+  NONESSENTIAL_OFF= SCRIPT=tool_loop claude_run tool_loop_default_traffic ANTHROPIC_API_KEY "Run echo hi in the shell" \
+    --allowedTools Bash
   SCRIPT=plain claude_run model_sonnet ANTHROPIC_API_KEY "Say hello" --model sonnet
 }
 
@@ -131,6 +134,38 @@ record_codex() {
     "Search the web for asgi_rotator, then run echo hi"
   SCRIPT=apply_patch codex_run classic_apply_patch $C false "Create hello.txt with apply_patch"
   SCRIPT=tool_loop codex_run classic_websocket_tool_loop $C true "Run echo hi in the shell"
+}
+
+# ------------------------------------------------------------------ Gemini CLI
+gemini_run() {  # gemini_run SCENARIO PROMPT [gemini args...]
+  local scenario=$1 prompt=$2; shift 2
+  fresh; start_recorder gemini-cli "$scenario" --read-path "$RUN/work/notes.txt" --script "${SCRIPT:-$scenario}"
+  echo "== gemini-cli/$scenario"
+  mkdir -p "$RUN/home/.gemini"
+  cat >"$RUN/home/.gemini/settings.json" <<JSON
+{
+  "security": {"auth": {"selectedType": "gemini-api-key"}},
+  "privacy": {"usageStatisticsEnabled": false},
+  "telemetry": {"enabled": false},
+  "general": {"disableAutoUpdate": true, "disableUpdateNag": true}${GEMINI_SETTINGS:-}
+}
+JSON
+  (cd "$RUN/work" && env HOME="$RUN/home" GEMINI_API_KEY=AIzaSy-recorder-fake-key \
+      GOOGLE_GEMINI_BASE_URL="http://127.0.0.1:$PORT" GEMINI_CLI_NO_RELAUNCH=true GEMINI_CLI_TRUST_WORKSPACE=true \
+      timeout 180 "$BIN/gemini" -p "$prompt" --output-format json "$@" </dev/null) >"$RUN/client.out" 2>&1
+  echo "client rc=$?"; tail -c 800 "$RUN/client.out"; echo
+  stop_recorder
+}
+
+record_gemini() {
+  VER=$(version gemini)
+  gemini_run plain "Say hello"
+  gemini_run tool_loop "Run echo hi in the shell" --approval-mode yolo
+  gemini_run read_file "Read notes.txt" --approval-mode yolo
+  gemini_run thinking "Think, then run echo hi" --approval-mode yolo
+  GEMINI_SETTINGS=', "model": {"name": "gemini-2.5-pro"}' SCRIPT=thinking gemini_run thinking_2_5_pro \
+    "Think, then run echo hi" --approval-mode yolo
+  gemini_run web_search "Search the web for asgi_rotator" --approval-mode yolo
 }
 
 setup

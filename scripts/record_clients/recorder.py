@@ -35,8 +35,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-SECRET_HEADERS = {"authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "proxy-authorization",
-                  "chatgpt-account-id"}
+SECRET_HEADERS = {
+    "authorization",
+    "x-api-key",
+    "x-goog-api-key",
+    "api-key",
+    "cookie",
+    "proxy-authorization",
+    "chatgpt-account-id",
+}
 SECRET_QUERY = {"key", "api_key"}
 CAP = 20_000
 
@@ -54,6 +61,7 @@ SEARCH_TITLE = "asgi_rotator: an ASGI LLM gateway"
 
 
 # ---------------------------------------------------------------- recording
+
 
 def redact_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
     out: dict[str, str] = {}
@@ -103,6 +111,7 @@ def summary(reply: Any) -> str:
 
 # ---------------------------------------------------------------- helpers
 
+
 def rid(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:24]}"
 
@@ -140,28 +149,43 @@ def schema_instance(schema: dict[str, Any]) -> Any:
 
 # ---------------------------------------------------------------- Anthropic Messages
 
+
 def anthropic_blocks(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     msgs = body.get("messages") or []
     tools = body.get("tools") or []
     names = {t.get("name") for t in tools}
     types = {str(t.get("type", "")) for t in tools}
-    seen_result = any(isinstance(m.get("content"), list) and any(b.get("type") == "tool_result" for b in m["content"])
-                      for m in msgs)
-    bash = {"type": "tool_use", "id": rid("toolu_"), "name": "Bash",
-            "input": {"command": "echo hi", "description": "Print hi"}}
+    seen_result = any(
+        isinstance(m.get("content"), list) and any(b.get("type") == "tool_result" for b in m["content"]) for m in msgs
+    )
+    bash = {
+        "type": "tool_use",
+        "id": rid("toolu_"),
+        "name": "Bash",
+        "input": {"command": "echo hi", "description": "Print hi"},
+    }
     if any(t.startswith("web_search") for t in types):
         return web_search_blocks(), "end_turn"
+    fmt = (body.get("output_config") or {}).get("format") or {}
+    if fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):  # e.g. the session-title request
+        return [{"type": "text", "text": json.dumps(schema_instance(fmt["schema"]))}], "end_turn"
     if seen_result:
         return [{"type": "text", "text": FINAL_TEXT}], "end_turn"
     if SCENARIO == "tool_loop" and "Bash" in names:
         return [{"type": "text", "text": "I'll run it."}, bash], "tool_use"
     if SCENARIO == "read_file" and "Read" in names:
-        return [{"type": "tool_use", "id": rid("toolu_"), "name": "Read",
-                 "input": {"file_path": READ_PATH}}], "tool_use"
+        return [
+            {"type": "tool_use", "id": rid("toolu_"), "name": "Read", "input": {"file_path": READ_PATH}}
+        ], "tool_use"
     if SCENARIO == "thinking" and "Bash" in names:
-        return [{"type": "thinking", "thinking": THINKING, "signature": "c2lnbmF0dXJlLXJlY29yZGVk" * 4}, bash], "tool_use"
+        return [
+            {"type": "thinking", "thinking": THINKING, "signature": "c2lnbmF0dXJlLXJlY29yZGVk" * 4},
+            bash,
+        ], "tool_use"
     if SCENARIO == "web_search" and "WebSearch" in names:
-        return [{"type": "tool_use", "id": rid("toolu_"), "name": "WebSearch", "input": {"query": SEARCH_QUERY}}], "tool_use"
+        return [
+            {"type": "tool_use", "id": rid("toolu_"), "name": "WebSearch", "input": {"query": SEARCH_QUERY}}
+        ], "tool_use"
     if SCENARIO == "server_tool_replay" and "Bash" in names:
         return web_search_blocks() + [bash], "tool_use"
     return [{"type": "text", "text": PLAIN_TEXT}], "end_turn"
@@ -172,19 +196,42 @@ def web_search_blocks() -> list[dict[str, Any]]:
     return [
         {"type": "text", "text": "Let me search for that."},
         {"type": "server_tool_use", "id": stid, "name": "web_search", "input": {"query": SEARCH_QUERY}},
-        {"type": "web_search_tool_result", "tool_use_id": stid, "content": [
-            {"type": "web_search_result", "url": SEARCH_URL, "title": SEARCH_TITLE,
-             "encrypted_content": "RW5jcnlwdGVkUGFnZUNvbnRlbnQ=", "page_age": "2 days ago"}]},
-        {"type": "text", "text": "asgi_rotator is an ASGI gateway that rotates provider credentials.",
-         "citations": [{"type": "web_search_result_location", "url": SEARCH_URL, "title": SEARCH_TITLE,
-                        "encrypted_index": "RW5jcnlwdGVkSW5kZXg=",
-                        "cited_text": "asgi_rotator rotates provider credentials behind four wire protocols."}]},
+        {
+            "type": "web_search_tool_result",
+            "tool_use_id": stid,
+            "content": [
+                {
+                    "type": "web_search_result",
+                    "url": SEARCH_URL,
+                    "title": SEARCH_TITLE,
+                    "encrypted_content": "RW5jcnlwdGVkUGFnZUNvbnRlbnQ=",
+                    "page_age": "2 days ago",
+                }
+            ],
+        },
+        {
+            "type": "text",
+            "text": "asgi_rotator is an ASGI gateway that rotates provider credentials.",
+            "citations": [
+                {
+                    "type": "web_search_result_location",
+                    "url": SEARCH_URL,
+                    "title": SEARCH_TITLE,
+                    "encrypted_index": "RW5jcnlwdGVkSW5kZXg=",
+                    "cited_text": "asgi_rotator rotates provider credentials behind four wire protocols.",
+                }
+            ],
+        },
     ]
 
 
 def anthropic_usage(blocks: list[dict[str, Any]]) -> dict[str, Any]:
-    u: dict[str, Any] = {"input_tokens": 120, "output_tokens": 30, "cache_creation_input_tokens": 0,
-                         "cache_read_input_tokens": 0}
+    u: dict[str, Any] = {
+        "input_tokens": 120,
+        "output_tokens": 30,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
     if any(b["type"] == "server_tool_use" for b in blocks):
         u["server_tool_use"] = {"web_search_requests": 1}
     return u
@@ -192,8 +239,16 @@ def anthropic_usage(blocks: list[dict[str, Any]]) -> dict[str, Any]:
 
 def anthropic_reply(body: dict[str, Any]) -> tuple[Response, dict[str, Any]]:
     blocks, stop = anthropic_blocks(body)
-    msg = {"id": rid("msg_"), "type": "message", "role": "assistant", "model": body.get("model", "claude"),
-           "content": blocks, "stop_reason": stop, "stop_sequence": None, "usage": anthropic_usage(blocks)}
+    msg = {
+        "id": rid("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", "claude"),
+        "content": blocks,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": anthropic_usage(blocks),
+    }
     kinds = [b["type"] for b in blocks]
     if not body.get("stream"):
         return JSONResponse(msg), {"status": 200, "stream": False, "summary": f"json {kinds} {stop}", "body": msg}
@@ -208,38 +263,89 @@ def anthropic_reply(body: dict[str, Any]) -> tuple[Response, dict[str, Any]]:
                 first["citations"] = []
             events.append(("content_block_start", {"type": "content_block_start", "index": i, "content_block": first}))
             for c in b.get("citations", []):
-                events.append(("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                       "delta": {"type": "citations_delta", "citation": c}}))
+                events.append(
+                    (
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "citations_delta", "citation": c},
+                        },
+                    )
+                )
             half = len(b["text"]) // 2
             for part in (b["text"][:half], b["text"][half:]):
-                events.append(("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                       "delta": {"type": "text_delta", "text": part}}))
+                events.append(
+                    (
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": part}},
+                    )
+                )
         elif t == "thinking":
-            events.append(("content_block_start", {"type": "content_block_start", "index": i,
-                                                   "content_block": {"type": "thinking", "thinking": "", "signature": ""}}))
-            events.append(("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                   "delta": {"type": "thinking_delta", "thinking": b["thinking"]}}))
-            events.append(("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                   "delta": {"type": "signature_delta", "signature": b["signature"]}}))
+            events.append(
+                (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+                    },
+                )
+            )
+            events.append(
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {"type": "thinking_delta", "thinking": b["thinking"]},
+                    },
+                )
+            )
+            events.append(
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {"type": "signature_delta", "signature": b["signature"]},
+                    },
+                )
+            )
         elif t in ("tool_use", "server_tool_use"):
-            events.append(("content_block_start", {"type": "content_block_start", "index": i,
-                                                   "content_block": dict(b, input={})}))
+            events.append(
+                ("content_block_start", {"type": "content_block_start", "index": i, "content_block": dict(b, input={})})
+            )
             raw = json.dumps(b["input"])
-            for part in (raw[: len(raw) // 2], raw[len(raw) // 2:]):
-                events.append(("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                       "delta": {"type": "input_json_delta", "partial_json": part}}))
+            for part in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
+                events.append(
+                    (
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "input_json_delta", "partial_json": part},
+                        },
+                    )
+                )
         else:  # web_search_tool_result arrives whole
             events.append(("content_block_start", {"type": "content_block_start", "index": i, "content_block": b}))
         events.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
     out_usage = {"output_tokens": msg["usage"]["output_tokens"]}
     if "server_tool_use" in msg["usage"]:
         out_usage["server_tool_use"] = msg["usage"]["server_tool_use"]
-    events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                                     "usage": out_usage}))
+    events.append(
+        (
+            "message_delta",
+            {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": out_usage},
+        )
+    )
     events.append(("message_stop", {"type": "message_stop"}))
     chunks = [sse(e, d) for e, d in events]
-    return (StreamingResponse(drip(chunks), media_type="text/event-stream"),
-            {"status": 200, "stream": True, "summary": f"sse {kinds} {stop}", "events": [d for _, d in events]})
+    return (
+        StreamingResponse(drip(chunks), media_type="text/event-stream"),
+        {"status": 200, "stream": True, "summary": f"sse {kinds} {stop}", "events": [d for _, d in events]},
+    )
 
 
 # ---------------------------------------------------------------- OpenAI Responses
@@ -275,19 +381,35 @@ def responses_items(body: dict[str, Any]) -> list[dict[str, Any]]:
     by_name = responses_tools(body)
     done = any(isinstance(i, dict) and str(i.get("type", "")).endswith("_output") for i in items)
     msg = lambda text, ann=None: {  # noqa: E731
-        "type": "message", "id": rid("msg_"), "status": "completed", "role": "assistant",
-        "content": [{"type": "output_text", "text": text, "annotations": ann or [], "logprobs": []}]}
+        "type": "message",
+        "id": rid("msg_"),
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": ann or [], "logprobs": []}],
+    }
     if done:
         return [msg(FINAL_TEXT)]
 
     def call(tool: dict[str, Any], payload: Any) -> dict[str, Any]:
         name = tool.get("name")
         if tool.get("type") == "custom":
-            out = {"type": "custom_tool_call", "id": rid("ctc_"), "call_id": rid("call_"), "name": name,
-                   "input": payload, "status": "completed"}
+            out = {
+                "type": "custom_tool_call",
+                "id": rid("ctc_"),
+                "call_id": rid("call_"),
+                "name": name,
+                "input": payload,
+                "status": "completed",
+            }
         else:
-            out = {"type": "function_call", "id": rid("fc_"), "call_id": rid("call_"), "name": name,
-                   "arguments": payload if isinstance(payload, str) else json.dumps(payload), "status": "completed"}
+            out = {
+                "type": "function_call",
+                "id": rid("fc_"),
+                "call_id": rid("call_"),
+                "name": name,
+                "arguments": payload if isinstance(payload, str) else json.dumps(payload),
+                "status": "completed",
+            }
         if tool.get("_namespace") and tool["_namespace"] != "functions":
             out["namespace"] = tool["_namespace"]
         return out
@@ -301,24 +423,45 @@ def responses_items(body: dict[str, Any]) -> list[dict[str, Any]]:
             if not t:
                 continue
             if t.get("type") == "local_shell":
-                return {"type": "local_shell_call", "id": rid("lsh_"), "call_id": rid("call_"), "status": "completed",
-                        "action": {"type": "exec", "command": ["bash", "-lc", "echo hi"], "env": {}}}
-            args = {"exec_command": {"cmd": "echo hi"}, "shell_command": {"command": "echo hi"},
-                    "shell": {"command": ["bash", "-lc", "echo hi"]}}[name]
+                return {
+                    "type": "local_shell_call",
+                    "id": rid("lsh_"),
+                    "call_id": rid("call_"),
+                    "status": "completed",
+                    "action": {"type": "exec", "command": ["bash", "-lc", "echo hi"], "env": {}},
+                }
+            args = {
+                "exec_command": {"cmd": "echo hi"},
+                "shell_command": {"command": "echo hi"},
+                "shell": {"command": ["bash", "-lc", "echo hi"]},
+            }[name]
             return call(t, args)
         return None
 
     if SCENARIO == "tool_loop" and (c := shell_call()):
         return [c]
     if SCENARIO == "thinking" and (c := shell_call()):
-        return [{"type": "reasoning", "id": rid("rs_"), "summary": [{"type": "summary_text", "text": THINKING}],
-                 "encrypted_content": "gAAAAABrecordedEncryptedReasoningContent=="}, c]
+        return [
+            {
+                "type": "reasoning",
+                "id": rid("rs_"),
+                "summary": [{"type": "summary_text", "text": THINKING}],
+                "encrypted_content": "gAAAAABrecordedEncryptedReasoningContent==",
+            },
+            c,
+        ]
     if SCENARIO == "web_search" and (c := shell_call()):
         ann = [{"type": "url_citation", "start_index": 0, "end_index": 12, "url": SEARCH_URL, "title": SEARCH_TITLE}]
-        return [{"type": "web_search_call", "id": rid("ws_"), "status": "completed",
-                 "action": {"type": "search", "query": SEARCH_QUERY,
-                            "sources": [{"type": "url", "url": SEARCH_URL}]}},
-                msg("asgi_rotator rotates provider credentials.", ann), c]
+        return [
+            {
+                "type": "web_search_call",
+                "id": rid("ws_"),
+                "status": "completed",
+                "action": {"type": "search", "query": SEARCH_QUERY, "sources": [{"type": "url", "url": SEARCH_URL}]},
+            },
+            msg("asgi_rotator rotates provider credentials.", ann),
+            c,
+        ]
     if SCENARIO == "apply_patch":
         if t := by_name.get("apply_patch"):
             return [call(t, PATCH if t.get("type") == "custom" else {"input": PATCH})]
@@ -329,60 +472,117 @@ def responses_items(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 def responses_events(body: dict[str, Any], generate: bool = True) -> list[dict[str, Any]]:
     items = responses_items(body) if generate else []
-    resp = {"id": rid("resp_"), "object": "response", "created_at": int(time.time()), "status": "in_progress",
-            "model": body.get("model", "gpt"), "output": [], "parallel_tool_calls": body.get("parallel_tool_calls", True),
-            "tool_choice": body.get("tool_choice", "auto"), "tools": [], "store": body.get("store", False),
-            "reasoning": body.get("reasoning"), "usage": None, "error": None, "incomplete_details": None,
-            "previous_response_id": body.get("previous_response_id")}
-    ev: list[dict[str, Any]] = [{"type": "response.created", "response": resp},
-                                {"type": "response.in_progress", "response": resp}]
+    resp = {
+        "id": rid("resp_"),
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "in_progress",
+        "model": body.get("model", "gpt"),
+        "output": [],
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": [],
+        "store": body.get("store", False),
+        "reasoning": body.get("reasoning"),
+        "usage": None,
+        "error": None,
+        "incomplete_details": None,
+        "previous_response_id": body.get("previous_response_id"),
+    }
+    ev: list[dict[str, Any]] = [
+        {"type": "response.created", "response": resp},
+        {"type": "response.in_progress", "response": resp},
+    ]
     for idx, it in enumerate(items):
         t = it["type"]
         base = {"output_index": idx, "item_id": it["id"]}
         if t == "message":
-            ev.append({"type": "response.output_item.added", "output_index": idx,
-                       "item": dict(it, status="in_progress", content=[])})
+            ev.append(
+                {
+                    "type": "response.output_item.added",
+                    "output_index": idx,
+                    "item": dict(it, status="in_progress", content=[]),
+                }
+            )
             part = it["content"][0]
-            ev.append(dict(base, type="response.content_part.added", content_index=0,
-                           part=dict(part, text="", annotations=[])))
-            for d in (part["text"][: len(part["text"]) // 2], part["text"][len(part["text"]) // 2:]):
+            ev.append(
+                dict(
+                    base, type="response.content_part.added", content_index=0, part=dict(part, text="", annotations=[])
+                )
+            )
+            for d in (part["text"][: len(part["text"]) // 2], part["text"][len(part["text"]) // 2 :]):
                 ev.append(dict(base, type="response.output_text.delta", content_index=0, delta=d, logprobs=[]))
             for ai, a in enumerate(part["annotations"]):
-                ev.append(dict(base, type="response.output_text.annotation.added", content_index=0,
-                               annotation_index=ai, annotation=a))
+                ev.append(
+                    dict(
+                        base,
+                        type="response.output_text.annotation.added",
+                        content_index=0,
+                        annotation_index=ai,
+                        annotation=a,
+                    )
+                )
             ev.append(dict(base, type="response.output_text.done", content_index=0, text=part["text"], logprobs=[]))
             ev.append(dict(base, type="response.content_part.done", content_index=0, part=part))
         elif t == "reasoning":
             ev.append({"type": "response.output_item.added", "output_index": idx, "item": dict(it, summary=[])})
             s = it["summary"][0]
-            ev.append(dict(base, type="response.reasoning_summary_part.added", summary_index=0,
-                           part={"type": "summary_text", "text": ""}))
+            ev.append(
+                dict(
+                    base,
+                    type="response.reasoning_summary_part.added",
+                    summary_index=0,
+                    part={"type": "summary_text", "text": ""},
+                )
+            )
             ev.append(dict(base, type="response.reasoning_summary_text.delta", summary_index=0, delta=s["text"]))
             ev.append(dict(base, type="response.reasoning_summary_text.done", summary_index=0, text=s["text"]))
             ev.append(dict(base, type="response.reasoning_summary_part.done", summary_index=0, part=s))
         elif t == "function_call":
-            ev.append({"type": "response.output_item.added", "output_index": idx,
-                       "item": dict(it, arguments="", status="in_progress")})
+            ev.append(
+                {
+                    "type": "response.output_item.added",
+                    "output_index": idx,
+                    "item": dict(it, arguments="", status="in_progress"),
+                }
+            )
             ev.append(dict(base, type="response.function_call_arguments.delta", delta=it["arguments"]))
             ev.append(dict(base, type="response.function_call_arguments.done", arguments=it["arguments"]))
         elif t == "custom_tool_call":
-            ev.append({"type": "response.output_item.added", "output_index": idx,
-                       "item": dict(it, input="", status="in_progress")})
+            ev.append(
+                {
+                    "type": "response.output_item.added",
+                    "output_index": idx,
+                    "item": dict(it, input="", status="in_progress"),
+                }
+            )
             ev.append(dict(base, type="response.custom_tool_call_input.delta", delta=it["input"]))
             ev.append(dict(base, type="response.custom_tool_call_input.done", input=it["input"]))
         elif t == "web_search_call":
-            ev.append({"type": "response.output_item.added", "output_index": idx,
-                       "item": {"type": "web_search_call", "id": it["id"], "status": "in_progress"}})
+            ev.append(
+                {
+                    "type": "response.output_item.added",
+                    "output_index": idx,
+                    "item": {"type": "web_search_call", "id": it["id"], "status": "in_progress"},
+                }
+            )
             for phase in ("in_progress", "searching", "completed"):
                 ev.append(dict(base, type=f"response.web_search_call.{phase}"))
         else:
             ev.append({"type": "response.output_item.added", "output_index": idx, "item": it})
         ev.append({"type": "response.output_item.done", "output_index": idx, "item": it})
-    final = dict(resp, status="completed", output=items,
-                 usage={"input_tokens": 200, "input_tokens_details": {"cached_tokens": 0},
-                        "output_tokens": 40 if generate else 0,
-                        "output_tokens_details": {"reasoning_tokens": 12 if any(i["type"] == "reasoning" for i in items) else 0},
-                        "total_tokens": 240 if generate else 200})
+    final = dict(
+        resp,
+        status="completed",
+        output=items,
+        usage={
+            "input_tokens": 200,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 40 if generate else 0,
+            "output_tokens_details": {"reasoning_tokens": 12 if any(i["type"] == "reasoning" for i in items) else 0},
+            "total_tokens": 240 if generate else 200,
+        },
+    )
     ev.append({"type": "response.completed", "response": final})
     for n, e in enumerate(ev):
         e["sequence_number"] = n
@@ -396,15 +596,22 @@ def responses_reply(body: dict[str, Any]) -> tuple[Response, dict[str, Any]]:
     if not body.get("stream"):
         return JSONResponse(final), {"status": 200, "stream": False, "summary": f"json {kinds}", "body": final}
     chunks = [sse(e["type"], e) for e in ev]
-    return (StreamingResponse(drip(chunks), media_type="text/event-stream"),
-            {"status": 200, "stream": True, "summary": f"sse {kinds}", "events": ev})
+    return (
+        StreamingResponse(drip(chunks), media_type="text/event-stream"),
+        {"status": 200, "stream": True, "summary": f"sse {kinds}", "events": ev},
+    )
 
 
 async def responses_ws(ws: WebSocket) -> None:
     await ws.accept()
-    exchange = {"method": "WEBSOCKET", "path": ws.url.path, "query": redact_query(ws.url.query),
-                "headers": redact_headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in ws.scope["headers"]]),
-                "ws_messages": [], "reply": []}
+    exchange = {
+        "method": "WEBSOCKET",
+        "path": ws.url.path,
+        "query": redact_query(ws.url.query),
+        "headers": redact_headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in ws.scope["headers"]]),
+        "ws_messages": [],
+        "reply": [],
+    }
     TRANSCRIPT["exchanges"].append(exchange)
     try:
         while True:
@@ -422,19 +629,29 @@ async def responses_ws(ws: WebSocket) -> None:
                     await ws.send_text(json.dumps(e))
                     await asyncio.sleep(0.002)
                 kinds = [i["type"] for i in ev[-1]["response"]["output"]]
-                exchange["reply"].append({"to_message": len(exchange["ws_messages"]) - 1, "generate": generate,
-                                          "summary": f"ws {kinds}" if generate else "ws warm-up (empty completed)",
-                                          "events": ev})
+                exchange["reply"].append(
+                    {
+                        "to_message": len(exchange["ws_messages"]) - 1,
+                        "generate": generate,
+                        "summary": f"ws {kinds}" if generate else "ws warm-up (empty completed)",
+                        "events": ev,
+                    }
+                )
             else:
                 exchange["reply"].append({"to_message": len(exchange["ws_messages"]) - 1, "summary": "no answer"})
             save()
-            print(f"[recorder] WS message {msg.get('type') if isinstance(msg, dict) else '?'} -> "
-                  f"{exchange['reply'][-1]['summary']}", file=sys.stderr, flush=True)
+            print(
+                f"[recorder] WS message {msg.get('type') if isinstance(msg, dict) else '?'} -> "
+                f"{exchange['reply'][-1]['summary']}",
+                file=sys.stderr,
+                flush=True,
+            )
     except WebSocketDisconnect:
         save()
 
 
 # ---------------------------------------------------------------- OpenAI Chat
+
 
 def chat_reply(body: dict[str, Any]) -> tuple[Response, dict[str, Any]]:
     msgs = body.get("messages") or []
@@ -444,34 +661,51 @@ def chat_reply(body: dict[str, Any]) -> tuple[Response, dict[str, Any]]:
     finish = "stop"
     if not done and tools and SCENARIO != "plain":
         fn = tools[0].get("function", {}).get("name", "tool")
-        message["tool_calls"] = [{"id": rid("call_"), "type": "function",
-                                  "function": {"name": fn, "arguments": json.dumps({"command": "echo hi"})}}]
+        message["tool_calls"] = [
+            {
+                "id": rid("call_"),
+                "type": "function",
+                "function": {"name": fn, "arguments": json.dumps({"command": "echo hi"})},
+            }
+        ]
         finish = "tool_calls"
     else:
         message["content"] = FINAL_TEXT if done else PLAIN_TEXT
     cid, created, model = rid("chatcmpl-"), int(time.time()), body.get("model", "gpt")
     usage = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
-    full = {"id": cid, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}], "usage": usage}
+    full = {
+        "id": cid,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+        "usage": usage,
+    }
     if not body.get("stream"):
         return JSONResponse(full), {"status": 200, "stream": False, "summary": f"json {finish}", "body": full}
     base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
     chunks = [dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
     if message.get("tool_calls"):
         tc = message["tool_calls"][0]
-        chunks.append(dict(base, choices=[{"index": 0, "delta": {"tool_calls": [dict(tc, index=0)]},
-                                           "finish_reason": None}]))
+        chunks.append(
+            dict(base, choices=[{"index": 0, "delta": {"tool_calls": [dict(tc, index=0)]}, "finish_reason": None}])
+        )
     else:
-        chunks.append(dict(base, choices=[{"index": 0, "delta": {"content": message["content"]}, "finish_reason": None}]))
+        chunks.append(
+            dict(base, choices=[{"index": 0, "delta": {"content": message["content"]}, "finish_reason": None}])
+        )
     chunks.append(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": finish}]))
     if (body.get("stream_options") or {}).get("include_usage"):
         chunks.append(dict(base, choices=[], usage=usage))
     lines = [sse(None, c) for c in chunks] + [sse(None, "[DONE]")]
-    return (StreamingResponse(drip(lines), media_type="text/event-stream"),
-            {"status": 200, "stream": True, "summary": f"sse {finish}", "events": chunks + ["[DONE]"]})
+    return (
+        StreamingResponse(drip(lines), media_type="text/event-stream"),
+        {"status": 200, "stream": True, "summary": f"sse {finish}", "events": chunks + ["[DONE]"]},
+    )
 
 
 # ---------------------------------------------------------------- Gemini
+
 
 def gemini_parts(body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     contents = body.get("contents") or []
@@ -485,9 +719,13 @@ def gemini_parts(body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, 
             "webSearchQueries": [SEARCH_QUERY],
             "searchEntryPoint": {"renderedContent": "<div>search</div>"},
             "groundingChunks": [{"web": {"uri": SEARCH_URL, "title": SEARCH_TITLE}}],
-            "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": 41,
-                                               "text": "asgi_rotator rotates provider credentials."},
-                                   "groundingChunkIndices": [0], "confidenceScores": [0.9]}],
+            "groundingSupports": [
+                {
+                    "segment": {"startIndex": 0, "endIndex": 41, "text": "asgi_rotator rotates provider credentials."},
+                    "groundingChunkIndices": [0],
+                    "confidenceScores": [0.9],
+                }
+            ],
         }
         return [{"text": "asgi_rotator rotates provider credentials."}], grounding
     schema = gen.get("responseJsonSchema") or gen.get("responseSchema")
@@ -499,11 +737,17 @@ def gemini_parts(body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, 
     if SCENARIO == "tool_loop" and shell:
         return [{"functionCall": {"name": shell, "args": {"command": "echo hi", "description": "Print hi"}}}], None
     if SCENARIO == "read_file" and "read_file" in decls:
-        return [{"functionCall": {"name": "read_file", "args": {"absolute_path": READ_PATH, "file_path": READ_PATH}}}], None
+        return [
+            {"functionCall": {"name": "read_file", "args": {"absolute_path": READ_PATH, "file_path": READ_PATH}}}
+        ], None
     if SCENARIO == "thinking" and shell:
-        return [{"text": THINKING, "thought": True},
-                {"functionCall": {"name": shell, "args": {"command": "echo hi", "description": "Print hi"}},
-                 "thoughtSignature": "c2lnbmF0dXJlLXJlY29yZGVk"}], None
+        return [
+            {"text": THINKING, "thought": True},
+            {
+                "functionCall": {"name": shell, "args": {"command": "echo hi", "description": "Print hi"}},
+                "thoughtSignature": "c2lnbmF0dXJlLXJlY29yZGVk",
+            },
+        ], None
     if SCENARIO == "web_search" and "google_web_search" in decls:
         return [{"functionCall": {"name": "google_web_search", "args": {"query": SEARCH_QUERY}}}], None
     return [{"text": PLAIN_TEXT}], None
@@ -515,11 +759,17 @@ def gemini_reply(body: dict[str, Any], model: str, stream: bool) -> tuple[Respon
     if grounding:
         cand["groundingMetadata"] = grounding
     thoughts = sum(1 for p in parts if p.get("thought"))
-    usage = {"promptTokenCount": 150, "candidatesTokenCount": 25, "totalTokenCount": 175 + 10 * thoughts,
-             **({"thoughtsTokenCount": 10 * thoughts} if thoughts else {})}
+    usage = {
+        "promptTokenCount": 150,
+        "candidatesTokenCount": 25,
+        "totalTokenCount": 175 + 10 * thoughts,
+        **({"thoughtsTokenCount": 10 * thoughts} if thoughts else {}),
+    }
     full = {"candidates": [cand], "usageMetadata": usage, "modelVersion": model, "responseId": rid("")}
-    kinds = [next(iter(k for k in p if k not in ("thoughtSignature",))) + ("(thought)" if p.get("thought") else "")
-             for p in parts]
+    kinds = [
+        next(iter(k for k in p if k not in ("thoughtSignature",))) + ("(thought)" if p.get("thought") else "")
+        for p in parts
+    ]
     if not stream:
         return JSONResponse(full), {"status": 200, "stream": False, "summary": f"json {kinds}", "body": full}
     chunks = []
@@ -530,13 +780,22 @@ def gemini_reply(body: dict[str, Any], model: str, stream: bool) -> tuple[Respon
             c["finishReason"] = "STOP"
             if grounding:
                 c["groundingMetadata"] = grounding
-        chunks.append({"candidates": [c], "usageMetadata": usage if last else {"promptTokenCount": 150},
-                       "modelVersion": model, "responseId": full["responseId"]})
-    return (StreamingResponse(drip([sse(None, c, crlf=True) for c in chunks]), media_type="text/event-stream"),
-            {"status": 200, "stream": True, "summary": f"sse {kinds}", "events": chunks})
+        chunks.append(
+            {
+                "candidates": [c],
+                "usageMetadata": usage if last else {"promptTokenCount": 150},
+                "modelVersion": model,
+                "responseId": full["responseId"],
+            }
+        )
+    return (
+        StreamingResponse(drip([sse(None, c, crlf=True) for c in chunks]), media_type="text/event-stream"),
+        {"status": 200, "stream": True, "summary": f"sse {kinds}", "events": chunks},
+    )
 
 
 # ---------------------------------------------------------------- dispatch
+
 
 async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     req = Request(scope, receive)
@@ -546,17 +805,22 @@ async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         body: Any = json.loads(raw) if raw else None
     except ValueError:
         body = raw.decode("utf-8", "replace")
-    exchange: dict[str, Any] = {"method": req.method, "path": path, "query": redact_query(req.url.query),
-                                "headers": redact_headers([(k.decode("latin-1"), v.decode("latin-1"))
-                                                           for k, v in scope["headers"]]),
-                                "body": body}
+    exchange: dict[str, Any] = {
+        "method": req.method,
+        "path": path,
+        "query": redact_query(req.url.query),
+        "headers": redact_headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]),
+        "body": body,
+    }
     b = body if isinstance(body, dict) else {}
     resp: Response
     if req.method in ("HEAD", "GET") and path in ("/", ""):
         resp, reply = Response(status_code=200), {"status": 200, "summary": "root probe"}
     elif req.method == "POST" and path.endswith("/messages/count_tokens"):
-        resp, reply = JSONResponse({"input_tokens": 1234}), {"status": 200, "summary": "count_tokens",
-                                                             "body": {"input_tokens": 1234}}
+        resp, reply = (
+            JSONResponse({"input_tokens": 1234}),
+            {"status": 200, "summary": "count_tokens", "body": {"input_tokens": 1234}},
+        )
     elif req.method == "POST" and path.endswith("/messages"):
         resp, reply = anthropic_reply(b)
     elif req.method == "POST" and path.endswith("/responses"):
@@ -566,8 +830,10 @@ async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     elif req.method == "POST" and ":" in path.rsplit("/", 1)[-1]:
         model, _, verb = path.rsplit("/", 1)[-1].partition(":")
         if verb == "countTokens":
-            resp, reply = JSONResponse({"totalTokens": 1234}), {"status": 200, "summary": "countTokens",
-                                                                "body": {"totalTokens": 1234}}
+            resp, reply = (
+                JSONResponse({"totalTokens": 1234}),
+                {"status": 200, "summary": "countTokens", "body": {"totalTokens": 1234}},
+            )
         elif verb == "embedContent":
             out = {"embedding": {"values": [0.0] * 8}}
             resp, reply = JSONResponse(out), {"status": 200, "summary": "embedContent", "body": out}
@@ -611,8 +877,9 @@ def main() -> None:
     p.add_argument("--read-path", default=READ_PATH)
     a = p.parse_args()
     SCENARIO, OUT, READ_PATH = a.script or a.scenario, a.out, a.read_path
-    TRANSCRIPT.update({"client": a.client, "version": a.version, "recorded": a.recorded, "scenario": a.scenario,
-                       "exchanges": []})
+    TRANSCRIPT.update(
+        {"client": a.client, "version": a.version, "recorded": a.recorded, "scenario": a.scenario, "exchanges": []}
+    )
     save()
     uvicorn.run(app, host="127.0.0.1", port=a.port, log_level="warning", ws="websockets-sansio")
 

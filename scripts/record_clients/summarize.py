@@ -45,7 +45,9 @@ def tool_kinds(body: dict) -> list[str]:
         if isinstance(i, dict) and i.get("type") == "additional_tools":
             for t in i.get("tools") or []:
                 inner = [f"{x.get('type')}:{x.get('name')}" for x in t.get("tools") or []]
-                out.append(f"additional_tools/{t.get('type')}:{t.get('name')}" + (f"[{' '.join(inner)}]" if inner else ""))
+                out.append(
+                    f"additional_tools/{t.get('type')}:{t.get('name')}" + (f"[{' '.join(inner)}]" if inner else "")
+                )
     client = sum(1 for t in body.get("tools") or [] if "input_schema" in t)
     return ([f"client_tools[{client}]"] if client else []) + sorted(set(out))
 
@@ -60,7 +62,9 @@ def main(paths: list[str]) -> None:
             for n, b in enumerate(bodies):
                 replies = e["reply"] if isinstance(e["reply"], list) else [e["reply"]]
                 r = replies[n] if n < len(replies) else {}
-                head = f"  {e['method']} {e['path']}" + (f"?{'&'.join(e['query'])}" if e.get("query") else "")
+                head = f"  {e['method']} {e['path']}" + (
+                    f"?{'&'.join(f'{k}={v}' for k, v in e['query'].items())}" if e.get("query") else ""
+                )
                 if not isinstance(b, dict):
                     print(f"{head} -> {r.get('summary')}")
                     continue
