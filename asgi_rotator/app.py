@@ -10,9 +10,10 @@ from typing import Any
 
 import httpx
 
+from . import dashboard  # dashboard wiring
 from .config import RotatorConfig, load_config
 from .gateway import Gateway
-from .http.asgi import relative_path
+from .http.asgi import encode_headers, relative_path, send_bytes  # dashboard wiring: encode_headers, send_bytes
 from .pipeline import validate_adapters, validate_rules
 from .state import StateBackend
 from .types import Message, Receive, Scope, Send
@@ -72,6 +73,11 @@ class RotatorASGI:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            # --- dashboard wiring (branch `dashboard`): the page and its assets need no key and are not traced.
+            if scope["method"] == "GET" and (page := dashboard.response(relative_path(scope))) is not None:
+                await send_bytes(send, page[0], page[1], encode_headers(page[2]))
+                return
+            # --- end of dashboard wiring
             gateway = self._gateway or await self.startup()
             await gateway.http(scope, receive, send)
         elif scope["type"] == "lifespan":

@@ -45,17 +45,61 @@ MODELS: dict[str, tuple[float, int, int, float | None, float | None]] = {
 CREDENTIALS: list[dict[str, Any]] = [
     # provider, masked, scope, tier, state, reason, cooldown (s, from start), in_flight, max, failures
     dict(p="openai", c="sk-...4f2a", scope=None, tier=1, state="available", cd=0, busy=2, max=8, fail=0),
-    dict(p="openai", c="sk-...9c1e", scope=None, tier=1, state="cooling", reason="rate_limit", cd=95, busy=0, max=8, fail=3),
+    dict(
+        p="openai",
+        c="sk-...9c1e",
+        scope=None,
+        tier=1,
+        state="cooling",
+        reason="rate_limit",
+        cd=95,
+        busy=0,
+        max=8,
+        fail=3,
+    ),
     dict(p="openai", c="sk-...77b0", scope=None, tier=2, state="available", cd=0, busy=0, max=None, fail=0),
     dict(p="openai", c="sk-...e013", scope="team-research", tier=1, state="busy", cd=0, busy=4, max=4, fail=0),
     dict(p="anthropic", c="sk-ant-...Qx8w", scope=None, tier=1, state="available", cd=0, busy=3, max=10, fail=0),
-    dict(p="anthropic", c="sk-ant-...L2mr", scope=None, tier=1, state="benched", reason="auth", cd=1740, busy=0, max=10, fail=6),
+    dict(
+        p="anthropic",
+        c="sk-ant-...L2mr",
+        scope=None,
+        tier=1,
+        state="benched",
+        reason="auth",
+        cd=1740,
+        busy=0,
+        max=10,
+        fail=6,
+    ),
     dict(p="anthropic", c="sk-ant-...p0Zd", scope=None, tier=2, state="available", cd=0, busy=0, max=10, fail=1),
     dict(p="gemini", c="AIza...k3Fq", scope=None, tier=1, state="available", cd=0, busy=1, max=None, fail=0),
-    dict(p="gemini", c="AIza...Wm7c", scope=None, tier=1, state="cooling", reason="quota_exceeded", cd=3420, busy=0, max=None, fail=2),
+    dict(
+        p="gemini",
+        c="AIza...Wm7c",
+        scope=None,
+        tier=1,
+        state="cooling",
+        reason="quota_exceeded",
+        cd=3420,
+        busy=0,
+        max=None,
+        fail=2,
+    ),
     dict(p="gemini", c="AIza...T1ns", scope=None, tier=1, state="available", cd=0, busy=0, max=None, fail=0),
     dict(p="openrouter", c="sk-or-...a91b", scope=None, tier=1, state="available", cd=0, busy=1, max=16, fail=0),
-    dict(p="groq", c="gsk_...Zr4d", scope="team-research", tier=1, state="cooling", reason="server_error", cd=22, busy=0, max=None, fail=1),
+    dict(
+        p="groq",
+        c="gsk_...Zr4d",
+        scope="team-research",
+        tier=1,
+        state="cooling",
+        reason="server_error",
+        cd=22,
+        busy=0,
+        max=None,
+        fail=1,
+    ),
 ]
 
 
@@ -78,7 +122,11 @@ def _entry(requests: float, model: str) -> dict[str, Any]:
     _, mean_in, mean_out, price_in, price_out = MODELS[model]
     n = int(round(requests))
     tokens_in, tokens_out = n * mean_in, n * mean_out
-    cost = None if price_in is None or price_out is None else round((tokens_in * price_in + tokens_out * price_out) / 1e6, 9)
+    cost = (
+        None
+        if price_in is None or price_out is None
+        else round((tokens_in * price_in + tokens_out * price_out) / 1e6, 9)
+    )
     return {
         "requests": n,
         "input_tokens": tokens_in,
@@ -172,8 +220,8 @@ class FakeGateway:
         for i, spec in enumerate(CREDENTIALS):
             remaining = max(0.0, self.started + spec["cd"] - now) if spec["cd"] else 0.0
             cooling = remaining > 0
-            state = spec["state"] if cooling or spec["state"] in ("available", "busy") else "available"
             in_flight = 0 if self.empty else spec["busy"]
+            state = spec["state"] if cooling or (spec["state"] == "busy" and in_flight) else "available"
             rows.append(
                 {
                     "provider": spec["p"],
@@ -224,12 +272,16 @@ class FakeGateway:
                 attempts.append(_attempt(model, creds[0], "server_error", 502, 2300))
                 attempts.append(_attempt("openrouter/deepseek-chat", "sk-or-...a91b", "timeout", 504, 30000))
             else:
-                attempts.append(_attempt(model, creds[int(r * 97) % len(creds)], "ok", 200, 400 + 5200 * _noise("lat", i)))
+                attempts.append(
+                    _attempt(model, creds[int(r * 97) % len(creds)], "ok", 200, 400 + 5200 * _noise("lat", i))
+                )
             latency = sum(a["duration_ms"] for a in attempts) + 3.0 + 4 * r
             _, mean_in, mean_out, price_in, price_out = MODELS[model]
             tokens_in = int(mean_in * (0.4 + 1.2 * _noise("in", i))) if status == 200 else 0
             tokens_out = int(mean_out * (0.3 + 1.4 * _noise("out", i))) if status == 200 else 0
-            cost = None if price_in is None or price_out is None else (tokens_in * price_in + tokens_out * price_out) / 1e6
+            cost = (
+                None if price_in is None or price_out is None else (tokens_in * price_in + tokens_out * price_out) / 1e6
+            )
             rid = hashlib.sha256(f"{minute}:{i}".encode()).hexdigest()[:24]
             out.append(
                 {
@@ -263,7 +315,13 @@ class FakeGateway:
 
 
 def _attempt(target: str, credential: str, outcome: str, status: int, ms: float) -> dict[str, Any]:
-    return {"target": target, "credential": credential, "outcome": outcome, "status": status, "duration_ms": round(ms, 1)}
+    return {
+        "target": target,
+        "credential": credential,
+        "outcome": outcome,
+        "status": status,
+        "duration_ms": round(ms, 1),
+    }
 
 
 def _trace_entries(s: dict[str, Any]) -> list[dict[str, Any]]:
@@ -296,7 +354,10 @@ def _trace_entries(s: dict[str, Any]) -> list[dict[str, Any]]:
         )
         elapsed += extra.pop("after", 0.4)
 
-    body = {"model": s["model"], "messages": [{"role": "user", "content": "Summarise the incident report in three bullets."}]}
+    body = {
+        "model": s["model"],
+        "messages": [{"role": "user", "content": "Summarise the incident report in three bullets."}],
+    }
     if s["stream"]:
         body["stream"] = True
     add(
@@ -313,10 +374,21 @@ def _trace_entries(s: dict[str, Any]) -> list[dict[str, Any]]:
         {"__class__": "UnifiedRequest", "model": s["model"], "stream": s["stream"], "max_tokens": None},
         metadata={"warnings": [], "targets": targets},
     )
-    add("client", "routing_decision", "metadata", {"candidates": targets, "chosen": targets[0], "why": "first healthy target in order"})
+    add(
+        "client",
+        "routing_decision",
+        "metadata",
+        {"candidates": targets, "chosen": targets[0], "why": "first healthy target in order"},
+    )
     for attempt in s["attempts"]:
         provider, model = attempt["target"].split("/", 1)
-        add("provider", "after_request_adapters", "request", {"model": model, "messages": body["messages"]}, metadata={"adapters": []})
+        add(
+            "provider",
+            "after_request_adapters",
+            "request",
+            {"model": model, "messages": body["messages"]},
+            metadata={"adapters": []},
+        )
         add(
             "provider",
             "provider_request",
@@ -352,13 +424,22 @@ def _trace_entries(s: dict[str, Any]) -> list[dict[str, Any]]:
             },
         )
         if not ok and attempt["status"] == 429:
-            add("provider", "cooldown_started", "metadata", {"scope": "credential", "seconds": 30, "source": "retry-after"})
+            add(
+                "provider",
+                "cooldown_started",
+                "metadata",
+                {"scope": "credential", "seconds": 30, "source": "retry-after"},
+            )
     if s["status"] == 200:
         add(
             "provider",
             "parsed_unified_response",
             "response",
-            {"__class__": "UnifiedResponse", "parts": [{"__class__": "Text", "text": "• Root cause …"}], "stop_reason": "end"},
+            {
+                "__class__": "UnifiedResponse",
+                "parts": [{"__class__": "Text", "text": "• Root cause …"}],
+                "stop_reason": "end",
+            },
         )
     add(
         "client",
@@ -436,7 +517,12 @@ def make_server(
                 return
             name = url.path[len(root) + 1 :]
             if name == "health":
-                health = {"status": "ok", "providers": sorted({c["p"] for c in CREDENTIALS}), "state_backend": "redis", "auth": "keys"}
+                health = {
+                    "status": "ok",
+                    "providers": sorted({c["p"] for c in CREDENTIALS}),
+                    "state_backend": "redis",
+                    "auth": "keys",
+                }
                 self._json(200, health)
                 return
             if self.headers.get("authorization", "") != f"Bearer {key}":
@@ -447,7 +533,9 @@ def make_server(
             elif name == "usage":
                 window = query.get("window", ["total"])[-1]
                 if window not in ("total", *BUCKETS):
-                    self._error(400, "invalid_request", "Query parameter 'window' must be one of total, minute, hour, day.")
+                    self._error(
+                        400, "invalid_request", "Query parameter 'window' must be one of total, minute, hour, day."
+                    )
                     return
                 self._json(200, fake.usage(window, query.get("series", [None])[-1] if series else None, now))
             elif name == "requests" and requests_endpoint:

@@ -91,7 +91,10 @@
     if (a >= 1e4) return trim(v / 1e3) + "k";
     return Math.round(v).toLocaleString("en-US");
   }
-  function trim(v) { return v.toFixed(Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2).replace(/\.?0+$/, ""); }
+  function trim(v) {
+    var text = v.toFixed(Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2);
+    return text.indexOf(".") < 0 ? text : text.replace(/\.?0+$/, "");
+  }
 
   function fmtCost(v) {
     if (v === null || v === undefined) return "–";
@@ -257,13 +260,13 @@
     ];
     Promise.all(jobs.map(settle)).then(function (r) {
       state.inflight = false;
+      applyHealth(r[0]);
       var auth = r.filter(function (x) { return x.error && x.error.status === 401; });
       if (auth.length) {
         setKey(null);
         askKey("The gateway rejected this key. Enter a valid client or admin key.");
         return;
       }
-      applyHealth(r[0]);
       if (r[1].value) { state.credentials = r[1].value.credentials || []; state.credentialsAt = Date.now(); }
       if (r[2].value) state.usageToday = r[2].value;
       if (r[3].value) {
@@ -309,6 +312,7 @@
     var el = $("status"), text = $("status-text");
     if (r.value) {
       state.health = r.value;
+      (r.value.providers || []).slice().sort().forEach(colorFor);  // stable provider colours
       var ok = r.value.status === "ok";
       el.dataset.state = ok ? "ok" : "warn";
       var providers = (r.value.providers || []).length;
@@ -709,7 +713,7 @@
           h("span", { class: "m-only push pill code " + statusClass(num(r.status)), text: r.status === undefined ? "—" : String(r.status) })),
         h("td", { "data-label": "Request" }, h("a", { class: "link", href: "#trace=" + encodeURIComponent(r.id), onclick: function (ev) { ev.stopPropagation(); open(ev); }, text: String(r.id).slice(0, 12) + (String(r.id).length > 12 ? "…" : ""), title: r.id })),
         h("td", { "data-label": "Scope" }, r.scope ? h("span", { class: "scope-tag", text: r.scope }) : h("span", { class: "zero", text: "global" })),
-        h("td", { "data-label": "Target", class: "wide" }, model ? [h("span", { class: "muted", text: model }), h("span", { class: "arrow", text: "→" })] : null, h("span", { text: r.target || "—" }),
+        h("td", { "data-label": "Target", class: "wide" }, h("span", null, model ? [h("span", { class: "muted", text: model }), h("span", { class: "arrow", text: "→" })] : null, r.target || "—"),
           r.credential ? h("span", { class: "cell-sub mono", text: r.credential + (r.stream ? " · stream" : "") }) : null),
         h("td", { "data-label": "Status", class: "d-only" }, h("span", { class: "pill code " + statusClass(num(r.status)), text: r.status === undefined ? "—" : String(r.status) })),
         h("td", { "data-label": "Attempts" }, dots),
@@ -749,7 +753,7 @@
       }
       renderTrace(r.value);
     });
-    $("trace-close").focus();
+    $("trace").focus();
   }
 
   function closeTrace() {
@@ -788,7 +792,8 @@
     });
     body.appendChild(wf);
     entries.forEach(function (e, i) {
-      var where = [e.provider && e.model ? e.provider + "/" + e.model : e.provider || e.model, e.credential_id, e.direction].filter(Boolean).join(" · ");
+      var where = [passHint(e), e.provider && e.model ? e.provider + "/" + e.model : e.provider || e.model, e.credential_id, e.direction]
+        .filter(function (x) { return x !== null && x !== undefined && x !== ""; }).join(" · ");
       var comp = e.component === "client" || e.component === "provider" ? e.component : "other";
       var det = h("details", { class: "pass" + (isBadPass(e) ? " bad" : isGoodPass(e) ? " good" : "") },
         h("summary", null,
@@ -807,7 +812,26 @@
         det.appendChild(inner);
       });
       body.appendChild(det);
+      if (isBadPass(e)) det.open = true;
     });
+  }
+
+  /** A one-line gist of a pass from its data, for the collapsed row. */
+  function passHint(e) {
+    var d = e.data && typeof e.data === "object" ? e.data : {}, md = e.metadata || {};
+    if (d.target && d.outcome) {
+      return d.target + " → " + d.outcome + (d.status ? " " + d.status : "") + (d.cooldown ? " · cooldown " + fmtDuration(d.cooldown) : "");
+    }
+    if (e.pass_name === "final_client_response" && d.status) return "status " + d.status;
+    if (e.pass_name === "usage_accounting_summary") {
+      return fmtInt(d.input_tokens) + " in / " + fmtInt(d.output_tokens) + " out" + (md.cost_usd !== undefined ? " · " + fmtCost(md.cost_usd) : "");
+    }
+    if (Array.isArray(md.targets) && md.targets.length) return "targets: " + md.targets.join(", ");
+    if (Array.isArray(md.warnings) && md.warnings.length) return md.warnings.length + " warning" + (md.warnings.length === 1 ? "" : "s");
+    if (d.scope && d.seconds !== undefined) return d.scope + " · " + fmtDuration(d.seconds) + (d.source ? " (" + d.source + ")" : "");
+    if (d.chosen) return "chose " + d.chosen;
+    if (d.method && d.path) return d.method + " " + d.path;
+    return null;
   }
 
   /** A collapsible JSON tree; levels below `openDepth` start closed. */
@@ -854,7 +878,8 @@
     var m = /(?:^#|&)key=([^&]*)/.exec(location.hash);
     if (m) {
       setKey(decodeURIComponent(m[1]));
-      history.replaceState(null, "", location.pathname + location.search);
+      var rest = location.hash.slice(1).split("&").filter(function (p) { return p.indexOf("key=") !== 0; }).join("&");
+      history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
     } else {
       try { state.key = sessionStorage.getItem(KEY_STORE); } catch (e) { state.key = null; }
     }
