@@ -247,7 +247,7 @@
 
   function refresh() {
     if (state.inflight) return;
-    if (!state.key) { loadHealth(); askKey(null); return; }
+    if (!state.key) { loadHealth(); if (!$("key-dialog").open) askKey(null); return; }
     state.inflight = true;
     var g = state.prefs.gran, w = state.prefs.window;
     var jobs = [
