@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from .observability import LoggingConfig, OtelConfig, RecentRequestsConfig
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -425,6 +427,11 @@ class TraceConfig(_Model):
     max_bytes_per_request: int = Field(
         16 * 1024 * 1024, ge=1024, description="Entries past this many bytes of one request's trace are dropped."
     )
+    show_reasoning: bool = Field(
+        False,
+        description="Keep reasoning text (thinking, reasoning_content, reasoning summaries) in traces; provider "
+        "state (signatures, encrypted_content) and prompt_cache_key stay redacted.",
+    )
 
 
 class ResponsesConfig(_Model):
@@ -479,6 +486,11 @@ class RotatorConfig(_Model):
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig, description="Stored Responses API state.")
     state: StateConfig = Field(default_factory=StateConfig, description="Where shared state lives.")
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP limits and upstream timeouts.")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="One log line per request.")
+    otel: OtelConfig = Field(default_factory=OtelConfig, description="OpenTelemetry spans and metrics.")
+    recent_requests: RecentRequestsConfig = Field(
+        default_factory=RecentRequestsConfig, description="The summaries GET /rotator/requests lists."
+    )
 
     @model_validator(mode="after")
     def _references(self) -> RotatorConfig:

@@ -4,13 +4,21 @@ introspection")."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from .. import dashboard
+from ..caller import Caller
 from ..credentials.pool import CredentialPool
 from ..errors import GatewayError, invalid_request
-from ..http.asgi import send_bytes, send_json
+from ..http.asgi import encode_headers, send_bytes, send_json
 from ..tracing import TraceWriter
 from ..types import Send
 from ..usage import WINDOWS, PrometheusMetrics, UsageLedger
+from ..usage.recent import RecentRequests
 from .base import Request
+
+#: ``GET /rotator/requests`` answers at most this many summaries.
+MAX_REQUESTS_LIMIT = 1000
 
 
 class Introspection:
@@ -24,6 +32,7 @@ class Introspection:
         ledger: usage counters.
         prometheus: the Prometheus series.
         tracer: trace files.
+        recent: the recent request summaries.
     """
 
     def __init__(
@@ -36,6 +45,7 @@ class Introspection:
         ledger: UsageLedger,
         prometheus: PrometheusMetrics,
         tracer: TraceWriter,
+        recent: RecentRequests,
     ) -> None:
         self._health = {
             "status": "ok",
@@ -47,6 +57,7 @@ class Introspection:
         self._ledger = ledger
         self._prometheus = prometheus
         self._tracer = tracer
+        self._recent = recent
 
     async def health(self, request: Request, send: Send) -> None:
         """Liveness and a summary of what is configured; needs no key."""
@@ -83,12 +94,43 @@ class Introspection:
         await send_bytes(send, 200, body, [(b"content-type", content_type.encode())])
 
     async def trace(self, request: Request, send: Send) -> None:
-        """One request's trace, for admins and global keys (scoped keys see only their own data)."""
-        caller = request.caller
+        """One request's trace, as far as the caller may read it."""
+        request_id = request.route.item_id or ""
+        entries = await self.readable_trace(request.caller, request_id)
+        await send_json(send, 200, {"request_id": request_id, "entries": entries})
+
+    async def readable_trace(self, caller: Caller, request_id: str) -> list[dict[str, Any]]:
+        """The entries of ``request_id``'s trace if ``caller`` may read it. Every trace read goes through here.
+
+        Admins and global keys read traces (scoped keys see only their own data).
+
+        Raises:
+            GatewayError: 403 for a caller who may not read traces, 404 when there is no such trace.
+        """
         if caller.scope is not None and not caller.admin:
             raise GatewayError("permission", "Traces are readable with an admin or global key.")
-        request_id = request.route.item_id or ""
         entries = await self._tracer.read(request_id)
         if entries is None:
             raise GatewayError("not_found", f"No trace for request '{request_id}'.")
-        await send_json(send, 200, {"request_id": request_id, "entries": entries})
+        return entries
+
+    async def requests(self, request: Request, send: Send) -> None:
+        """Recent request summaries, newest first (``?limit=N``, default 50): every scope's for admins, the
+        global list for a global key, its own scope's for a scoped key."""
+        raw = request.query().get("limit", "50")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_REQUESTS_LIMIT:
+            raise invalid_request(
+                f"Query parameter 'limit' must be an integer from 1 to {MAX_REQUESTS_LIMIT}.", param="limit"
+            )
+        caller = request.caller
+        scopes = self._recent.every_scope() if caller.admin else [caller.scope]
+        await send_json(send, 200, {"requests": await self._recent.newest(scopes, int(raw))})
+
+
+async def dashboard_page(request: Request, send: Send) -> None:
+    """The ``/rotator/`` dashboard page and its shipped assets (public: the JSON the page reads needs a key)."""
+    found = dashboard.response(request.route.item_id or "")
+    if found is None:
+        raise GatewayError("not_found", "No such dashboard asset.")
+    status, body, headers = found
+    await send_bytes(send, status, body, encode_headers(headers))

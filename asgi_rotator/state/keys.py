@@ -29,6 +29,7 @@ is ``<scope or ->:<provider>:<credential fingerprint>`` (never a raw key).
     usage:index:scopes                       list (10,000)   none                        UsageLedger
     seen:<index key>:<name>                  counter         none                        UsageLedger
     quota:<client key fingerprint>:<period>@<start>  counters  until the period ends + 60 s  UsageLedger
+    reqs:<scope>                             list (recent_requests.size)  recent_requests.ttl  RecentRequests
 """
 
 from __future__ import annotations
@@ -171,6 +172,12 @@ class Keyspace:
     def quota(self, client_key: str, period: str, start: int) -> str:
         """A client key's usage in one budget period."""
         return f"{self.prefix}quota:{part(client_key)}:{period}@{start}"
+
+    # -- introspection -----------------------------------------------------------------------------------
+
+    def recent_requests(self, scope: str | None) -> str:
+        """The summaries of a scope's most recent requests (``-`` for global), newest last."""
+        return f"{self.prefix}reqs:{_scope(scope)}"
 
 
 def scope_tag(scope: str | None) -> str:

@@ -19,6 +19,7 @@ from ..credentials.pool import Lease
 from ..pipeline import AdapterChain, AdapterContext, AdapterRegistry, CacheContext, FieldCache
 from ..planner import Target
 from ..protocols.unified import UnifiedResponse
+from . import decisions
 from .call import AttemptContext, Call
 from .stream_reader import StreamReader
 from .transport import UpstreamTransport
@@ -56,13 +57,15 @@ class AttemptPipeline:
         )
         chain = self.chain(target)
         adapter_ctx = AdapterContext(
-            target.provider, target.model, target.protocol.name, credential.masked, session, scope
+            target.provider, target.model, target.protocol.name, credential.masked, session, scope, trace=trace
         )
         attempt = AttemptContext(target, chain, adapter_ctx, cache_ctx, trace, self._field_cache.rule_names(cache_ctx))
 
         request = await self._field_cache.inject_unified(cache_ctx, request)
         attempt.record_cache("after_field_cache_injection", "inject_unified")
+        known_warnings = len(request.warnings)
         native = target.protocol.build_request(request, target.model)
+        decisions.conversion_warnings(trace, target, request.warnings[known_warnings:])
         if chain.has_request:
             native = chain.request(native, adapter_ctx)
         if trace is not None:
