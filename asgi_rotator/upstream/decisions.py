@@ -75,7 +75,7 @@ def attempt_started(call: Call, target: Target, lease: Lease, scope: str | None)
     if lease.waited:
         trace.record(
             "cooldown_wait",
-            {"target": target.name, "waited_seconds": round(lease.waited, 3), "credential": credential.masked},
+            {"target": target.name, "waited_seconds": round(lease.waited, 3), "masked_credential": credential.masked},
             direction="metadata",
             component="provider",
         )
@@ -83,7 +83,7 @@ def attempt_started(call: Call, target: Target, lease: Lease, scope: str | None)
         "routing_target_attempt_started",
         {
             "target": target.name,
-            "credential": credential.masked,
+            "masked_credential": credential.masked,
             "credential_scope": scope,
             "selection": target.config.selection,
             "attempt": len(call.attempts) + 1,
@@ -122,7 +122,7 @@ def cooldown_started(call: Call, target: Target, lease: Lease, error: GatewayErr
             "source": decision.source,
             "reason": error.kind,
             "target": target.name,
-            "credential": lease.credential.masked if decision.scope in ("credential", "quota_group") else None,
+            "masked_credential": lease.credential.masked if decision.scope in ("credential", "quota_group") else None,
             "retry_after": error.retry_after,
         },
         direction="metadata",
@@ -170,9 +170,11 @@ def fallback_selected(call: Call, previous: Target, target: Target, errors: list
     trace = call.trace
     if trace is None:
         return
+    # The upstream's own error says more than "no credential left" after it.
+    telling = [e for e in errors if not isinstance(e, NoCredentialAvailable)] or errors
     trace.record(
         "routing_fallback_selected",
-        {"from": previous.name, "to": target.name, "reason": errors[-1].kind if errors else "no_credentials"},
+        {"from": previous.name, "to": target.name, "reason": telling[-1].kind if telling else "no_credentials"},
         direction="metadata",
         component="provider",
     )

@@ -205,10 +205,32 @@ def test_renders_a_running_gateway(gateway: Callable[..., str], tmp_path: Path) 
     masks = [row["credential"] for row in rows["credentials"]]
     assert len(masks) == 2
     assert httpx.get(f"{base}/rotator/").status_code == 200  # the page needs no key
+    served = httpx.get(f"{base}/rotator/requests", headers={"authorization": f"Bearer {PROXY_KEY}"}).json()
+    assert len(served["requests"]) == 3
 
-    png, dom = _render(f"{base}/rotator#key={PROXY_KEY}", tmp_path, "1440,900")
-    _assert_not_blank(png, "1440,900")
-    for mask in masks:
-        assert mask in dom
-    assert "fakeai/fake-model" in dom
-    assert "fake-upstream-key-one" not in dom and PROXY_KEY not in dom
+    for size in ("1440,900", "390,844"):
+        png, dom = _render(f"{base}/rotator#key={PROXY_KEY}", tmp_path, size)
+        _assert_not_blank(png, size)
+        for mask in masks:
+            assert mask in dom
+        assert "fakeai/fake-model" in dom
+        assert "This gateway does not list" not in dom and "No requests yet" not in dom  # recent requests shown
+        assert f'href="#trace={served["requests"][0]["id"]}"' in dom  # each links to its trace
+        assert "fake-upstream-key-one" not in dom and PROXY_KEY not in dom
+
+
+def test_the_gateway_serves_the_page_and_assets_without_a_key_and_without_tracing(gateway, trace_dir) -> None:
+    base = gateway({"providers": {"fakeai": openai_provider("fake-upstream-key-three")}})
+    traces_before = set(trace_dir.glob("*.jsonl"))
+    page = httpx.get(f"{base}/rotator/")
+    assert page.status_code == 200 and page.text.startswith("<!doctype html>")
+    assert page.headers["content-security-policy"] == content_security_policy()
+    assert page.headers["x-content-type-options"] == "nosniff" and "x-request-id" not in page.headers
+    redirect = httpx.get(f"{base}/rotator")
+    assert redirect.status_code == 308 and redirect.headers["location"] == "rotator/"
+    script = httpx.get(f"{base}/rotator/assets/dashboard.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert httpx.get(f"{base}/rotator/assets/gateway.py").status_code == 404
+    assert httpx.post(f"{base}/rotator/").status_code == 401  # only GET is public
+    assert httpx.get(f"{base}/rotator/credentials").status_code == 401  # the JSON needs a key
+    assert set(trace_dir.glob("*.jsonl")) == traces_before

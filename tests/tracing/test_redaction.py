@@ -110,7 +110,10 @@ def test_unified_dataclasses_pydantic_secrets_and_other_objects_become_json_read
 #: Reasoning text in every shape the four protocols (and OpenAI-compatible providers) carry it.
 REASONING_SHAPES = {
     "chat_message": {"role": "assistant", "content": "answer", "reasoning_content": "R1"},
-    "openrouter": {"reasoning": "R2", "reasoning_details": [{"type": "reasoning.text", "text": "R3", "signature": "S1"}]},
+    "openrouter": {
+        "reasoning": "R2",
+        "reasoning_details": [{"type": "reasoning.text", "text": "R3", "signature": "S1"}],
+    },
     "encrypted_detail": {"type": "reasoning.encrypted", "data": "S2"},
     "anthropic_block": {"type": "thinking", "thinking": "R4", "signature": "S3"},
     "anthropic_delta": {"type": "content_block_delta", "delta": {"type": "thinking_delta", "thinking": "R5"}},
