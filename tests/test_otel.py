@@ -28,6 +28,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from asgi_rotator import RotatorASGI
 from asgi_rotator.protocols.unified import Usage
 from asgi_rotator.testing import FakeUpstream, Reply
+from asgi_rotator.tracing.otel import operation_name
 
 from .conftest import PROXY_KEY
 
@@ -175,6 +176,14 @@ async def test_a_failed_request_span_has_the_error_and_metrics_are_recorded(span
     assert data is not None
     names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
     assert {"gen_ai.client.operation.duration", "gen_ai.client.token.usage", "asgi_rotator.upstream.attempts"} <= names
+
+
+def test_operation_names_follow_the_genai_conventions():
+    assert operation_name("generate", "openai_chat") == "chat"
+    assert operation_name("generate", "anthropic_messages") == "chat"
+    assert operation_name("generate", "openai_responses") == "chat"
+    assert operation_name("generate", "gemini") == "generate_content"
+    assert operation_name("count_tokens", "gemini") == "count_tokens"
 
 
 def test_without_opentelemetry_nothing_happens_and_no_provider_is_installed(tmp_path):

@@ -126,11 +126,15 @@ class Observation:
             ]
 
     def end_span(self) -> None:
-        """End the request span (once) with everything the summary knows by now."""
+        """End the request span (once) with everything the summary knows by now. Never raises: it runs just
+        before the answer's last byte is sent."""
         span, self.span = self.span, None
         if span is not None:
             self.summary.latency_ms = self.elapsed_ms()
-            span.finish(self.summary, self.content)
+            try:
+                span.finish(self.summary, self.content)
+            except Exception as exc:
+                logger.warning("asgi_rotator: request span not ended: %s: %s", type(exc).__name__, exc)
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""

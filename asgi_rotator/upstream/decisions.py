@@ -15,6 +15,9 @@ decision is made, and nothing here decides anything.
     routing_stream_fallback_blocked_after_output   a stream failed after visible output: no fallback
     stream_first_byte                       the upstream stream answered
     stream_ttfb_timeout / stream_stall_timeout     the upstream stream went silent too long
+    conversion_warnings                     what a provider protocol's builder dropped for a target
+
+``attempt_succeeded`` and ``attempt_failed`` add each attempt to the request's summary and end its span.
 """
 
 from __future__ import annotations
