@@ -156,7 +156,7 @@ class Gateway:
     async def _observed(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch with the request's observation: its span ends before the answer's last byte is sent, and its
         summary goes to the log and the recent-request list once the answer is out."""
-        path = relative_path(scope)
+        path = relative_path(scope).rstrip("/") or "/"  # Litestar appends a slash
         observation = self._observer.begin(
             scope[SCOPE_REQUEST_ID], scope["method"], path, protocol=protocol_for_path(path)
         )

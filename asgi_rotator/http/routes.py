@@ -66,7 +66,8 @@ def match(method: str, path: str) -> Route:
         GatewayError: 404 for an unknown path, 405 for a known path and the wrong method.
     """
     if path in ("/rotator", "/rotator/") or path.startswith("/rotator/assets/"):
-        return _check(method, "GET", Route("dashboard", "openai_chat", item_id=path, public=True), path)
+        asset = path if path in ("/rotator", "/rotator/") else path.rstrip("/")  # Litestar appends a slash
+        return _check(method, "GET", Route("dashboard", "openai_chat", item_id=asset, public=True), path)
     path = path.rstrip("/") or "/"
     if path == "/" and method in ("GET", "HEAD"):
         return Route("root", "openai_chat", public=True)  # clients (Claude Code) probe the base URL
