@@ -135,12 +135,18 @@ class Gateway:
             "dashboard": dashboard_page,
         }
         self._websocket = ResponsesWebSocket(self._auth, generation, responses_protocol)
-        self._closers: list[Callable[[], Awaitable[None]]] = [pool.aclose, upstream.aclose, backend.aclose]
+        self._closers: list[Callable[[], Awaitable[None]]] = [
+            pool.aclose,
+            upstream.aclose,
+            self._observer.flush,
+            backend.aclose,
+        ]
         #: Request ids in and out, and the client-side trace passes around an observed dispatch.
         self._traced = TracingMiddleware(self._observed, writer=tracer)
 
     async def aclose(self) -> None:
-        """Close the pool's lease renewer, the upstream connections and the state backend."""
+        """Close the pool's lease renewer and the upstream connections, finish writing request summaries, and
+        close the state backend."""
         for close in self._closers:
             await close()
 
@@ -171,7 +177,7 @@ class Gateway:
         try:
             await self._dispatch(scope, receive, observed, observation)
         finally:
-            await self._observer.end(observation)
+            self._observer.end(observation)
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """WebSocket requests: the Responses API at ``/v1/responses``; any other path is refused."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -111,10 +112,16 @@ async def _serve_one(app: RotatorASGI) -> str:
     return reply.headers["x-request-id"]
 
 
-async def _listed(app: RotatorASGI) -> list[str]:
+async def _listed(app: RotatorASGI, count: int) -> list[str]:
+    """The ids ``app`` lists, once there are ``count`` (summaries are written just after each answer)."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
-        reply = await http.get("/rotator/requests", headers={"x-api-key": PROXY_KEY})
-    return [row["id"] for row in reply.json()["requests"]]
+        for _ in range(200):
+            reply = await http.get("/rotator/requests", headers={"x-api-key": PROXY_KEY})
+            ids = [row["id"] for row in reply.json()["requests"]]
+            if len(ids) >= count:
+                break
+            await asyncio.sleep(0.01)
+    return ids
 
 
 def _replicas(backend: Any, **state: Any) -> list[RotatorASGI]:
@@ -129,8 +136,8 @@ def _replicas(backend: Any, **state: Any) -> list[RotatorASGI]:
 
 async def test_every_replica_sees_the_requests_another_served():
     one, two = _replicas(MemoryBackend())
-    served = await _serve_one(one)  # in-process: the summary is kept before the client's call returns
-    assert await _listed(two) == [served]
+    served = await _serve_one(one)
+    assert await _listed(two, 1) == [served]
 
 
 @pytest.mark.redis
@@ -141,7 +148,7 @@ async def test_replicas_sharing_redis_see_each_others_requests():
     one, two = _replicas(backend, prefix=f"test-{uuid.uuid4().hex[:8]}:")
     try:
         served = [await _serve_one(one), await _serve_one(two)]
-        assert await _listed(one) == served[::-1]
+        assert await _listed(one, 2) == served[::-1]
     finally:
         await backend.aclose()
 

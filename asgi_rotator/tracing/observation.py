@@ -8,6 +8,7 @@ closes it once the answer is out. The span ends earlier, before the answer's las
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from .request_log import RequestLog
 
 logger = logging.getLogger("asgi_rotator")
+
+#: Summaries being written at once; past this (a stalled backend) new ones are dropped rather than queued.
+MAX_PENDING_WRITES = 1000
 
 
 class UsageCounts(Protocol):
@@ -144,6 +148,9 @@ class Observation:
 class RequestObserver:
     """Opens an :class:`Observation` per request and closes it: span, log line, and the recent-request list.
 
+    The summary is written in the background: the request is over for its client already, and the state
+    backend's round trip must not hold the connection (the next request of a keep-alive client waits for it).
+
     Args:
         telemetry: OpenTelemetry, or a disabled one.
         log: the request log line.
@@ -163,19 +170,37 @@ class RequestObserver:
         self._log = log
         self._keep = keep
         self._clock = clock
+        self._pending: set[asyncio.Task[None]] = set()
+        self._dropped = 0
 
     def begin(self, request_id: str, method: str, path: str, *, protocol: str | None = None) -> Observation:
         """The observation of a request that just arrived."""
         summary = RequestSummary(request_id, self._clock(), method, path, protocol)
         return Observation(summary, self.telemetry.start(summary), capture_content=self.telemetry.capture_content)
 
-    async def end(self, observation: Observation) -> None:
-        """The request is over: end its span if the answer did not already, log it, keep its summary."""
+    def end(self, observation: Observation) -> None:
+        """The request is over: end its span if the answer did not already, log it, and start keeping its
+        summary."""
         observation.end_span()
         summary = observation.summary
         summary.latency_ms = observation.elapsed_ms()
         self._log.emit(summary)
+        if len(self._pending) >= MAX_PENDING_WRITES:
+            self._dropped += 1
+            if self._dropped == 1:
+                logger.warning("asgi_rotator: the state backend is not keeping up; request summaries are dropped")
+            return
+        task = asyncio.ensure_future(self._kept(summary))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def flush(self) -> None:
+        """Wait until every summary handed over so far is written (at shutdown, and for tests)."""
+        while self._pending:
+            await asyncio.gather(*self._pending)
+
+    async def _kept(self, summary: RequestSummary) -> None:
         try:
             await self._keep(summary)
-        except Exception as exc:  # a summary must never fail the request it describes
+        except Exception as exc:  # a summary must never fail anything
             logger.warning("asgi_rotator: request summary not kept: %s: %s", type(exc).__name__, exc)
