@@ -773,7 +773,7 @@
     var final = entries.filter(function (e) { return e.pass_name === "final_client_response"; })[0];
     var first = entries[0] || {};
     var status = final && final.data && final.data.status;
-    var targets = entries.filter(function (e) { return /^routing_target_attempt/.test(e.pass_name || ""); });
+    var targets = entries.filter(function (e) { return /^routing_target_attempt_(failed|succeeded)$/.test(e.pass_name || ""); });
     append(summary, [
       h("span", null, "Passes ", h("b", { text: entries.length })),
       h("span", null, "Elapsed ", h("b", { text: fmtLatency(last.elapsed_ms) })),
