@@ -188,6 +188,8 @@ def test_a_stream_failing_after_output_traces_the_blocked_fallback(gateway, fake
     ), names
     assert "routing_fallback_selected" not in names
     assert entry(entries, "routing_stream_fallback_blocked_after_output")["data"]["error"] == "timeout"
+    listed = httpx.get(base + "/rotator/requests", headers={"x-api-key": PROXY_KEY}).json()["requests"]
+    assert [(r["id"], r["status"], r["error"]) for r in listed] == [("blocked-0001", 200, "timeout")]
 
 
 def test_heartbeats_and_a_client_cancel_are_traced(gateway, fake, trace_dir):

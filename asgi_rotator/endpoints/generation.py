@@ -214,6 +214,8 @@ class Generation:
 
         async def observe(event: StreamEvent) -> None:
             accumulator.feed(event)
+            if event.kind == "error" and call.observation is not None:
+                call.observation.summary.error = event.error.kind  # an in-band failure still answers 200
             if event.kind in ("end", "error") and call.target is not None:
                 # Before the terminal frame goes out: a client may continue the moment it sees it.
                 response = accumulator.response()
