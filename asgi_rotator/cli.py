@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import dataclasses
 import json
 import os
@@ -100,6 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             log_level=args.log_level,
+            log_config=_log_config(args.log_level),
         )
     else:
         from .app import RotatorASGI
@@ -107,8 +109,22 @@ def _serve(args: argparse.Namespace) -> int:
         app: Any = RotatorASGI(config)
         if args.fake_upstream:
             app = with_fake_upstream(app)
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        uvicorn.run(
+            app, host=args.host, port=args.port, log_level=args.log_level, log_config=_log_config(args.log_level)
+        )
     return 0
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging setup, plus the gateway's own loggers (request lines included) on its stderr handler.
+
+    Mounted in a host, the gateway leaves logging to the host; served by this command, it is the host.
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["asgi_rotator"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
 
 
 def with_fake_upstream(app: Any) -> Any:

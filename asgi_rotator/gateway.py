@@ -18,7 +18,7 @@ import httpx
 from . import _json
 from .config.models import RotatorConfig
 from .credentials.pool import CredentialPool
-from .endpoints.admin import Introspection
+from .endpoints.admin import Introspection, dashboard_page
 from .endpoints.base import Endpoint, Request
 from .endpoints.generation import Generation, error_headers
 from .endpoints.models import ModelListing
@@ -37,7 +37,10 @@ from .responses_api.store import ResponseStore
 from .sessions import SessionTracker
 from .state import StateBackend, backend_from_config
 from .state.keys import Keyspace
-from .tracing import RequestTrace, TraceWriter, TracingMiddleware, current_trace
+from .tracing import SCOPE_REQUEST_ID, RequestTrace, TraceWriter, TracingMiddleware, current_trace
+from .tracing.observation import Observation, RequestObserver
+from .tracing.otel import Telemetry
+from .tracing.request_log import RequestLog
 from .types import Message, Receive, Scope, Send
 from .upstream.discovery import ModelDiscovery
 from .upstream.executor import Executor
@@ -45,6 +48,7 @@ from .upstream.oauth import OAuthCredentials
 from .upstream.token_endpoint import TokenEndpoint
 from .upstream.transport import UpstreamTransport
 from .usage.accounting import Accounting
+from .usage.recent import RecentRequests
 
 logger = logging.getLogger("asgi_rotator")
 
@@ -86,6 +90,13 @@ class Gateway:
         tracer = TraceWriter(config.trace, _secrets(config))
         token_endpoint = TokenEndpoint(http_transport, clock=clock)
         oauth = OAuthCredentials(config, backend, keys, token_endpoint, on_secret=tracer.redactor.add, clock=clock)
+        recent = RecentRequests(backend, keys, config.recent_requests, config.scopes)
+        self._observer = RequestObserver(
+            Telemetry(config.otel, tracer.redactor),
+            RequestLog(config.logging, tracer.redactor),
+            recent.add,
+            clock=clock,
+        )
         self._auth = ClientAuth(config.auth)
         self._protocols = given.protocols
         self._max_body = config.server.max_body_bytes
@@ -119,6 +130,7 @@ class Gateway:
             ledger=accounting.ledger,
             prometheus=accounting.prometheus,
             tracer=tracer,
+            recent=recent,
         )
         #: The route table: each route's endpoint name to the callable that serves it.
         self._endpoints: dict[str, Endpoint] = {
@@ -135,21 +147,54 @@ class Gateway:
             "usage": admin.usage,
             "metrics": admin.metrics,
             "trace": admin.trace,
+            "requests": admin.requests,
+            "dashboard": dashboard_page,
         }
         self._websocket = ResponsesWebSocket(self._auth, generation, responses_protocol)
         self._closers: list[Callable[[], Awaitable[None]]] = [
             discovery.aclose,
             pool.aclose,
             upstream.aclose,
+            self._observer.flush,
             backend.aclose,
         ]
-        #: The HTTP entry point: request ids in and out, and the client-side trace passes around dispatch.
-        self.http = TracingMiddleware(self._dispatch, writer=tracer)
+        #: Request ids in and out, and the client-side trace passes around an observed dispatch.
+        self._traced = TracingMiddleware(self._observed, writer=tracer)
 
     async def aclose(self) -> None:
-        """Stop background discovery, close the pool's lease renewer, the upstream connections and the backend."""
+        """Stop background discovery, close the pool's lease renewer and the upstream connections, finish
+        writing request summaries, and close the state backend."""
         for close in self._closers:
             await close()
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """HTTP requests. The gateway's own ``/rotator/*`` routes and the mount root's probe are neither traced
+        nor observed: a dashboard polls them every few seconds, and they would bury the requests that matter."""
+        path = relative_path(scope)
+        if path.startswith("/rotator") or path in ("", "/"):
+            await self._dispatch(scope, receive, send)
+        else:
+            await self._traced(scope, receive, send)
+
+    async def _observed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Dispatch with the request's observation: its span ends before the answer's last byte is sent, and its
+        summary goes to the log and the recent-request list once the answer is out."""
+        path = relative_path(scope).rstrip("/") or "/"  # Litestar appends a slash
+        observation = self._observer.begin(
+            scope[SCOPE_REQUEST_ID], scope["method"], path, protocol=protocol_for_path(path)
+        )
+
+        async def observed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                observation.summary.status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                observation.end_span()
+            await send(message)
+
+        try:
+            await self._dispatch(scope, receive, observed, observation)
+        finally:
+            self._observer.end(observation)
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """WebSocket requests: the Responses API at ``/v1/responses``; any other path is refused."""
@@ -160,7 +205,9 @@ class Gateway:
         await receive()
         await send({"type": "websocket.close", "code": 1008, "reason": f"no WebSocket route at {path}"})
 
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _dispatch(
+        self, scope: Scope, receive: Receive, send: Send, observation: Observation | None = None
+    ) -> None:
         """Serve one HTTP request (its path is taken relative to the mount)."""
         path = relative_path(scope)
         protocol = self._protocols.get(protocol_for_path(path))
@@ -178,13 +225,20 @@ class Gateway:
         try:
             request = self._route(scope, receive, path, trace)
             protocol = request.protocol
+            if observation is not None:
+                request.observation = observation
+                observation.summary.protocol, observation.summary.scope = protocol.name, request.caller.scope
             await self._endpoints[request.route.endpoint](request, tracked)
         except ClientDisconnected:
+            if observation is not None:
+                observation.summary.error = "client_disconnected"
             return
         except Exception as exc:
             error = self._client_error(exc, scope, path)
             if trace is not None:
                 trace.error("gateway", error, status=error.status)
+            if observation is not None:
+                observation.summary.error = error.kind
             if started:
                 # The status line is gone; the stream's own in-band terminal is the only channel left.
                 logger.error("asgi_rotator: %s after the response started: %s", type(exc).__name__, exc)

@@ -124,10 +124,13 @@ def test_a_json_exchange_traces_its_passes_in_pipeline_order(gateway, fake):
     assert passes[: passes.index("usage_accounting_summary")] == [
         "raw_client_request",
         "parsed_unified_request",
+        "routing_decision",
+        "routing_target_attempt_started",
         "after_field_cache_injection",
         "after_request_adapters",
         "provider_request",
         "raw_provider_response",
+        "after_adapter",
         "after_response_adapters",
         "parsed_unified_response",
         "after_field_cache_extraction",

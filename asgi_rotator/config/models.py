@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from ..catalogue import apply_preset
+from .observability import LoggingConfig, OtelConfig, RecentRequestsConfig
 
 
 class _Model(BaseModel):
@@ -547,6 +548,11 @@ class TraceConfig(_Model):
     max_bytes_per_request: int = Field(
         16 * 1024 * 1024, ge=1024, description="Entries past this many bytes of one request's trace are dropped."
     )
+    show_reasoning: bool = Field(
+        False,
+        description="Keep reasoning text (thinking, reasoning_content, reasoning summaries) in traces; provider "
+        "state (signatures, encrypted_content) and prompt_cache_key stay redacted.",
+    )
 
 
 class ResponsesConfig(_Model):
@@ -628,6 +634,11 @@ class RotatorConfig(_Model):
     state: StateConfig = Field(default_factory=StateConfig, description="Where shared state lives.")
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP limits and upstream timeouts.")
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig, description="Model discovery.")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="One log line per request.")
+    otel: OtelConfig = Field(default_factory=OtelConfig, description="OpenTelemetry spans and metrics.")
+    recent_requests: RecentRequestsConfig = Field(
+        default_factory=RecentRequestsConfig, description="The summaries GET /rotator/requests lists."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -35,10 +35,13 @@ _HISTORY_LENGTH = 200
 
 @dataclass(frozen=True, slots=True)
 class CooldownDecision:
-    """What a failure did: the scope it cooled (if any) and for how long."""
+    """What a failure did: the scope it cooled (if any), for how long, and where that duration came from."""
 
     scope: str | None = None  # credential | quota_group | model | provider
     seconds: float | None = None
+    #: retry_after (the upstream said), or the configured rule: rate_limit_steps, quota_exceeded, auth_bench,
+    #: model_capacity, backoff.
+    source: str | None = None
 
     @property
     def cooled_credential(self) -> bool:
@@ -114,7 +117,9 @@ class CooldownBook:
         if error.details.get("cooldown_scope") == "model":
             rest = error.retry_after or self._rules.model_capacity
             return CooldownDecision(
-                "model", await self._cool(self._model_key(provider, model), rest, "model_capacity", "cooling")
+                "model",
+                await self._cool(self._model_key(provider, model), rest, "model_capacity", "cooling"),
+                "retry_after" if error.retry_after else "model_capacity",
             )
         if kind in ("rate_limit", "quota_exceeded"):
             base, group_key = self.credential_keys(credential, model)
@@ -127,10 +132,15 @@ class CooldownBook:
                 seconds = self._escalated(level)
             assert seconds is not None
             scope = "quota_group" if group_key else "credential"
-            return CooldownDecision(scope, await self._cool(key, seconds, kind, "cooling"))
+            if error.retry_after is not None:
+                source = "retry_after"
+            else:
+                source = "quota_exceeded" if kind == "quota_exceeded" else "rate_limit_steps"
+            return CooldownDecision(scope, await self._cool(key, seconds, kind, "cooling"), source)
         if kind in CREDENTIAL_KINDS:
             base, _ = self.credential_keys(credential, model)
-            return CooldownDecision("credential", await self._cool(base, self._rules.auth_bench, kind, "benched"))
+            seconds = await self._cool(base, self._rules.auth_bench, kind, "benched")
+            return CooldownDecision("credential", seconds, "auth_bench")
         if kind in _TRANSIENT:
             return await self._transient(provider, model, credential, error, credential_count)
         return CooldownDecision()
@@ -167,7 +177,8 @@ class CooldownBook:
         level = await self._backend.incr(self._keys.backoff_level(key), ttl=self._rules.provider_backoff_max * 4)
         backoff = min(self._rules.provider_backoff_base * 2 ** (level - 1), self._rules.provider_backoff_max)
         seconds = error.retry_after or backoff
-        return CooldownDecision(scope, await self._cool(key, seconds, error.kind, "cooling"))
+        source = "retry_after" if error.retry_after else "backoff"
+        return CooldownDecision(scope, await self._cool(key, seconds, error.kind, "cooling"), source)
 
     async def on_success(self, provider: str, model: str) -> None:
         """A success resets the failure history and backoff levels of ``provider``."""

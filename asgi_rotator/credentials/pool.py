@@ -40,6 +40,8 @@ class Lease:
     model: str
     session: str | None = None
     released: bool = False
+    #: Seconds :meth:`CredentialPool.acquire` waited for a credential to come off cooldown or free a slot.
+    waited: float = 0.0
 
 
 class CredentialPool:
@@ -116,12 +118,15 @@ class CredentialPool:
         started = time.monotonic()
         deadline = started + max_wait
         delay = _POLL_START
+        slept = False
         while True:
             sticky_wait = self._config.sessions.sticky_wait - (time.monotonic() - started)
             lease, retry_after, busy = await self._try_acquire(
                 provider, model, candidates, exclude, session, sticky_wait > 0
             )
             if lease is not None:
+                if slept:
+                    lease.waited = time.monotonic() - started
                 return lease
             remaining = deadline - time.monotonic()
             # Wait only for what can free up inside the budget: a busy credential, or a cooldown or cap that
@@ -130,6 +135,7 @@ class CredentialPool:
             if remaining <= 0 or not waitable:
                 raise NoCredentialAvailable(provider, retry_after)
             await asyncio.sleep(min(delay, remaining, retry_after or delay))
+            slept = True
             delay = min(delay * 2, _POLL_MAX)
 
     async def _try_acquire(

@@ -5,15 +5,22 @@ introspection")."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from .. import dashboard
+from ..caller import Caller
 from ..credentials.pool import CredentialPool
 from ..errors import GatewayError, invalid_request
-from ..http.asgi import send_bytes, send_json
+from ..http.asgi import encode_headers, send_bytes, send_json
 from ..tracing import TraceWriter
 from ..types import Send
 from ..upstream.oauth import OAuthCredentials
 from ..usage import WINDOWS, PrometheusMetrics, UsageLedger
+from ..usage.recent import RecentRequests
 from .base import Request
+
+#: ``GET /rotator/requests`` answers at most this many summaries.
+MAX_REQUESTS_LIMIT = 1000
 
 
 class Introspection:
@@ -28,6 +35,7 @@ class Introspection:
         ledger: usage counters.
         prometheus: the Prometheus series.
         tracer: trace files.
+        recent: the recent request summaries.
     """
 
     def __init__(
@@ -41,6 +49,7 @@ class Introspection:
         ledger: UsageLedger,
         prometheus: PrometheusMetrics,
         tracer: TraceWriter,
+        recent: RecentRequests,
     ) -> None:
         self._health = {
             "status": "ok",
@@ -53,6 +62,7 @@ class Introspection:
         self._ledger = ledger
         self._prometheus = prometheus
         self._tracer = tracer
+        self._recent = recent
 
     async def health(self, request: Request, send: Send) -> None:
         """Liveness and a summary of what is configured; needs no key."""
@@ -100,11 +110,42 @@ class Introspection:
         await send_bytes(send, 200, body, [(b"content-type", content_type.encode())])
 
     async def trace(self, request: Request, send: Send) -> None:
-        """One request's trace: admins read every trace, any other key the traces of what its scope (or, for a
-        global key, the key itself) asked, like stored responses."""
-        caller = request.caller
+        """One request's trace, as far as the caller may read it."""
         request_id = request.route.item_id or ""
+        entries = await self.readable_trace(request.caller, request_id)
+        await send_json(send, 200, {"request_id": request_id, "entries": entries})
+
+    async def readable_trace(self, caller: Caller, request_id: str) -> list[dict[str, Any]]:
+        """The entries of ``request_id``'s trace if ``caller`` may read it. Every trace read goes through here.
+
+        Admins read every trace; any other key the traces of what its scope (or, for a global key, the key
+        itself) asked, like stored responses.
+
+        Raises:
+            GatewayError: 404 when there is no such trace, or it belongs to someone else (indistinguishable).
+        """
         entries = await self._tracer.read(request_id, owner=None if caller.admin else caller.owner)
         if entries is None:
             raise GatewayError("not_found", f"No trace for request '{request_id}'.")
-        await send_json(send, 200, {"request_id": request_id, "entries": entries})
+        return entries
+
+    async def requests(self, request: Request, send: Send) -> None:
+        """Recent request summaries, newest first (``?limit=N``, default 50): every scope's for admins, the
+        global list for a global key, its own scope's for a scoped key."""
+        raw = request.query().get("limit", "50")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_REQUESTS_LIMIT:
+            raise invalid_request(
+                f"Query parameter 'limit' must be an integer from 1 to {MAX_REQUESTS_LIMIT}.", param="limit"
+            )
+        caller = request.caller
+        scopes = self._recent.every_scope() if caller.admin else [caller.scope]
+        await send_json(send, 200, {"requests": await self._recent.newest(scopes, int(raw))})
+
+
+async def dashboard_page(request: Request, send: Send) -> None:
+    """The ``/rotator/`` dashboard page and its shipped assets (public: the JSON the page reads needs a key)."""
+    found = dashboard.response(request.route.item_id or "")
+    if found is None:
+        raise GatewayError("not_found", "No such dashboard asset.")
+    status, body, headers = found
+    await send_bytes(send, status, body, encode_headers(headers))

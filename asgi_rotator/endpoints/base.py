@@ -17,6 +17,7 @@ from ..errors import invalid_request
 from ..http.asgi import read_body
 from ..http.routes import Route
 from ..protocols.base import WireProtocol
+from ..tracing.observation import Observation
 from ..tracing.writer import RequestTrace
 from ..types import Receive, Send
 
@@ -34,6 +35,8 @@ class Request:
     receive: Receive
     max_body_bytes: int
     trace: RequestTrace | None = None
+    #: The request's summary and span (None for the gateway's own ``/rotator/*`` routes, which are not observed).
+    observation: Observation | None = None
 
     async def json(self) -> dict[str, Any]:
         """The body as a JSON object: a 413 past the size limit, a 400 when it is not a JSON object."""

@@ -26,6 +26,7 @@ from ..responses_api.service import ResponsesService
 from ..responses_api.store import StoredResponse
 from ..sessions import SessionTracker
 from ..stream_stats import StreamStats
+from ..tracing.observation import Observation
 from ..tracing.writer import RequestTrace
 from ..types import Receive, Send
 from ..upstream.call import Call
@@ -67,7 +68,9 @@ class Generation:
         """``POST`` a generation in any client protocol; answers JSON or an event stream."""
         route, protocol = request.route, request.protocol
         parsed = protocol.parse_request(await request.json(), model=route.model, stream=route.stream)
-        call, plan = await self.prepare(protocol, parsed, request.caller, request.headers, trace=request.trace)
+        call, plan = await self.prepare(
+            protocol, parsed, request.caller, request.headers, trace=request.trace, observation=request.observation
+        )
         if parsed.stream:
             await self._stream(call, plan, request.caller, send, request.receive)
         else:
@@ -77,7 +80,9 @@ class Generation:
         """``POST`` a token count (Anthropic ``count_tokens``, Gemini ``countTokens``)."""
         route, protocol = request.route, request.protocol
         parsed = protocol.parse_request(await request.json(), model=route.model, operation="count_tokens")
-        call, plan = await self.prepare(protocol, parsed, request.caller, request.headers, trace=request.trace)
+        call, plan = await self.prepare(
+            protocol, parsed, request.caller, request.headers, trace=request.trace, observation=request.observation
+        )
         count = await self._executor.count_tokens(call, plan)
         await send_json(send, 200, protocol.format_count_tokens(count))
 
@@ -90,13 +95,23 @@ class Generation:
         *,
         unstored: StoredResponse | None = None,
         trace: RequestTrace | None = None,
+        observation: Observation | None = None,
     ) -> tuple[Call, Plan]:
         """Everything before the upstream: the caller's budget, Responses lineage, the plan, the session."""
+        if observation is not None:
+            observation.requested(request.model, request.operation, request.stream, request.raw)
         await self._accounting.quotas.check(caller.key_id, caller.budget)
         inherited = None
         if protocol.stores_responses:
             await self._responses.check_room(request, caller)
             inherited = await self._responses.expand(request, caller, unstored=unstored)
+            if trace is not None and request.previous_response_id:
+                trace.record(
+                    "responses_previous_response_loaded",
+                    {"previous_response_id": request.previous_response_id, "session": inherited},
+                    direction="metadata",
+                    messages_after_expansion=len(request.messages),
+                )
         plan = self._planner.plan(request.model, protocol.family)
         session = await self._sessions.resolve(request, headers, caller.scope, inherited=inherited)
         if trace is not None:
@@ -107,7 +122,7 @@ class Generation:
                 warnings=[w.message for w in request.warnings],
                 targets=[t.name for t in plan.targets],
             )
-        return Call(request, protocol, caller.scope, headers, session, trace=trace), plan
+        return Call(request, protocol, caller.scope, headers, session, trace=trace, observation=observation), plan
 
     async def finish(
         self, call: Call, caller: Caller, response: UnifiedResponse, body: dict[str, Any] | None = None
@@ -125,12 +140,22 @@ class Generation:
             body = call.protocol.format_response(response, call.request)
         record = self._responses.stored(call.request, body, caller, call.session)
         await self._responses.save(record, call.request)
+        if call.trace is not None:
+            stored = call.request.store is not False
+            call.trace.record(
+                "responses_stored_response" if stored else "responses_store_skipped",
+                {"id": record.id, "previous_response_id": record.previous_response_id, "session": record.session},
+                direction="metadata",
+                reason=None if stored else "store: false",
+            )
         return record
 
     async def account(self, call: Call, caller: Caller, failed: bool, stream: StreamStats | None = None) -> None:
         """Usage, cost and metrics of the attempt that served the client (after the answer went out); a stream's
         own measurements go to the trace and the usage counters too."""
         if stream is not None and call.trace is not None:
+            if stream.outcome == "disconnected":
+                call.trace.record("stream_cancelled", {"by": "client"}, direction="metadata", component="client")
             call.trace.record("stream_metrics", stream.summary(), direction="metadata", component="client")
         if call.target is None:
             return
@@ -156,6 +181,15 @@ class Generation:
                 cost_source=source,
             )
 
+    def observe_answer(self, call: Call, response: UnifiedResponse) -> None:
+        """The answer's usage, cost and (when captured) text go to the request's summary before its last byte
+        is sent, which is when the request span ends."""
+        observation = call.observation
+        if observation is None or call.target is None:
+            return
+        cost, _ = self._accounting.cost(call.target.provider, call.target.model, call.usage)
+        observation.answered(call.usage, cost, response.text)
+
     def stream_events(self, call: Call, plan: Plan) -> AsyncIterator[StreamEvent]:
         """The canonical events of a streamed call (the WebSocket transport reads them directly)."""
         return self._executor.stream(call, plan)
@@ -171,6 +205,7 @@ class Generation:
             if cost is not None:
                 headers.append(("x-rotator-cost-usd", f"{cost:.8f}"))
         await self.finish(call, caller, response, body)
+        self.observe_answer(call, response)
         await send_json(send, 200, body, headers)
         await self.account(call, caller, failed=False)
 
@@ -182,9 +217,13 @@ class Generation:
 
         async def observe(event: StreamEvent) -> None:
             accumulator.feed(event)
+            if event.kind == "error" and call.observation is not None:
+                call.observation.summary.error = event.error.kind  # an in-band failure still answers 200
             if event.kind in ("end", "error") and call.target is not None:
                 # Before the terminal frame goes out: a client may continue the moment it sees it.
-                await self.finish(call, caller, accumulator.response())
+                response = accumulator.response()
+                await self.finish(call, caller, response)
+                self.observe_answer(call, response)
 
         def error_response(error: GatewayError) -> tuple[int, bytes, list[tuple[str, str]]]:
             return error.status, _json.dumps(protocol.format_error(error)), error_headers(error)
@@ -198,11 +237,17 @@ class Generation:
             on_error_response=error_response,
             heartbeat_interval=self._heartbeat_interval,
             on_event=observe,
+            on_heartbeat=None if call.trace is None else lambda: _record_heartbeat(call.trace),
         )
         if outcome.status != "error_response":
             # A client that went away still used what the upstream produced until then.
             stats = stream_stats(call, outcome.status, outcome.chunks, outcome.bytes)
             await self.account(call, caller, failed=outcome.status == "failed", stream=stats)
+
+
+def _record_heartbeat(trace: RequestTrace | None) -> None:
+    if trace is not None:
+        trace.record("stream_heartbeat", None, direction="stream", component="client")
 
 
 def stream_stats(call: Call, outcome: str, chunks: int, size: int) -> StreamStats:

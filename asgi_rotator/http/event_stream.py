@@ -50,6 +50,7 @@ async def send_event_stream(
     on_error_response: Callable[[GatewayError], tuple[int, bytes, list[tuple[str, str]]]],
     heartbeat_interval: float | None,
     on_event: Callable[[StreamEvent], Awaitable[None]] | None = None,
+    on_heartbeat: Callable[[], None] | None = None,
 ) -> StreamOutcome:
     """Pump ``events`` through ``formatter`` to the client until a terminal event or a disconnect.
 
@@ -59,6 +60,7 @@ async def send_event_stream(
         on_error_response: renders an error that comes before the response started as (status, body, headers).
         heartbeat_interval: seconds of silence before a heartbeat; None disables them.
         on_event: sees every canonical event before it is sent (state capture that must precede the terminal).
+        on_heartbeat: told of each heartbeat sent (for the trace).
     """
     outcome = StreamOutcome()
     started = False
@@ -133,6 +135,8 @@ async def send_event_stream(
                     if not started:
                         await start()
                     await write(formatter.heartbeat)
+                if on_heartbeat is not None:
+                    on_heartbeat()
 
     async def watch() -> None:
         while (await receive())["type"] != "http.disconnect":

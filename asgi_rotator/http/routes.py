@@ -17,7 +17,8 @@ from ..errors import GatewayError
 class Route:
     """What a request asks for: an endpoint, the client protocol it speaks, and values from the path.
 
-    ``public`` routes answer without a client key (health, and the mount root's probe answer).
+    ``public`` routes answer without a client key (health, the mount root's probe answer, and the dashboard
+    page and its assets, whose ``item_id`` is the mount-relative path).
     """
 
     endpoint: str
@@ -39,6 +40,7 @@ _STATIC: dict[str, tuple[str, str, str]] = {
     "/rotator/usage": ("GET", "usage", "openai_chat"),
     "/rotator/credentials": ("GET", "credentials", "openai_chat"),
     "/rotator/metrics": ("GET", "metrics", "openai_chat"),
+    "/rotator/requests": ("GET", "requests", "openai_chat"),
 }
 _GEMINI_OPERATIONS = {
     "generateContent": ("generate", False),
@@ -64,6 +66,9 @@ def match(method: str, path: str) -> Route:
     Raises:
         GatewayError: 404 for an unknown path, 405 for a known path and the wrong method.
     """
+    if path in ("/rotator", "/rotator/") or path.startswith("/rotator/assets/"):
+        asset = path if path in ("/rotator", "/rotator/") else path.rstrip("/")  # Litestar appends a slash
+        return _check(method, "GET", Route("dashboard", "openai_chat", item_id=asset, public=True), path)
     path = path.rstrip("/") or "/"
     if path == "/" and method in ("GET", "HEAD"):
         return Route("root", "openai_chat", public=True)  # clients (Claude Code) probe the base URL

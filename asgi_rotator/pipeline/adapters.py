@@ -31,6 +31,7 @@ from ..config.models import AdapterConfig
 from ..errors import ConfigError
 from ..protocols.base import NativeRequest
 from ..protocols.unified import StreamEvent
+from ..tracing.writer import Component, Direction, RequestTrace
 
 if TYPE_CHECKING:
     from ..config.models import RotatorConfig
@@ -52,6 +53,9 @@ class AdapterContext:
     config: Mapping[str, Any] = field(default_factory=dict)
     #: Non-secret fields of an OAuth credential (``account_id``, ``project_id``); never a token.
     credential_fields: Mapping[str, str] = field(default_factory=dict)
+    #: The request's trace: the request, response and client-response stages record an ``after_adapter`` pass
+    #: per adapter (stream stages do not: one pass per event and adapter would drown the trace).
+    trace: RequestTrace | None = None
 
 
 class PayloadAdapter:
@@ -217,6 +221,7 @@ class AdapterChain:
         for step in self._request:
             ctx.config = step.config
             native = step.adapter.transform_request(native, ctx) or native
+            _after(ctx, step, "request", native.body)
         return native
 
     def response(self, body: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
@@ -224,6 +229,7 @@ class AdapterChain:
         for step in self._response:
             ctx.config = step.config
             body = step.adapter.transform_response(body, ctx)
+            _after(ctx, step, "response", body)
         return body
 
     def stream_payload(self, payload: dict[str, Any], ctx: AdapterContext) -> dict[str, Any]:
@@ -238,6 +244,7 @@ class AdapterChain:
         for step in self._client:
             ctx.config = step.config
             body = step.adapter.transform_client_response(body, ctx)
+            _after(ctx, step, "client_response", body)
         return body
 
     def stream_event(self, event: StreamEvent, ctx: AdapterContext) -> StreamEvent | None:
@@ -249,6 +256,16 @@ class AdapterChain:
             ctx.config = step.config
             current = step.adapter.transform_stream_event(current, ctx)
         return current
+
+
+def _after(ctx: AdapterContext, step: _Step, stage: Stage, payload: Any) -> None:
+    """The ``after_adapter`` trace pass: the payload as one adapter left it."""
+    if ctx.trace is not None:
+        direction: Direction = "request" if stage == "request" else "response"
+        component: Component = "client" if stage == "client_response" else "provider"
+        ctx.trace.record(
+            "after_adapter", payload, direction=direction, component=component, adapter=step.adapter.name, stage=stage
+        )
 
 
 def validate_adapters(config: RotatorConfig, registry: AdapterRegistry) -> None:

@@ -33,6 +33,7 @@ is ``<scope or ->:<provider>:<credential fingerprint>`` (never a raw key).
     disc:<provider>                          value (JSON)    24 x discovery.ttl          ModelDiscovery
     oauthlock:<cred>                         lease set (1)   45 s (one renewal)          OAuthCredentials
     oauth:<cred>                             value           30 days                     OAuthCredentials
+    reqs:<scope>                             list (recent_requests.size)  recent_requests.ttl  RecentRequests
 
 ``oauth:<cred>`` holds an OAuth credential's newest tokens encrypted with ``state.encryption_key`` (Fernet);
 it is written only when that key is set. ``<cred>`` of an OAuth file is the fingerprint of its path.
@@ -190,6 +191,12 @@ class Keyspace:
     def quota(self, client_key: str, period: str, start: int) -> str:
         """A client key's usage in one budget period."""
         return f"{self.prefix}quota:{part(client_key)}:{period}@{start}"
+
+    # -- introspection -----------------------------------------------------------------------------------
+
+    def recent_requests(self, scope: str | None) -> str:
+        """The summaries of a scope's most recent requests (``-`` for global), newest last."""
+        return f"{self.prefix}reqs:{_scope(scope)}"
 
     # -- catalogue ---------------------------------------------------------------------------------------
 

@@ -152,7 +152,7 @@ class _TracedExchange:
                     self.stream_bytes += len(body)
                     self.trace.record(
                         "formatted_client_stream_event",
-                        bytes(body).decode("utf-8", "replace"),
+                        _sse_frames(bytes(body).decode("utf-8", "replace")),
                         direction="stream",
                         chunk=self.stream_chunks,
                     )
@@ -241,6 +241,33 @@ def _query(query_string: bytes) -> dict[str, Any]:
         else:
             query[name] = [query[name], value]
     return query
+
+
+def _sse_frames(text: str) -> list[dict[str, Any]]:
+    """The SSE frames of one chunk, each ``data`` as the JSON it encodes when it does (so that redaction by key
+    name reaches inside): ``{"event": ..., "data": ...}``, or ``{"comment": ...}`` for a comment line."""
+    frames: list[dict[str, Any]] = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        frame: dict[str, Any] = {}
+        data: list[str] = []
+        for line in block.split("\n"):
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "data":
+                data.append(value)
+            elif field == "event":
+                frame["event"] = value
+            elif field == "" and line:
+                frames.append({"comment": value})
+        if data:
+            joined = "\n".join(data)
+            try:
+                frame["data"] = _json.loads(joined) if joined[:1] in ("{", "[") else joined
+            except _json.JSONDecodeError:
+                frame["data"] = joined
+        if frame:
+            frames.append(frame)
+    return frames
 
 
 def _body(body: bytearray, content_type: str, truncated: bool) -> Any:

@@ -1,8 +1,17 @@
-"""Redaction at the trace boundary: by key name, and by the secret values the gateway knows.
+"""Redaction at the trace boundary: by key name, by the shape of reasoning blocks, and by the secret values the
+gateway knows.
 
 Key names are normalized first (``apiKey``, ``api_key`` and ``Api-Key`` are all ``api-key``), so one list covers
 headers, JSON bodies and unified objects alike. Value redaction catches what key names cannot: a configured
 credential inside a URL, an upstream error message or a header the list does not name.
+
+Reasoning text is redacted by default wherever a protocol carries it: ``reasoning_content`` and a string
+``reasoning`` (OpenAI-compatible chat), a string ``thinking`` (Anthropic blocks and ``thinking_delta``), the
+``text`` of thinking, reasoning and summary blocks (Responses items, OpenRouter ``reasoning_details``, the unified
+:class:`~asgi_rotator.protocols.unified.Reasoning` and ``reasoning`` stream events), Gemini parts marked
+``thought``, and the ``delta``/``text`` of Responses ``response.reasoning*`` stream events. ``show_reasoning``
+keeps that text; provider state (signatures, ``encrypted_content``, redacted blocks) and ``prompt_cache_key``
+are redacted whatever it says.
 """
 
 from __future__ import annotations
@@ -53,12 +62,24 @@ _ALWAYS = frozenset(
         "thinking-signatures",
         "encrypted-content",
         "redacted-thinking",
+        "provider-state",
+        "provider-session-id",
+        "prompt-cache-key",
+        "cache-key",
     }
 )
+# Keys whose string value is reasoning text (a dict under ``reasoning`` or ``thinking`` is a request setting).
+_REASONING_KEYS = frozenset({"reasoning-content", "reasoning", "thinking"})
+# Blocks whose ``text`` (or ``summary``) is reasoning, by ``type`` (or ``kind`` / ``__class__`` for unified objects).
+_REASONING_BLOCKS = frozenset(
+    {"thinking", "reasoning", "reasoning_text", "summary_text", "reasoning.text", "reasoning.summary", "Reasoning"}
+)
+# Blocks that are provider state as a whole: their ``data`` is opaque.
+_STATE_BLOCKS = frozenset({"redacted_thinking", "reasoning.encrypted"})
 # Names too generic to redact unless the value is a string: a query's ``key``, a unified block's ``redacted``.
 _STRING_ONLY = frozenset({"key", "redacted"})
 
-_NONE, _ALWAYS_RULE, _STRING_RULE = 0, 1, 2
+_NONE, _ALWAYS_RULE, _STRING_RULE, _REASONING_RULE = 0, 1, 2, 3
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -74,6 +95,8 @@ def _rule(key: str) -> int:
         return _ALWAYS_RULE
     if name in _STRING_ONLY:
         return _STRING_RULE
+    if name in _REASONING_KEYS:
+        return _REASONING_RULE
     return _NONE
 
 
@@ -92,6 +115,19 @@ def secret_forms(secret: str) -> set[str]:
     return forms
 
 
+def _reasoning_fields(value: Mapping[Any, Any]) -> tuple[str, ...]:
+    """The keys of ``value`` that hold reasoning text, judged by the block's own type marker."""
+    kind = value.get("type")
+    if isinstance(kind, str):
+        if kind in _REASONING_BLOCKS:
+            return ("text", "summary")
+        if kind.startswith("response.reasoning"):
+            return ("delta", "text")
+    if value.get("kind") == "reasoning" or value.get("__class__") in _REASONING_BLOCKS or value.get("thought") is True:
+        return ("text",)
+    return ()
+
+
 class Redactor:
     """Returns redacted, JSON-ready copies of trace payloads; the input is never modified.
 
@@ -102,11 +138,13 @@ class Redactor:
     Args:
         secrets: the values that must never appear: configured credentials and client keys. Values shorter
             than 8 characters are ignored.
+        show_reasoning: keep reasoning text (``trace.show_reasoning``); provider state stays redacted.
     """
 
-    __slots__ = ("_pattern", "_values")
+    __slots__ = ("_pattern", "_values", "_hide_reasoning")
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, secrets: Iterable[str], *, show_reasoning: bool = False) -> None:
+        self._hide_reasoning = not show_reasoning
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         for secret in secrets:
@@ -154,21 +192,25 @@ class Redactor:
             return self._mapping(value.model_dump(mode="json"))
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             fields = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
-            return {"__class__": type(value).__name__, **self._mapping(fields)}
+            return self._mapping({"__class__": type(value).__name__, **fields})
         return self._copy(str(value))
 
     def _mapping(self, value: Mapping[Any, Any]) -> dict[Any, Any]:
-        redacted_block = value.get("type") == "redacted_thinking"
+        state_block = value.get("type") in _STATE_BLOCKS
+        hide = self._hide_reasoning
+        reasoning = _reasoning_fields(value) if hide else ()
         out: dict[Any, Any] = {}
         for key, item in value.items():
             if isinstance(key, str):
                 rule = _rule(key)
                 if self._pattern is not None:
                     key = self._pattern.sub(REDACTED, key)
-                if (rule == _ALWAYS_RULE and item is not None) or (rule == _STRING_RULE and isinstance(item, str)):
-                    out[key] = REDACTED
-                    continue
-                if redacted_block and key == "data":
+                if (
+                    (rule == _ALWAYS_RULE and item is not None)
+                    or (rule == _STRING_RULE and isinstance(item, str))
+                    or (state_block and key == "data")
+                    or (isinstance(item, str) and item and (key in reasoning or (hide and rule == _REASONING_RULE)))
+                ):
                     out[key] = REDACTED
                     continue
             out[key] = self._copy(item)

@@ -49,7 +49,7 @@ class TraceWriter:
         self.config = config
         self.enabled = config.enabled
         self.dir = Path(config.dir)
-        self.redactor = Redactor(secrets)
+        self.redactor = Redactor(secrets, show_reasoning=config.show_reasoning)
         self._dir_ready = False
         self._failure_logged = False
         self._record_failure_logged = False

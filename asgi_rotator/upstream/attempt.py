@@ -19,6 +19,7 @@ from ..credentials.pool import Lease
 from ..pipeline import AdapterChain, AdapterContext, AdapterRegistry, CacheContext, FieldCache
 from ..planner import Target
 from ..protocols.unified import UnifiedResponse
+from . import decisions
 from .call import AttemptContext, Call
 from .stream_reader import StreamReader
 from .transport import UpstreamTransport
@@ -68,7 +69,9 @@ class AttemptPipeline:
 
         request = await self._field_cache.inject_unified(cache_ctx, request)
         attempt.record_cache("after_field_cache_injection", "inject_unified")
+        known_warnings = len(request.warnings)
         native = target.protocol.build_request(request, target.model)
+        decisions.conversion_warnings(trace, target, request.warnings[known_warnings:])
         if chain.has_request:
             native = chain.request(native, adapter_ctx)
         if trace is not None:
@@ -149,4 +152,5 @@ def _adapter_context(call: Call, target: Target, lease: Lease) -> AdapterContext
         call.session,
         call.scope,
         credential_fields=credential.fields,
+        trace=call.trace,
     )

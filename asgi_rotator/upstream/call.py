@@ -12,6 +12,7 @@ from ..pipeline import AdapterChain, AdapterContext, CacheContext
 from ..planner import Target
 from ..protocols.base import WireProtocol
 from ..protocols.unified import UnifiedRequest, Usage
+from ..tracing.observation import Observation
 from ..tracing.writer import RequestTrace
 
 
@@ -50,6 +51,8 @@ class Call:
     adapters: tuple[AdapterChain, AdapterContext] | None = None
     #: The request's transform trace, when tracing is on; every pass is recorded only behind this check.
     trace: RequestTrace | None = None
+    #: The request's summary and OpenTelemetry span, when the gateway observes it.
+    observation: Observation | None = None
     started: float = field(default_factory=time.monotonic)
     #: When the serving attempt's upstream answered (streams: its response headers), for TTFB metrics.
     first_byte: float | None = None

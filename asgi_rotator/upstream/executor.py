@@ -25,6 +25,7 @@ from ..planner import Plan, Target
 from ..protocols._common import upstream_invalid
 from ..protocols.accumulate import StreamAccumulator
 from ..protocols.unified import StreamEvent, UnifiedResponse, Usage
+from . import decisions
 from .attempt import AttemptPipeline
 from .call import AttemptContext, AttemptRecord, Call
 from .failures import Failures
@@ -108,6 +109,7 @@ class Executor:
                 first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
                 http_request, attempt, response = await self._authorized(call, target, lease, budget, self._opened)
                 call.first_byte = time.monotonic()
+                decisions.stream_first_byte(call, target, self._clock() - started)
                 try:
                     reader = self._pipeline.stream_reader(attempt)
                     ttfb_left = max(first_byte_by - time.monotonic(), 0.0) if streaming.ttfb_timeout else None
@@ -139,6 +141,7 @@ class Executor:
                     await response.aclose()
             except GatewayError as exc:
                 error = exc if http_request is None else as_upstream(exc)
+                decisions.stream_timeout(call, target, error)
                 if visible:
                     failures.after_output(target, lease, error, self._clock() - started)
                     yield StreamEvent("error", error=error)
@@ -247,7 +250,12 @@ class Executor:
         scopes: list[str | None] = [call.scope]
         if call.scope is not None and self._config.scopes[call.scope].fallback_to_global:
             scopes.append(None)
+        decisions.routing_decision(call, plan, self._config.routing.aliases)
+        previous: Target | None = None
         for target in plan.targets:
+            if previous is not None:
+                decisions.fallback_selected(call, previous, target, failures.errors)
+            previous = target
             for scope in scopes:
                 tried: set[str] = set()
                 per_credential = 2 + self._config.retries.same_credential + self._config.retries.connect
@@ -258,19 +266,22 @@ class Executor:
                     if budget <= 0:
                         failures.out_of_budget(target)
                         return
+                    max_wait = min(self._config.routing.max_wait, budget)
                     try:
                         lease = await self._pool.acquire(
                             target.provider,
                             target.model,
                             scope=scope,
                             exclude=frozenset(tried),
-                            max_wait=min(self._config.routing.max_wait, budget),
+                            max_wait=max_wait,
                             session=call.session,
                         )
                     except NoCredentialAvailable as exc:
+                        decisions.cooldown_wait_exceeds_budget(call, target, exc, max_wait)
                         failures.unavailable(target, exc)
                         break
                     failures.cooled = failures.retry_same = False
+                    decisions.attempt_started(call, target, lease, scope)
                     yield target, lease, budget_end - time.monotonic()
                     if failures.retry_same:
                         await asyncio.sleep(min(failures.retry_delay, max(budget_end - time.monotonic(), 0.0)))
@@ -287,6 +298,7 @@ class Executor:
         call.adapters = (attempt.chain, attempt.adapter_ctx)
         record = AttemptRecord(target.name, lease.credential.masked, "ok", duration=self._clock() - started)
         call.attempts.append(record)
+        decisions.attempt_succeeded(call, target, record)
         if call.trace is not None:
             call.trace.record(
                 "routing_target_attempt_succeeded", asdict(record), direction="metadata", component="provider"

@@ -10,6 +10,7 @@ from ..credentials.pool import CredentialPool, Lease
 from ..error_kinds import CREDENTIAL_KINDS, HARD_STOPS, TRANSIENT_KINDS
 from ..errors import GatewayError, NoCredentialAvailable, UpstreamError
 from ..planner import Plan, Target
+from . import decisions
 from .call import AttemptRecord, Call
 
 
@@ -39,6 +40,7 @@ class Failures:
         """Account for a failed attempt before any output reached the client."""
         kind = error.kind
         decision = await pool.record_failure(lease, target.provider, error)
+        decisions.cooldown_started(self.call, target, lease, error, decision)
         self.cooled = decision.cooled_credential
         if not isinstance(error, UpstreamError) or kind in HARD_STOPS - {"not_found"}:
             self.fatal = error  # the request itself is at fault: no other credential or target can help
@@ -71,6 +73,7 @@ class Failures:
             target.name, lease.credential.masked, kind, status, decision.seconds, decision.scope, duration
         )
         self.call.attempts.append(attempt)
+        decisions.attempt_failed(self.call, attempt)
         if self.call.trace is not None:
             self.call.trace.record(
                 "routing_target_attempt_failed",
@@ -91,9 +94,9 @@ class Failures:
 
     def after_output(self, target: Target, lease: Lease, error: GatewayError, duration: float) -> None:
         """A stream failed after visible output: no retry, no fallback, no cooldown decision."""
-        self.call.attempts.append(
-            AttemptRecord(target.name, lease.credential.masked, error.kind, 0, None, None, duration)
-        )
+        record = AttemptRecord(target.name, lease.credential.masked, error.kind, 0, None, None, duration)
+        self.call.attempts.append(record)
+        decisions.stream_fallback_blocked(self.call, target, error, record)
 
     def unavailable(self, target: Target, error: NoCredentialAvailable) -> None:
         """No credential of ``target`` could be had."""
@@ -137,6 +140,8 @@ class Failures:
         message = error.message
         if len(self.targets) > 1 or self.fatal is None:
             message = f"{message} (tried: {', '.join(self.targets)})"
+        if self.fatal is None:
+            decisions.fallback_exhausted(self.call, self.plan, self.targets, error)
         return error.evolve(
             message=message,
             retry_after=retry_after,

@@ -118,6 +118,12 @@ def test_host_serves_its_own_routes_and_the_gateway(hosted):
             "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == reply.choices[0].message.content
         )
         assert [m.id for m in client.models.list().data] == []
+    page = httpx.get(url + "/llm/rotator/")
+    assert page.status_code == 200 and "content-security-policy" in page.headers
+    assert httpx.get(url + "/llm/rotator/assets/dashboard.js").status_code == 200
+    listed = httpx.get(url + "/llm/rotator/requests", headers={"x-api-key": PROXY_KEY}).json()["requests"]
+    # Mount-relative and without a host's trailing slash; newest first (the model listing came last).
+    assert [row["path"] for row in listed] == ["/v1/models", "/v1/chat/completions", "/v1/chat/completions"]
     with anthropic.Anthropic(base_url=url + "/llm", api_key=PROXY_KEY, max_retries=0) as client:
         with pytest.raises(anthropic.AuthenticationError):
             client.with_options(api_key="wrong").messages.create(

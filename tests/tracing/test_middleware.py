@@ -106,7 +106,7 @@ async def test_sse_chunks_are_recorded_as_stream_events(tmp_path: Path) -> None:
     assert entries is not None
     names = [e["pass_name"] for e in entries]
     assert names == ["raw_client_request"] + ["formatted_client_stream_event"] * 4 + ["final_client_response"]
-    assert [e["data"] for e in entries[1:5]] == ["data: 0\n\n", "data: 1\n\n", "data: 2\n\n", "data: [DONE]\n\n"]
+    assert [e["data"] for e in entries[1:5]] == [[{"data": n}] for n in ("0", "1", "2", "[DONE]")]
     assert all(e["direction"] == "stream" for e in entries[1:5])
     assert entries[-1]["data"]["stream"] == {"chunks": 4, "bytes": len(response.content)}
     assert "body" not in entries[-1]["data"]

@@ -46,7 +46,7 @@ def test_redacts_by_key_name_at_any_depth_and_in_any_spelling() -> None:
     for name in ("apiKey", "client_secret", "refreshToken", "password", "credentials"):
         assert body[name] == REDACTED
     messages = body["messages"]
-    assert messages[0]["content"][0] == {"type": "thinking", "thinking": "visible", "signature": REDACTED}
+    assert messages[0]["content"][0] == {"type": "thinking", "thinking": REDACTED, "signature": REDACTED}
     assert messages[1]["content"][0] == {"type": "redacted_thinking", "data": REDACTED}
     assert messages[2]["parts"][0] == {"text": "hi", "thoughtSignature": REDACTED}
     assert messages[3]["encrypted_content"] == REDACTED
@@ -99,12 +99,53 @@ def test_unified_dataclasses_pydantic_secrets_and_other_objects_become_json_read
         {"part": reasoning, "secret_str": SecretStr("x"), "holder": Holder(SECRET), "other": object()}
     )
     assert out["part"]["__class__"] == "Reasoning"
-    assert out["part"]["text"] == "thinking"
+    assert out["part"]["text"] == REDACTED  # reasoning text, hidden unless trace.show_reasoning
     assert out["part"]["signature"] == REDACTED and out["part"]["redacted"] == REDACTED
     assert out["secret_str"] == REDACTED
     assert out["holder"]["note"] == REDACTED
     assert isinstance(out["other"], str)
     assert reasoning.signature == "sig"
+
+
+#: Reasoning text in every shape the four protocols (and OpenAI-compatible providers) carry it.
+REASONING_SHAPES = {
+    "chat_message": {"role": "assistant", "content": "answer", "reasoning_content": "R1"},
+    "openrouter": {
+        "reasoning": "R2",
+        "reasoning_details": [{"type": "reasoning.text", "text": "R3", "signature": "S1"}],
+    },
+    "encrypted_detail": {"type": "reasoning.encrypted", "data": "S2"},
+    "anthropic_block": {"type": "thinking", "thinking": "R4", "signature": "S3"},
+    "anthropic_delta": {"type": "content_block_delta", "delta": {"type": "thinking_delta", "thinking": "R5"}},
+    "anthropic_signature": {"type": "signature_delta", "signature": "S4"},
+    "gemini_part": {"text": "R6", "thought": True, "thoughtSignature": "S5"},
+    "responses_item": {
+        "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": "R7"}],
+        "content": [{"type": "reasoning_text", "text": "R8"}],
+        "encrypted_content": "S6",
+    },
+    "responses_event": {"type": "response.reasoning_summary_text.delta", "delta": "R9"},
+    "responses_done": {"type": "response.reasoning_text.done", "text": "R10"},
+    "request": {"prompt_cache_key": "S7", "reasoning": {"effort": "high"}, "thinking": {"type": "enabled"}},
+}
+
+
+def test_reasoning_text_and_provider_state_are_redacted_in_every_shape() -> None:
+    text = repr(Redactor([]).redact(REASONING_SHAPES))
+    for n in range(1, 11):
+        assert f"'R{n}'" not in text, f"R{n}"
+    for n in range(1, 8):
+        assert f"'S{n}'" not in text, f"S{n}"
+    assert "'answer'" in text and "'high'" in text and "'enabled'" in text  # settings and answers stay
+
+
+def test_show_reasoning_keeps_reasoning_text_but_never_provider_state() -> None:
+    text = repr(Redactor([], show_reasoning=True).redact(REASONING_SHAPES))
+    for n in range(1, 11):
+        assert f"'R{n}'" in text, f"R{n}"
+    for n in range(1, 8):
+        assert f"'S{n}'" not in text, f"S{n}"
 
 
 def test_nothing_to_do_leaves_values_equal() -> None:
