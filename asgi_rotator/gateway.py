@@ -20,6 +20,7 @@ from .config.models import RotatorConfig
 from .credentials.pool import CredentialPool
 from .endpoints.admin import Introspection
 from .endpoints.base import Endpoint, Request
+from .endpoints.embeddings import Admission, Embeddings
 from .endpoints.generation import Generation, error_headers
 from .endpoints.models import ModelListing
 from .endpoints.responses_ws import ResponsesWebSocket
@@ -39,6 +40,7 @@ from .state import StateBackend, backend_from_config
 from .state.keys import Keyspace
 from .tracing import RequestTrace, TraceWriter, TracingMiddleware, current_trace
 from .types import Message, Receive, Scope, Send
+from .upstream.embeddings import EmbeddingCalls
 from .upstream.executor import Executor
 from .upstream.transport import UpstreamTransport
 from .usage.accounting import Accounting
@@ -87,14 +89,18 @@ class Gateway:
         self._max_body = config.server.max_body_bytes
         self._prometheus = accounting.prometheus
 
+        planner = Planner(config, given.protocols)
+        executor = Executor(config, pool, upstream, field_cache, given.adapters, clock=clock)
         generation = Generation(
-            Planner(config, given.protocols),
+            planner,
             SessionTracker(config, backend, keys),
             ResponsesService(store, config.responses, responses_protocol),
-            Executor(config, pool, upstream, field_cache, given.adapters, clock=clock),
+            executor,
             accounting,
             heartbeat_interval=config.streaming.heartbeat_interval,
         )
+        admission = Admission(planner, accounting)
+        embeddings = Embeddings(admission, EmbeddingCalls(executor, upstream), generation.account)
         stored = StoredResponses(store)
         admin = Introspection(
             providers=list(config.providers),
@@ -109,6 +115,9 @@ class Gateway:
         self._endpoints: dict[str, Endpoint] = {
             "generate": generation.generate,
             "count_tokens": generation.count_tokens,
+            "embeddings": embeddings.openai,
+            "embed_content": embeddings.gemini_single,
+            "batch_embed_contents": embeddings.gemini_batch,
             "response_get": stored.retrieve,
             "response_delete": stored.delete,
             "response_input_items": stored.input_items,

@@ -32,6 +32,7 @@ _STATIC: dict[str, tuple[str, str, str]] = {
     "/v1/responses": ("POST", "generate", "openai_responses"),
     "/v1/messages": ("POST", "generate", "anthropic_messages"),
     "/v1/messages/count_tokens": ("POST", "count_tokens", "anthropic_messages"),
+    "/v1/embeddings": ("POST", "embeddings", "openai_chat"),
     "/v1/models": ("GET", "models", "openai_chat"),
     "/v1beta/models": ("GET", "models", "gemini"),
     "/rotator/health": ("GET", "health", "openai_chat"),
@@ -43,6 +44,8 @@ _GEMINI_OPERATIONS = {
     "generateContent": ("generate", False),
     "streamGenerateContent": ("generate", True),
     "countTokens": ("count_tokens", False),
+    "embedContent": ("embed_content", False),
+    "batchEmbedContents": ("batch_embed_contents", False),
 }
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
+from typing import TypeVar
 
 import httpx
 
@@ -30,6 +31,10 @@ from .tokens import estimate_tokens
 from .transport import UpstreamTransport, guarded_chunks
 
 _CONNECT_RETRY_DELAY = 0.2
+
+T = TypeVar("T")
+#: One try of a non-chat request with one leased credential: its result, and the tokens it served (or None).
+Attempt = Callable[[Target, Lease, float], Awaitable[tuple[T, int | None]]]
 
 
 class Executor:
@@ -137,6 +142,32 @@ class Executor:
                 await self._pool.release(lease)
             return
         yield StreamEvent("error", error=failures.final())
+
+    async def exchange(self, call: Call, plan: Plan, attempt: Attempt[T]) -> T:
+        """Run a request that is not a chat generation (embeddings, passthrough) through the same rotation:
+        ``attempt`` does one try with one leased credential and returns its result and the tokens it served;
+        it raises :class:`UpstreamError` for what the upstream did and a plain :class:`GatewayError` for what
+        the request itself got wrong (a hard stop)."""
+        failures = Failures(call, plan, self._config)
+        async for target, lease, budget in self._leases(call, plan, failures):
+            started = self._clock()
+            served: int | None = None
+            try:
+                result, served = await attempt(target, lease, budget)
+            except GatewayError as exc:
+                await failures.record(self._pool, target, lease, exc, self._clock() - started)
+                continue
+            finally:
+                await self._pool.release(lease, served_tokens=served)
+            call.target, call.credential = target, lease.credential
+            record = AttemptRecord(target.name, lease.credential.masked, "ok", duration=self._clock() - started)
+            call.attempts.append(record)
+            if call.trace is not None:
+                call.trace.record(
+                    "routing_target_attempt_succeeded", asdict(record), direction="metadata", component="provider"
+                )
+            return result
+        raise failures.final()
 
     async def _prepare(
         self, call: Call, target: Target, lease: Lease, budget: float
