@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Literal, overload
 
 import httpx
 
 from .config import RotatorConfig, load_config
 from .errors import ConfigError
 from .gateway import Collaborators, Gateway
+from .http.routes import generate_path
+from .inprocess import InProcessClient
 from .pipeline import AdapterRegistry, builtin_adapters, validate_adapters, validate_rules
 from .protocols import builtin_protocols
 from .protocols.registry import ProtocolRegistry
@@ -59,6 +61,7 @@ class RotatorASGI:
         validate_rules(self.config)
         self._gateway: Gateway | None = None
         self._starting: asyncio.Lock | None = None
+        self._client = InProcessClient(self)
 
     def __repr__(self) -> str:
         return f"RotatorASGI(providers={sorted(self.config.providers)!r})"
@@ -78,6 +81,105 @@ class RotatorASGI:
         gateway, self._gateway = self._gateway, None
         if gateway is not None:
             await gateway.aclose()
+
+    # -- the Python API: the same pipeline as HTTP, without a server ---------------------------------------
+
+    @overload
+    async def acompletion(
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        stream: Literal[False] = False,
+        client_key: str | None = None,
+        **params: Any,
+    ) -> dict[str, Any]: ...
+
+    @overload
+    async def acompletion(
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        stream: Literal[True],
+        client_key: str | None = None,
+        **params: Any,
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def acompletion(
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        stream: bool = False,
+        client_key: str | None = None,
+        **params: Any,
+    ) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+        """An OpenAI Chat completion, as ``litellm.acompletion`` callers expect one.
+
+        Args:
+            model: ``provider/model``, an alias or a bare name, as over HTTP.
+            messages: OpenAI Chat messages.
+            stream: return an async iterator of ``chat.completion.chunk`` dicts instead of one completion dict.
+            client_key: act as this configured client key (its scope and budget); by default a global client.
+            params: any other Chat Completions field (``tools``, ``temperature``, ``stream_options`` ...).
+
+        Raises:
+            APIStatusError: the gateway answered with an error (its ``status_code`` and protocol-shaped ``body``);
+                in a stream, an in-band error raises while iterating.
+        """
+        body = {"model": model, "messages": messages, **params}
+        if stream:
+            return await self._client.events(
+                generate_path("openai_chat"), {**body, "stream": True}, client_key=client_key
+            )
+        return await self._client.json(generate_path("openai_chat"), body, client_key=client_key)
+
+    async def aembedding(
+        self,
+        *,
+        model: str,
+        input: str | list[str] | list[int] | list[list[int]],
+        client_key: str | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """OpenAI-shaped embeddings for ``input``: float vectors unless ``encoding_format="base64"`` is given.
+
+        Raises:
+            APIStatusError: the gateway answered with an error.
+        """
+        body = {"model": model, "input": input, "encoding_format": "float", **params}
+        return await self._client.json("/v1/embeddings", body, client_key=client_key)
+
+    async def agenerate(
+        self, protocol: str, body: Mapping[str, Any], *, client_key: str | None = None
+    ) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+        """A generation in any client protocol: ``openai_chat``, ``openai_responses``, ``anthropic_messages`` or
+        ``gemini``. ``body`` is that protocol's request (with ``"stream": true`` to stream); a Gemini body also
+        names its ``model`` and may say ``"stream": true``, both taken out before it is sent.
+
+        Returns:
+            The protocol's native answer, or for a stream an async iterator of its native events (the JSON of
+            each event; Anthropic and Responses events carry their ``type``).
+
+        Raises:
+            APIStatusError: the gateway answered with an error.
+            ValueError: an unknown protocol, or a Gemini body without ``model``.
+        """
+        request = dict(body)
+        stream = bool(request.get("stream"))
+        model = None
+        if protocol == "gemini":
+            model = request.pop("model", None)
+            request.pop("stream", None)
+        path = generate_path(protocol, model, stream=stream)
+        if stream:
+            return await self._client.events(path, request, client_key=client_key, query=b"alt=sse")
+        return await self._client.json(path, request, client_key=client_key)
+
+    async def aclose(self) -> None:
+        """Close the gateway (upstream connections, the state backend); the next call starts it again."""
+        await self.shutdown()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -15,3 +15,8 @@ class Caller:
     scope: str | None = None
     admin: bool = False
     budget: Budget | None = None
+
+
+#: The ASGI scope key under which an in-process call (the Python API) hands the gateway its caller, instead of
+#: a client key. Only code in the same process can set it; HTTP clients cannot reach the scope.
+IN_PROCESS_CALLER = "asgi_rotator.caller"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import httpx
 
 from . import _json
+from .caller import IN_PROCESS_CALLER
 from .config.models import RotatorConfig
 from .credentials.pool import CredentialPool
 from .endpoints.admin import Introspection
@@ -191,7 +192,7 @@ class Gateway:
             route = match(scope["method"], path)
         except GatewayError as error:
             unmatched = error
-        caller = self._auth.authenticate(headers, query)
+        caller = scope.get(IN_PROCESS_CALLER) or self._auth.authenticate(headers, query)
         if route is not None and route.public:
             caller = caller or self._auth.anonymous
         elif caller is None:

@@ -49,6 +49,30 @@ _GEMINI_OPERATIONS = {
 }
 
 
+_GENERATE_PATHS = {
+    "openai_chat": "/v1/chat/completions",
+    "openai_responses": "/v1/responses",
+    "anthropic_messages": "/v1/messages",
+}
+
+
+def generate_path(protocol: str, model: str | None = None, *, stream: bool = False) -> str:
+    """The route a generation in ``protocol`` goes to (Gemini's names its model and whether it streams).
+
+    Raises:
+        ValueError: ``protocol`` has no generation route, or a Gemini request names no model.
+    """
+    if protocol == "gemini":
+        if not model:
+            raise ValueError("a Gemini request needs its model")
+        return f"/v1beta/models/{model}:{'streamGenerateContent' if stream else 'generateContent'}"
+    try:
+        return _GENERATE_PATHS[protocol]
+    except KeyError:
+        known = ", ".join([*_GENERATE_PATHS, "gemini"])
+        raise ValueError(f"no generation route for protocol {protocol!r}; known: {known}") from None
+
+
 def protocol_for_path(path: str) -> str:
     """The protocol whose error shape suits a request to ``path``, even one that matches no route."""
     if path.startswith("/v1beta/") or ":" in path or "%3A" in path:
