@@ -15,6 +15,7 @@ from .errors import ConfigError
 from .gateway import Collaborators, Gateway
 from .http.routes import generate_path
 from .inprocess import InProcessClient
+from .litellm_loader import load_litellm
 from .pipeline import AdapterRegistry, builtin_adapters, validate_adapters, validate_rules
 from .protocols import builtin_protocols
 from .protocols.registry import ProtocolRegistry
@@ -59,6 +60,10 @@ class RotatorASGI:
                 raise ConfigError(f"providers.{name}.protocol: unknown protocol {provider.protocol!r}; known: {known}")
         validate_adapters(self.config, self._given.adapters)
         validate_rules(self.config)
+        protocols_used = {self._given.protocols.get(p.protocol) for p in self.config.providers.values()}
+        if any(protocol.upstream == "litellm" for protocol in protocols_used):
+            # Imported here, at construction, so no request ever waits for it (and it is missing loudly, now).
+            load_litellm()
         self._gateway: Gateway | None = None
         self._starting: asyncio.Lock | None = None
         self._client = InProcessClient(self)

@@ -24,12 +24,14 @@ from .endpoints.base import Endpoint, Request
 from .endpoints.embeddings import Admission, Embeddings
 from .endpoints.generation import Generation, error_headers
 from .endpoints.models import ModelListing
+from .endpoints.passthrough import Passthrough
 from .endpoints.responses_ws import ResponsesWebSocket
 from .endpoints.stored_responses import StoredResponses
 from .errors import BackendError, ClientDisconnected, GatewayError
 from .http.asgi import encode_headers, relative_path, request_headers, send_bytes
 from .http.auth import ClientAuth
 from .http.routes import Route, match, protocol_for_path
+from .litellm_loader import loaded_litellm
 from .pipeline import AdapterRegistry, FieldCache
 from .planner import Planner
 from .protocols.base import WireProtocol
@@ -43,6 +45,8 @@ from .tracing import RequestTrace, TraceWriter, TracingMiddleware, current_trace
 from .types import Message, Receive, Scope, Send
 from .upstream.embeddings import EmbeddingCalls
 from .upstream.executor import Executor
+from .upstream.litellm_transport import LiteLLMTransport
+from .upstream.passthrough import PassthroughCalls
 from .upstream.transport import UpstreamTransport
 from .usage.accounting import Accounting
 
@@ -76,6 +80,7 @@ class Gateway:
             given.upstream_transport
             or httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200)),
             config.server,
+            litellm=_litellm_transport(config, given.protocols),
         )
         responses_protocol = given.protocols.get("openai_responses")
         pool = CredentialPool(config, backend, keys, clock=clock)
@@ -102,6 +107,7 @@ class Gateway:
         )
         admission = Admission(planner, accounting)
         embeddings = Embeddings(admission, EmbeddingCalls(executor, upstream), generation.account)
+        passthrough = Passthrough(admission, PassthroughCalls(executor, upstream), generation.account)
         stored = StoredResponses(store)
         admin = Introspection(
             providers=list(config.providers),
@@ -119,6 +125,7 @@ class Gateway:
             "embeddings": embeddings.openai,
             "embed_content": embeddings.gemini_single,
             "batch_embed_contents": embeddings.gemini_batch,
+            "passthrough": passthrough.forward,
             "response_get": stored.retrieve,
             "response_delete": stored.delete,
             "response_input_items": stored.input_items,
@@ -218,6 +225,14 @@ class Gateway:
 async def _empty(request: Request, send: Send) -> None:
     """The mount root: 200 with no data, for clients that probe the base URL before using it."""
     await send_bytes(send, 200, b"", [])
+
+
+def _litellm_transport(config: RotatorConfig, protocols: ProtocolRegistry) -> LiteLLMTransport | None:
+    """The in-process LiteLLM upstream, when a provider goes through LiteLLM (the app loaded it at construction)."""
+    module = loaded_litellm()
+    if module is None or not any(protocols.get(p.protocol).upstream == "litellm" for p in config.providers.values()):
+        return None
+    return LiteLLMTransport(module)
 
 
 def _secrets(config: RotatorConfig) -> list[str]:

@@ -209,9 +209,14 @@ class ProviderConfig(_Model):
     """An upstream: its protocol, where it lives, and its credential pool."""
 
     protocol: str = Field(
-        description="openai_chat, openai_responses, anthropic_messages or gemini (or a protocol the app registered)."
+        description="openai_chat, openai_responses, anthropic_messages, gemini or litellm "
+        "(or a protocol the app registered)."
     )
-    base_url: str = Field(description="What the protocol's official SDK takes as base_url.")
+    base_url: str = Field(
+        "",
+        description="What the protocol's official SDK takes as base_url; for litellm, the api_base "
+        "(leave it out for LiteLLM's default).",
+    )
     credentials: Credentials = Field(
         default_factory=list,
         description="Strings or {key, priority, max_concurrency, rpm, tpm, daily}; <NAME>_API_KEY[_N] add more.",
@@ -246,19 +251,11 @@ class ProviderConfig(_Model):
         description="Fields to remember from one exchange and inject into the next; a built-in's name replaces it.",
     )
 
-    @field_validator("protocol")
-    @classmethod
-    def _known_protocol(cls, value: str) -> str:
-        if value == "litellm":
-            raise ValueError(
-                "protocol 'litellm' arrives with the provider catalogue and is not available yet; "
-                "use one of openai_chat, openai_responses, anthropic_messages, gemini"
-            )
-        return value
-
     @field_validator("base_url")
     @classmethod
     def _clean_url(cls, value: str) -> str:
+        if not value:
+            return value
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL")
@@ -274,6 +271,12 @@ class ProviderConfig(_Model):
         if isinstance(value, dict):
             return {name: options or {} for name, options in value.items()}
         return value
+
+    @model_validator(mode="after")
+    def _base_url_needed(self) -> ProviderConfig:
+        if not self.base_url and self.protocol != "litellm":
+            raise ValueError("base_url is required (only litellm providers may leave it out)")
+        return self
 
     @model_validator(mode="after")
     def _custom_auth_header(self) -> ProviderConfig:

@@ -25,6 +25,8 @@ class Route:
     stream: bool = False
     item_id: str | None = None
     public: bool = False
+    #: A passthrough route's path under the provider's base URL.
+    upstream_path: str | None = None
 
 
 _STATIC: dict[str, tuple[str, str, str]] = {
@@ -39,6 +41,19 @@ _STATIC: dict[str, tuple[str, str, str]] = {
     "/rotator/usage": ("GET", "usage", "openai_chat"),
     "/rotator/credentials": ("GET", "credentials", "openai_chat"),
     "/rotator/metrics": ("GET", "metrics", "openai_chat"),
+}
+#: Passthrough routes: mount-relative path to the path under an OpenAI-compatible provider's base URL.
+_PASSTHROUGH = {
+    f"/v1{path}": path
+    for path in (
+        "/completions",
+        "/images/generations",
+        "/images/edits",
+        "/audio/transcriptions",
+        "/audio/speech",
+        "/moderations",
+        "/rerank",
+    )
 }
 _GEMINI_OPERATIONS = {
     "generateContent": ("generate", False),
@@ -96,6 +111,9 @@ def match(method: str, path: str) -> Route:
     static = _STATIC.get(path)
     if static is not None:
         return _check(method, static[0], Route(static[1], static[2], public=static[1] == "health"), path)
+    upstream = _PASSTHROUGH.get(path)
+    if upstream is not None:
+        return _check(method, "POST", Route("passthrough", "openai_chat", upstream_path=upstream), path)
     if path.startswith("/v1/responses/"):
         rest = path[len("/v1/responses/") :]
         response_id, _, tail = rest.partition("/")

@@ -7,7 +7,7 @@ key they rejected.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from ..credentials.identity import Credential
 from ..errors import UpstreamError
 from ..protocols.base import NativeRequest, WireProtocol
 from .auth import auth_headers
+from .litellm_transport import LITELLM_EXTENSION
 
 _MAX_ERROR_BODY = 64 * 1024
 
@@ -30,8 +31,16 @@ class UpstreamTransport:
     per-request cost.
     """
 
-    def __init__(self, transport: httpx.AsyncBaseTransport, server: ServerConfig) -> None:
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        server: ServerConfig,
+        *,
+        litellm: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._transport = transport
+        #: Serves providers whose protocol goes through LiteLLM in process (``protocol.upstream == "litellm"``).
+        self._litellm = litellm
         self._timeout = httpx.Timeout(server.read_timeout, connect=server.connect_timeout)
         self._forward = tuple(h.lower() for h in server.forward_headers)
 
@@ -44,10 +53,13 @@ class UpstreamTransport:
         client_headers: Mapping[str, str],
         *,
         timeout: float | None = None,
+        content: AsyncIterable[bytes] | None = None,
     ) -> httpx.Request:
         """The HTTP request for ``native``, authenticated with ``credential``.
 
-        ``timeout`` is what is left of the request's budget; it caps the read timeout.
+        ``timeout`` is what is left of the request's budget; it caps the read timeout. ``content`` streams a
+        body that is not JSON (an upload) instead of ``native.body``; ``native.headers`` then say its type
+        and length.
         """
         headers = {
             "content-type": "application/json",
@@ -56,15 +68,22 @@ class UpstreamTransport:
         headers.update((name, client_headers[name]) for name in self._forward if name in client_headers)
         headers.update(native.headers)
         headers.update(provider.headers)
-        headers.update(auth_headers(provider, protocol, credential.secret))
         limits = self._timeout if timeout is None else self._capped(timeout)
+        extensions: dict[str, Any] = {"timeout": limits.as_dict()}
+        url = provider.base_url + native.path
+        if protocol.upstream == "litellm":
+            # In process: the credential and the base URL go to LiteLLM as arguments, never as headers.
+            extensions[LITELLM_EXTENSION] = {"api_key": credential.secret or None, "api_base": provider.base_url}
+            url = "http://litellm.invalid" + native.path
+        else:
+            headers.update(auth_headers(provider, protocol, credential.secret))
         return httpx.Request(
             native.method,
-            provider.base_url + native.path,
+            url,
             params=native.query or None,
             headers=headers,
-            content=_json.dumps(native.body),
-            extensions={"timeout": limits.as_dict()},
+            content=_json.dumps(native.body) if content is None else content,
+            extensions=extensions,
         )
 
     def _capped(self, budget: float) -> httpx.Timeout:
@@ -82,7 +101,10 @@ class UpstreamTransport:
         Without ``stream`` the body is read (and the connection released) before returning.
         """
         try:
-            response = await self._transport.handle_async_request(request)
+            transport = self._transport
+            if self._litellm is not None and LITELLM_EXTENSION in request.extensions:
+                transport = self._litellm
+            response = await transport.handle_async_request(request)
             if response.is_success:
                 if not stream:
                     try:
@@ -103,6 +125,8 @@ class UpstreamTransport:
     async def aclose(self) -> None:
         """Close the transport's connection pool."""
         await self._transport.aclose()
+        if self._litellm is not None:
+            await self._litellm.aclose()
 
 
 async def _read_limited(response: httpx.Response) -> bytes:
