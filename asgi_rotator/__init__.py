@@ -15,6 +15,7 @@ from .errors import (
     ConfigError,
     GatewayError,
     MissingDependency,
+    RequestDenied,
     RotatorError,
     UpstreamError,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "GatewayError",
     "MissingDependency",
     "ProtocolRouter",
+    "RequestDenied",
     "RotatorASGI",
     "RotatorConfig",
     "RotatorError",

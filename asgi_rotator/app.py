@@ -13,6 +13,7 @@ import httpx
 from .config import RotatorConfig, load_config
 from .errors import ConfigError
 from .gateway import Collaborators, Gateway
+from .hooks import PreRequestHook
 from .http.routes import generate_path
 from .inprocess import InProcessClient
 from .litellm_loader import load_litellm
@@ -38,6 +39,9 @@ class RotatorASGI:
         backend: a state backend to use instead of the one ``config.state`` names.
         upstream_transport: an httpx transport for upstream requests instead of the gateway's own pooled one
             (for tests: ``httpx.ASGITransport(app=FakeUpstream())``).
+        pre_request: an async hook run on every request before it is routed: it may inspect or modify the
+            body, or deny the request by raising :class:`~asgi_rotator.errors.RequestDenied` (see
+            :mod:`asgi_rotator.hooks`).
     """
 
     def __init__(
@@ -49,10 +53,16 @@ class RotatorASGI:
         backend: StateBackend | None = None,
         upstream_transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        pre_request: PreRequestHook | None = None,
     ) -> None:
         self.config = load_config(config)
         self._given = Collaborators(
-            protocols or builtin_protocols(), adapters or builtin_adapters(), backend, upstream_transport, clock
+            protocols or builtin_protocols(),
+            adapters or builtin_adapters(),
+            backend,
+            upstream_transport,
+            clock,
+            pre_request,
         )
         for name, provider in self.config.providers.items():
             if provider.protocol not in self._given.protocols:
@@ -97,6 +107,7 @@ class RotatorASGI:
         messages: list[dict[str, Any]],
         stream: Literal[False] = False,
         client_key: str | None = None,
+        provider_key: str | None = None,
         **params: Any,
     ) -> dict[str, Any]: ...
 
@@ -108,6 +119,7 @@ class RotatorASGI:
         messages: list[dict[str, Any]],
         stream: Literal[True],
         client_key: str | None = None,
+        provider_key: str | None = None,
         **params: Any,
     ) -> AsyncIterator[dict[str, Any]]: ...
 
@@ -118,6 +130,7 @@ class RotatorASGI:
         messages: list[dict[str, Any]],
         stream: bool = False,
         client_key: str | None = None,
+        provider_key: str | None = None,
         **params: Any,
     ) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
         """An OpenAI Chat completion, as ``litellm.acompletion`` callers expect one.
@@ -127,6 +140,8 @@ class RotatorASGI:
             messages: OpenAI Chat messages.
             stream: return an async iterator of ``chat.completion.chunk`` dicts instead of one completion dict.
             client_key: act as this configured client key (its scope and budget); by default a global client.
+            provider_key: your own key for the named provider, for this call only (never stored or pooled; the
+                call goes to that provider alone).
             params: any other Chat Completions field (``tools``, ``temperature``, ``stream_options`` ...).
 
         Raises:
@@ -136,9 +151,11 @@ class RotatorASGI:
         body = {"model": model, "messages": messages, **params}
         if stream:
             return await self._client.events(
-                generate_path("openai_chat"), {**body, "stream": True}, client_key=client_key
+                generate_path("openai_chat"), {**body, "stream": True}, client_key=client_key, provider_key=provider_key
             )
-        return await self._client.json(generate_path("openai_chat"), body, client_key=client_key)
+        return await self._client.json(
+            generate_path("openai_chat"), body, client_key=client_key, provider_key=provider_key
+        )
 
     async def aembedding(
         self,
@@ -146,22 +163,30 @@ class RotatorASGI:
         model: str,
         input: str | list[str] | list[int] | list[list[int]],
         client_key: str | None = None,
+        provider_key: str | None = None,
         **params: Any,
     ) -> dict[str, Any]:
         """OpenAI-shaped embeddings for ``input``: float vectors unless ``encoding_format="base64"`` is given.
+        ``client_key`` and ``provider_key`` work as for :meth:`acompletion`.
 
         Raises:
             APIStatusError: the gateway answered with an error.
         """
         body = {"model": model, "input": input, "encoding_format": "float", **params}
-        return await self._client.json("/v1/embeddings", body, client_key=client_key)
+        return await self._client.json("/v1/embeddings", body, client_key=client_key, provider_key=provider_key)
 
     async def agenerate(
-        self, protocol: str, body: Mapping[str, Any], *, client_key: str | None = None
+        self,
+        protocol: str,
+        body: Mapping[str, Any],
+        *,
+        client_key: str | None = None,
+        provider_key: str | None = None,
     ) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
         """A generation in any client protocol: ``openai_chat``, ``openai_responses``, ``anthropic_messages`` or
         ``gemini``. ``body`` is that protocol's request (with ``"stream": true`` to stream); a Gemini body also
-        names its ``model`` and may say ``"stream": true``, both taken out before it is sent.
+        names its ``model`` and may say ``"stream": true``, both taken out before it is sent. ``client_key``
+        and ``provider_key`` work as for :meth:`acompletion`.
 
         Returns:
             The protocol's native answer, or for a stream an async iterator of its native events (the JSON of
@@ -179,8 +204,10 @@ class RotatorASGI:
             request.pop("stream", None)
         path = generate_path(protocol, model, stream=stream)
         if stream:
-            return await self._client.events(path, request, client_key=client_key, query=b"alt=sse")
-        return await self._client.json(path, request, client_key=client_key)
+            return await self._client.events(
+                path, request, client_key=client_key, provider_key=provider_key, query=b"alt=sse"
+            )
+        return await self._client.json(path, request, client_key=client_key, provider_key=provider_key)
 
     async def aclose(self) -> None:
         """Close the gateway (upstream connections, the state backend); the next call starts it again."""

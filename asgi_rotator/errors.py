@@ -227,6 +227,18 @@ class BudgetExceeded(GatewayError):
         )
 
 
+class RequestDenied(GatewayError):
+    """Raised by a ``pre_request`` hook to refuse a request; the client gets it in its protocol's error shape.
+
+    Args:
+        message: what the client is told.
+        status: the HTTP status (403 by default).
+    """
+
+    def __init__(self, message: str, *, status: int = 403) -> None:
+        super().__init__("permission", message, status=status)
+
+
 def invalid_request(message: str, *, param: str | None = None) -> GatewayError:
     """A 400 for a request the gateway cannot accept."""
     return GatewayError("invalid_request", message, param=param)

@@ -28,6 +28,7 @@ from .endpoints.passthrough import Passthrough
 from .endpoints.responses_ws import ResponsesWebSocket
 from .endpoints.stored_responses import StoredResponses
 from .errors import BackendError, ClientDisconnected, GatewayError
+from .hooks import PreRequestHook
 from .http.asgi import encode_headers, relative_path, request_headers, send_bytes
 from .http.auth import ClientAuth
 from .http.routes import Route, match, protocol_for_path
@@ -62,6 +63,8 @@ class Collaborators:
     backend: StateBackend | None = None
     upstream_transport: httpx.AsyncBaseTransport | None = None
     clock: Callable[[], float] = time.time
+    #: The host app's hook, run on every request's body before it is routed.
+    pre_request: PreRequestHook | None = None
 
 
 class Gateway:
@@ -93,6 +96,7 @@ class Gateway:
         self._auth = ClientAuth(config.auth)
         self._protocols = given.protocols
         self._max_body = config.server.max_body_bytes
+        self._hook = given.pre_request
         self._prometheus = accounting.prometheus
 
         planner = Planner(config, given.protocols)
@@ -207,7 +211,7 @@ class Gateway:
         if unmatched is not None or route is None:
             raise unmatched or GatewayError("not_found", f"No route for {path}.")
         protocol: WireProtocol = self._protocols.get(route.protocol)
-        return Request(route, protocol, caller, headers, query, receive, self._max_body, trace)
+        return Request(route, protocol, caller, headers, query, receive, self._max_body, trace, self._hook, path)
 
     @staticmethod
     def _client_error(exc: Exception, scope: Scope, path: str) -> GatewayError:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from . import _json
-from .caller import IN_PROCESS_CALLER, Caller
+from .caller import IN_PROCESS_CALLER, OWN_KEY_HEADER, Caller
 from .errors import APIStatusError
 from .sse import SSEDecoder
 from .types import ASGIApp, Message
@@ -32,13 +32,15 @@ class InProcessClient:
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
 
-    async def json(self, path: str, body: Mapping[str, Any], *, client_key: str | None = None) -> dict[str, Any]:
+    async def json(
+        self, path: str, body: Mapping[str, Any], *, client_key: str | None = None, provider_key: str | None = None
+    ) -> dict[str, Any]:
         """``POST`` ``body`` to ``path`` and return the JSON answer.
 
         Raises:
             APIStatusError: the gateway answered with an error status.
         """
-        exchange = _Exchange(self._app, _scope(path, client_key), _json.dumps(body))
+        exchange = _Exchange(self._app, _scope(path, client_key, provider_key), _json.dumps(body))
         status = await exchange.start()
         payload = b"".join([chunk async for chunk in exchange.body()])
         answer = _json.loads(payload) if payload else {}
@@ -47,7 +49,13 @@ class InProcessClient:
         return answer
 
     async def events(
-        self, path: str, body: Mapping[str, Any], *, client_key: str | None = None, query: bytes = b""
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        client_key: str | None = None,
+        provider_key: str | None = None,
+        query: bytes = b"",
     ) -> AsyncIterator[dict[str, Any]]:
         """``POST`` ``body`` to ``path`` and return the answer's server-sent events as JSON objects, once the
         gateway has accepted the request (an error before the stream starts raises here).
@@ -55,7 +63,7 @@ class InProcessClient:
         Raises:
             APIStatusError: the gateway answered with an error status, or the stream ended in an error event.
         """
-        exchange = _Exchange(self._app, _scope(path, client_key, query), _json.dumps(body))
+        exchange = _Exchange(self._app, _scope(path, client_key, provider_key, query), _json.dumps(body))
         status = await exchange.start()
         if status >= 400:
             payload = b"".join([chunk async for chunk in exchange.body()])
@@ -137,8 +145,10 @@ class _Exchange:
                 await self._task
 
 
-def _scope(path: str, client_key: str | None, query: bytes = b"") -> dict[str, Any]:
+def _scope(path: str, client_key: str | None, provider_key: str | None, query: bytes = b"") -> dict[str, Any]:
     headers = [(b"content-type", b"application/json"), (b"host", b"in-process")]
+    if provider_key is not None:
+        headers.append((OWN_KEY_HEADER.encode(), provider_key.encode()))
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},

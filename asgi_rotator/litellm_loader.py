@@ -2,8 +2,10 @@
 
 litellm is optional (``pip install 'asgi-rotator[litellm]'``) and large: importing it takes seconds, so it is
 imported when a :class:`~asgi_rotator.RotatorASGI` whose config has a ``protocol: litellm`` provider is
-constructed, and every later use (LiteLLM calls, its price table) reads the loaded module. Its price map would be fetched from the network on import; the gateway asks for
-the copy shipped in the package instead (``LITELLM_LOCAL_MODEL_COST_MAP``), so startup never stalls offline.
+constructed, and every later use (LiteLLM calls, its price table) reads the loaded module. Its price map would
+be fetched from the network on import; the gateway asks for the copy shipped in the package instead
+(``LITELLM_LOCAL_MODEL_COST_MAP``), so startup never stalls offline. (A host that imports litellm itself
+before building the app decides that for itself.)
 """
 
 from __future__ import annotations

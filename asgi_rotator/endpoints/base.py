@@ -12,13 +12,17 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .. import _json
-from ..caller import Caller
+from ..caller import OWN_KEY_HEADER, Caller
 from ..errors import invalid_request
+from ..hooks import PreRequest, PreRequestHook
 from ..http.asgi import read_body
 from ..http.routes import Route
 from ..protocols.base import WireProtocol
 from ..tracing.writer import RequestTrace
 from ..types import Receive, Send
+
+#: Headers a hook never sees: the client's gateway key and its own provider key.
+_PRIVATE_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", OWN_KEY_HEADER})
 
 
 @dataclass(slots=True)
@@ -34,9 +38,13 @@ class Request:
     receive: Receive
     max_body_bytes: int
     trace: RequestTrace | None = None
+    #: The app's ``pre_request`` hook, if it has one.
+    hook: PreRequestHook | None = None
+    path: str = ""
 
     async def json(self) -> dict[str, Any]:
-        """The body as a JSON object: a 413 past the size limit, a 400 when it is not a JSON object."""
+        """The body as a JSON object, through the ``pre_request`` hook: a 413 past the size limit, a 400 when
+        it is not a JSON object, the hook's error when it denies the request."""
         body = await read_body(self.receive, self.max_body_bytes)
         try:
             payload = _json.loads(body)
@@ -44,7 +52,31 @@ class Request:
             raise invalid_request("The request body is not valid JSON.") from None
         if not isinstance(payload, dict):
             raise invalid_request("The request body must be a JSON object.")
-        return payload
+        return await self.vetted(payload)
+
+    async def vetted(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` as the ``pre_request`` hook leaves it (unchanged without a hook).
+
+        Raises:
+            RequestDenied: the hook refused the request.
+        """
+        if self.hook is None:
+            return body
+        headers = {k: v for k, v in self.headers.items() if k not in _PRIVATE_HEADERS}
+        seen = PreRequest(
+            self.protocol.name,
+            self.route.endpoint,
+            self.path,
+            body,
+            self.route.model,
+            headers,
+            self.caller.scope,
+            self.caller.key_id,
+        )
+        replaced = await self.hook(seen)
+        if replaced is not None and not isinstance(replaced, dict):
+            raise TypeError("a pre_request hook returns a body dict or None")
+        return seen.body if replaced is None else replaced
 
     def query(self) -> dict[str, str]:
         """The query parameters (a repeated one keeps its last value)."""

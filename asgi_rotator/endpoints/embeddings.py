@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ..caller import Caller
+from ..caller import OWN_KEY_HEADER, Caller
 from ..http.asgi import send_json
 from ..planner import Plan, Planner
 from ..protocols.base import WireProtocol
@@ -62,7 +62,7 @@ class Admission:
                 {"model": model, "operation": operation},
                 targets=[t.name for t in plan.targets],
             )
-        return Call(unified, protocol, caller.scope, headers, trace=trace), plan
+        return Call(unified, protocol, caller.scope, headers, trace=trace, own_key=headers.get(OWN_KEY_HEADER)), plan
 
 
 class Embeddings:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from .. import _json
-from ..caller import Caller
+from ..caller import OWN_KEY_HEADER, Caller
 from ..errors import GatewayError
 from ..http.asgi import send_json
 from ..http.event_stream import send_event_stream
@@ -104,7 +104,8 @@ class Generation:
                 warnings=[w.message for w in request.warnings],
                 targets=[t.name for t in plan.targets],
             )
-        return Call(request, protocol, caller.scope, headers, session, trace=trace), plan
+        own_key = headers.get(OWN_KEY_HEADER)
+        return Call(request, protocol, caller.scope, headers, session, trace=trace, own_key=own_key), plan
 
     async def finish(
         self, call: Call, caller: Caller, response: UnifiedResponse, body: dict[str, Any] | None = None

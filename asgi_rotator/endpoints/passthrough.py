@@ -9,6 +9,7 @@ to the client as they arrive.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import httpx
 
@@ -44,33 +45,34 @@ class Passthrough:
 
     async def forward(self, request: Request, send: Send) -> None:
         """``POST`` a passthrough request; the answer is the provider's, with the model as the client named it."""
-        path = request.route.upstream_path or ""
         content_type = request.headers.get("content-type", "")
-        body: dict[str, object] | SpooledForm
-        if content_type.lower().startswith("multipart/form-data"):
-            body = await spool_form(request.receive, content_type, request.max_body_bytes, ("model",))
-            model = body.value("model")
-        else:
+        if not content_type.lower().startswith("multipart/form-data"):
             body = await request.json()
-            model = body.get("model")  # type: ignore[assignment]
+            await self._forward(request, send, body, body.get("model"))
+            return
+        form = await spool_form(request.receive, content_type, request.max_body_bytes, ("model",))
         try:
-            if not isinstance(model, str) or not model:
-                raise invalid_request("'model' is required: name it as provider/model.", param="model")
-            call, plan = await self._admission.admit(
-                model, request.protocol, request.caller, request.headers, request.trace, operation=path
-            )
-            answer = await self._calls.send(call, plan, path, body)
-            if answer.json is not None:
-                if isinstance(answer.json.get("model"), str):
-                    answer.json["model"] = model
-                await send_json(send, answer.status, answer.json, served_headers(call))
-                failed = False
-            else:
-                assert answer.response is not None
-                failed = not await _stream(call, answer.response, answer.status, answer.content_type, send)
+            model = (await request.vetted({"model": form.value("model")})).get("model")
+            await self._forward(request, send, form, model)
         finally:
-            if isinstance(body, SpooledForm):
-                body.close()
+            form.close()
+
+    async def _forward(self, request: Request, send: Send, body: dict[str, Any] | SpooledForm, model: object) -> None:
+        if not isinstance(model, str) or not model:
+            raise invalid_request("'model' is required: name it as provider/model.", param="model")
+        path = request.route.upstream_path or ""
+        call, plan = await self._admission.admit(
+            model, request.protocol, request.caller, request.headers, request.trace, operation=path
+        )
+        answer = await self._calls.send(call, plan, path, body)
+        if answer.json is not None:
+            if isinstance(answer.json.get("model"), str):
+                answer.json["model"] = model
+            await send_json(send, answer.status, answer.json, served_headers(call))
+            failed = False
+        else:
+            assert answer.response is not None
+            failed = not await _stream(call, answer.response, answer.status, answer.content_type, send)
         await self._account(call, request.caller, failed)
 
 

@@ -18,7 +18,7 @@ import httpx
 
 from .. import _json
 from ..config.models import RotatorConfig
-from ..credentials.pool import CredentialPool, Lease
+from ..credentials.pool import CredentialPool, Lease, own_lease
 from ..errors import GatewayError, NoCredentialAvailable, UpstreamError
 from ..pipeline import AdapterRegistry, FieldCache
 from ..planner import Plan, Target
@@ -220,6 +220,13 @@ class Executor:
         cooled one may be, once its cooldown ends inside the budget.
         """
         budget_end = time.monotonic() + self._config.routing.request_timeout
+        if call.own_key is not None:
+            # The caller's own key goes to the provider it named and nowhere else: no pool, no other provider.
+            provider = plan.targets[0].provider
+            for target in plan.targets:
+                if target.provider == provider and not failures.fatal and time.monotonic() < budget_end:
+                    yield target, own_lease(provider, target.model, call.own_key), budget_end - time.monotonic()
+            return
         scopes: list[str | None] = [call.scope]
         if call.scope is not None and self._config.scopes[call.scope].fallback_to_global:
             scopes.append(None)
