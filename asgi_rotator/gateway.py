@@ -44,6 +44,7 @@ from .state import StateBackend, backend_from_config
 from .state.keys import Keyspace
 from .tracing import RequestTrace, TraceWriter, TracingMiddleware, current_trace
 from .types import Message, Receive, Scope, Send
+from .upstream.embedding_batcher import EmbeddingBatcher
 from .upstream.embeddings import EmbeddingCalls
 from .upstream.executor import Executor
 from .upstream.litellm_transport import LiteLLMTransport
@@ -110,7 +111,15 @@ class Gateway:
             heartbeat_interval=config.streaming.heartbeat_interval,
         )
         admission = Admission(planner, accounting)
-        embeddings = Embeddings(admission, EmbeddingCalls(executor, upstream), generation.account)
+        embedding_calls = EmbeddingCalls(executor, upstream)
+        batching = config.embeddings
+        embeddings = Embeddings(
+            admission,
+            EmbeddingBatcher(embedding_calls, max_items=batching.max_items, max_wait=batching.max_wait)
+            if batching.batching
+            else embedding_calls,
+            generation.account,
+        )
         passthrough = Passthrough(admission, PassthroughCalls(executor, upstream), generation.account)
         stored = StoredResponses(store)
         admin = Introspection(

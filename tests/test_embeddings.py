@@ -3,6 +3,7 @@ google-genai ``embed_content``, against golden provider answers and the fake ups
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import struct
@@ -211,3 +212,38 @@ async def test_bad_requests_are_400_in_the_client_shape():
         with pytest.raises(openai.BadRequestError, match="input"):
             await client.embeddings.create(model="up/claude", input=[])  # type: ignore[arg-type]
     await gateway.shutdown()
+
+
+async def test_concurrent_small_requests_share_one_upstream_call_when_batching_is_on():
+    upstream = FakeUpstream()
+    # A full batch goes at once: six inputs fill it, so no test waits on the timer.
+    gateway = mounted("openai_chat", upstream, embeddings={"batching": True, "max_items": 6, "max_wait": 30})
+    inputs = [["a", "bb"], ["ccc", "dddd"], ["eeeee", "ffffff"]]
+    async with openai_sdk(gateway) as client:
+        answers = await asyncio.gather(
+            *(client.embeddings.create(model="up/emb", input=texts, encoding_format="float") for texts in inputs)
+        )
+        alone = await client.embeddings.create(
+            model="up/emb", input=[str(i) for i in range(6)], encoding_format="float"
+        )
+    usage = await usage_of(gateway)
+    await gateway.shutdown()
+    assert [r.body["input"] for r in upstream.requests] == [[t for texts in inputs for t in texts], list("012345")]
+    for texts, answer in zip(inputs, answers, strict=True):
+        assert [d.embedding[0] for d in answer.data] == [float(len(t)) for t in texts]
+    assert sum(a.usage.prompt_tokens for a in answers) == 6 and len(alone.data) == 6
+    assert usage["by_model"]["up/emb"]["requests"] == 4
+
+
+async def test_a_lone_request_goes_when_its_batch_times_out():
+    upstream = FakeUpstream()
+    gateway = mounted("openai_chat", upstream, embeddings={"batching": True, "max_items": 64, "max_wait": 0.01})
+    answer = await gateway.aembedding(model="up/emb", input="alone")
+    await gateway.aclose()
+    assert answer["data"][0]["embedding"][0] == 5.0 and len(upstream.requests) == 1
+
+
+async def usage_of(gateway: RotatorASGI) -> dict[str, Any]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as http:
+        answer = await http.get("/rotator/usage", headers={"authorization": f"Bearer {PROXY_KEY}"})
+    return answer.json()  # type: ignore[no-any-return]

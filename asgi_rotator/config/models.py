@@ -453,6 +453,16 @@ class StateConfig(_Model):
     )
 
 
+class EmbeddingsConfig(_Model):
+    """Embeddings: optional batching of concurrent small requests into one upstream call."""
+
+    batching: bool = Field(
+        False, description="Merge concurrent small embeddings requests for the same model into one upstream call."
+    )
+    max_items: int = Field(64, ge=2, description="A batch goes upstream once it holds this many inputs.")
+    max_wait: float = Field(0.1, gt=0, description="Or once its first request has waited this many seconds.")
+
+
 class ServerConfig(_Model):
     """HTTP limits and upstream transport."""
 
@@ -482,6 +492,7 @@ class RotatorConfig(_Model):
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig, description="Stored Responses API state.")
     state: StateConfig = Field(default_factory=StateConfig, description="Where shared state lives.")
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP limits and upstream timeouts.")
+    embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig, description="Embeddings batching.")
 
     @model_validator(mode="after")
     def _references(self) -> RotatorConfig:

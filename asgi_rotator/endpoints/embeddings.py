@@ -26,6 +26,7 @@ from ..protocols.unified import UnifiedRequest
 from ..tracing.writer import RequestTrace
 from ..types import Send
 from ..upstream.call import Call
+from ..upstream.embedding_batcher import EmbeddingBatcher
 from ..upstream.embeddings import EmbeddingCalls
 from ..usage.accounting import Accounting
 from .base import Request
@@ -70,11 +71,11 @@ class Embeddings:
 
     Args:
         admission: budget check and plan.
-        calls: the upstream embeddings calls.
+        calls: the upstream embeddings calls (through the batcher when batching is on).
         account: records usage and cost once the answer went out.
     """
 
-    def __init__(self, admission: Admission, calls: EmbeddingCalls, account: AccountCall) -> None:
+    def __init__(self, admission: Admission, calls: EmbeddingCalls | EmbeddingBatcher, account: AccountCall) -> None:
         self._admission = admission
         self._calls = calls
         self._account = account
