@@ -150,7 +150,7 @@ class Gateway:
             "metrics": admin.metrics,
             "trace": admin.trace,
         }
-        self._websocket = ResponsesWebSocket(self._auth, generation, responses_protocol)
+        self._websocket = ResponsesWebSocket(self._auth, generation, responses_protocol, hook=given.pre_request)
         self._closers: list[Callable[[], Awaitable[None]]] = [pool.aclose, upstream.aclose, backend.aclose]
         #: The HTTP entry point: request ids in and out, and the client-side trace passes around dispatch.
         self.http = TracingMiddleware(self._dispatch, writer=tracer)

@@ -124,3 +124,22 @@ async def test_own_key_is_used_for_that_call_only_and_never_cooled_pooled_or_tra
     assert "7777" not in states
     traces = "".join(f.read_text() for f in tmp_path.rglob("*.jsonl"))
     assert traces and OWN_KEY not in traces
+
+
+def test_the_hook_runs_on_responses_websocket_mode(gateway, fake: FakeUpstream):
+    async def hook(request: PreRequest) -> None:
+        if request.body.get("input") == "forbidden":
+            raise RequestDenied("Not on this socket.")
+        request.body["instructions"] = "be brief"
+
+    provider = {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": ["sk-ws-1111"]}
+    base = gateway({"providers": {"up": provider}}, pre_request=hook)
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as sdk:
+        with sdk.responses.connect() as connection:
+            connection.send({"type": "response.create", "model": "up/m", "input": "forbidden"})
+            refused = connection.recv()
+            connection.send({"type": "response.create", "model": "up/m", "input": "fine"})
+            while connection.recv().type != "response.completed":
+                pass
+    assert refused.type == "error" and "Not on this socket" in json.dumps(refused.model_dump())
+    assert len(fake.requests) == 1 and fake.requests[0].body["messages"][0] == {"role": "system", "content": "be brief"}

@@ -62,25 +62,30 @@ class Request:
         """
         if self.hook is None:
             return body
-        headers = {k: v for k, v in self.headers.items() if k not in _PRIVATE_HEADERS}
         seen = PreRequest(
             self.protocol.name,
             self.route.endpoint,
             self.path,
             body,
             self.route.model,
-            headers,
+            self.headers,
             self.caller.scope,
             self.caller.key_id,
         )
-        replaced = await self.hook(seen)
-        if replaced is not None and not isinstance(replaced, dict):
-            raise TypeError("a pre_request hook returns a body dict or None")
-        return seen.body if replaced is None else replaced
+        return await run_hook(self.hook, seen)
 
     def query(self) -> dict[str, str]:
         """The query parameters (a repeated one keeps its last value)."""
         return {k: v[-1] for k, v in parse_qs(self.query_string.decode("latin-1")).items()}
+
+
+async def run_hook(hook: PreRequestHook, request: PreRequest) -> dict[str, Any]:
+    """The body ``hook`` leaves ``request`` with; the hook never sees the client's own keys."""
+    request.headers = {k: v for k, v in request.headers.items() if k not in _PRIVATE_HEADERS}
+    replaced = await hook(request)
+    if replaced is not None and not isinstance(replaced, dict):
+        raise TypeError("a pre_request hook returns a body dict or None")
+    return request.body if replaced is None else replaced
 
 
 #: An endpoint: it answers ``request`` through ``send``, raising :class:`~asgi_rotator.errors.GatewayError`
