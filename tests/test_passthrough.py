@@ -4,9 +4,11 @@ rotation, cooldowns, usage, traces and the body limit."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -262,3 +264,35 @@ async def test_spooled_form_finds_fields_split_across_chunks_and_replays_with_a_
     replayed = b"".join([chunk async for chunk in chunks])
     form.close()
     assert replayed == raw.replace(b"up/m1", b"m1") and length == len(replayed)
+
+
+class EndlessSpeech:
+    """An upstream that streams audio until its client goes away, and notes that it went."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.gone = threading.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"audio/mpeg")]})
+        disconnected = asyncio.ensure_future(receive())
+        while not disconnected.done():
+            await send({"type": "http.response.body", "body": b"\0" * 4096, "more_body": True})
+            self.sent += 1
+            await asyncio.sleep(0.005)
+        self.gone.set()
+
+
+def test_a_client_that_leaves_a_binary_answer_stops_the_upstream(_upstream_server, gateway, fake):
+    swappable, _ = _upstream_server
+    speech = EndlessSpeech()
+    base = gateway(
+        {"providers": {"up": {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": ["sk-leave-1111"]}}}
+    )
+    swappable.app = speech  # after the gateway fixture read fake.url
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        with client.audio.speech.with_streaming_response.create(model="up/tts", voice="alloy", input="x") as answer:
+            first = next(answer.iter_bytes(4096))
+    assert first and speech.gone.wait(10)

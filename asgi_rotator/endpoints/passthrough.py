@@ -8,6 +8,7 @@ to the client as they arrive.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -19,7 +20,7 @@ from ..http.asgi import encode_headers, send_json
 from ..http.multipart import SpooledForm, spool_form
 from ..protocols.passthrough import passthrough_usage
 from ..sse import SSEDecoder
-from ..types import Send
+from ..types import Receive, Send
 from ..upstream.call import Call
 from ..upstream.passthrough import PassthroughCalls
 from .base import Request
@@ -72,29 +73,51 @@ class Passthrough:
             failed = False
         else:
             assert answer.response is not None
-            failed = not await _stream(call, answer.response, answer.status, answer.content_type, send)
+            response, status, kind = answer.response, answer.status, answer.content_type
+            failed = not await _stream(call, response, status, kind, send, request.receive)
         await self._account(call, request.caller, failed)
 
 
-async def _stream(call: Call, response: httpx.Response, status: int, content_type: str, send: Send) -> bool:
+async def _stream(
+    call: Call, response: httpx.Response, status: int, content_type: str, send: Send, receive: Receive
+) -> bool:
     """Stream an upstream answer to the client as it arrives (server-sent events are read for usage on the
-    way); True when it arrived whole."""
+    way); False when the upstream cut it short. A client that leaves stops the upstream read at once."""
     headers = [("content-type", content_type), *served_headers(call)]
     await send({"type": "http.response.start", "status": status, "headers": encode_headers(headers)})
-    decoder = SSEDecoder() if content_type.startswith("text/event-stream") else None
+    forwarding = asyncio.ensure_future(_forward_body(call, response, content_type, send))
+    departure = asyncio.ensure_future(_departed(receive))
     try:
-        async for chunk in response.aiter_raw():
-            if decoder is not None:
-                for _, data in decoder.feed(chunk):
-                    if data.startswith("{") and '"usage"' in data:
-                        call.usage = passthrough_usage(_json.loads(data)) or call.usage
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    except httpx.HTTPError as exc:
+        await asyncio.wait((forwarding, departure), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        departure.cancel()
+        if not forwarding.done():
+            forwarding.cancel()  # the client is gone: stop reading what nobody will receive
+        await asyncio.gather(forwarding, departure, return_exceptions=True)
+        await response.aclose()
+    if forwarding.cancelled():
+        return True  # the client left: not the upstream's failure, and what it served until then is accounted
+    error = forwarding.exception()
+    if error is not None:
         # The status line is gone: the client sees a cut answer, and the failure is logged and accounted.
-        logger.error("asgi_rotator: passthrough answer cut short: %s", type(exc).__name__)
+        logger.error("asgi_rotator: passthrough answer cut short: %s", type(error).__name__)
         await send({"type": "http.response.body", "body": b""})
         return False
-    finally:
-        await response.aclose()
-    await send({"type": "http.response.body", "body": b""})
     return True
+
+
+async def _forward_body(call: Call, response: httpx.Response, content_type: str, send: Send) -> None:
+    decoder = SSEDecoder() if content_type.startswith("text/event-stream") else None
+    async for chunk in response.aiter_raw():
+        if decoder is not None:
+            for _, data in decoder.feed(chunk):
+                if data.startswith("{") and '"usage"' in data:
+                    call.usage = passthrough_usage(_json.loads(data)) or call.usage
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _departed(receive: Receive) -> None:
+    """Returns when the client disconnects (the request body was read before the answer started)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
