@@ -9,18 +9,29 @@ from __future__ import annotations
 
 from .app import RotatorASGI
 from .config import RotatorConfig, load_config
-from .errors import BackendError, ConfigError, GatewayError, MissingDependency, RotatorError, UpstreamError
+from .errors import (
+    APIStatusError,
+    BackendError,
+    ConfigError,
+    GatewayError,
+    MissingDependency,
+    RequestDenied,
+    RotatorError,
+    UpstreamError,
+)
 from .middleware import ProtocolRouter, StreamingGuard
 from .tracing import TracingMiddleware
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "APIStatusError",
     "BackendError",
     "ConfigError",
     "GatewayError",
     "MissingDependency",
     "ProtocolRouter",
+    "RequestDenied",
     "RotatorASGI",
     "RotatorConfig",
     "RotatorError",

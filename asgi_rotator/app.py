@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Literal, overload
 
 import httpx
 
 from .config import RotatorConfig, load_config
 from .errors import ConfigError
 from .gateway import Collaborators, Gateway
+from .hooks import PreRequestHook
+from .http.routes import generate_path
+from .inprocess import InProcessClient
+from .litellm_loader import load_litellm
 from .pipeline import AdapterRegistry, builtin_adapters, validate_adapters, validate_rules
 from .protocols import builtin_protocols
 from .protocols.registry import ProtocolRegistry
@@ -35,6 +39,9 @@ class RotatorASGI:
         backend: a state backend to use instead of the one ``config.state`` names.
         upstream_transport: an httpx transport for upstream requests instead of the gateway's own pooled one
             (for tests: ``httpx.ASGITransport(app=FakeUpstream())``).
+        pre_request: an async hook run on every request before it is routed: it may inspect or modify the
+            body, or deny the request by raising :class:`~asgi_rotator.errors.RequestDenied` (see
+            :mod:`asgi_rotator.hooks`).
     """
 
     def __init__(
@@ -46,10 +53,16 @@ class RotatorASGI:
         backend: StateBackend | None = None,
         upstream_transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        pre_request: PreRequestHook | None = None,
     ) -> None:
         self.config = load_config(config)
         self._given = Collaborators(
-            protocols or builtin_protocols(), adapters or builtin_adapters(), backend, upstream_transport, clock
+            protocols or builtin_protocols(),
+            adapters or builtin_adapters(),
+            backend,
+            upstream_transport,
+            clock,
+            pre_request,
         )
         for name, provider in self.config.providers.items():
             if provider.protocol not in self._given.protocols:
@@ -57,8 +70,13 @@ class RotatorASGI:
                 raise ConfigError(f"providers.{name}.protocol: unknown protocol {provider.protocol!r}; known: {known}")
         validate_adapters(self.config, self._given.adapters)
         validate_rules(self.config)
+        protocols_used = {self._given.protocols.get(p.protocol) for p in self.config.providers.values()}
+        if any(protocol.upstream == "litellm" for protocol in protocols_used):
+            # Imported here, at construction, so no request ever waits for it (and it is missing loudly, now).
+            load_litellm()
         self._gateway: Gateway | None = None
         self._starting: asyncio.Lock | None = None
+        self._client = InProcessClient(self)
 
     def __repr__(self) -> str:
         return f"RotatorASGI(providers={sorted(self.config.providers)!r})"
@@ -78,6 +96,122 @@ class RotatorASGI:
         gateway, self._gateway = self._gateway, None
         if gateway is not None:
             await gateway.aclose()
+
+    # -- the Python API: the same pipeline as HTTP, without a server ---------------------------------------
+
+    @overload
+    async def acompletion(
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        stream: Literal[False] = False,
+        client_key: str | None = None,
+        provider_key: str | None = None,
+        **params: Any,
+    ) -> dict[str, Any]: ...
+
+    @overload
+    async def acompletion(
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        stream: Literal[True],
+        client_key: str | None = None,
+        provider_key: str | None = None,
+        **params: Any,
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def acompletion(
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        stream: bool = False,
+        client_key: str | None = None,
+        provider_key: str | None = None,
+        **params: Any,
+    ) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+        """An OpenAI Chat completion, as ``litellm.acompletion`` callers expect one.
+
+        Args:
+            model: ``provider/model``, an alias or a bare name, as over HTTP.
+            messages: OpenAI Chat messages.
+            stream: return an async iterator of ``chat.completion.chunk`` dicts instead of one completion dict.
+            client_key: act as this configured client key (its scope and budget); by default a global client.
+            provider_key: your own key for the named provider, for this call only (never stored or pooled; the
+                call goes to that provider alone).
+            params: any other Chat Completions field (``tools``, ``temperature``, ``stream_options`` ...).
+
+        Raises:
+            APIStatusError: the gateway answered with an error (its ``status_code`` and protocol-shaped ``body``);
+                in a stream, an in-band error raises while iterating.
+        """
+        body = {"model": model, "messages": messages, **params}
+        if stream:
+            return await self._client.events(
+                generate_path("openai_chat"), {**body, "stream": True}, client_key=client_key, provider_key=provider_key
+            )
+        return await self._client.json(
+            generate_path("openai_chat"), body, client_key=client_key, provider_key=provider_key
+        )
+
+    async def aembedding(
+        self,
+        *,
+        model: str,
+        input: str | list[str] | list[int] | list[list[int]],
+        client_key: str | None = None,
+        provider_key: str | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """OpenAI-shaped embeddings for ``input``: float vectors unless ``encoding_format="base64"`` is given.
+        ``client_key`` and ``provider_key`` work as for :meth:`acompletion`.
+
+        Raises:
+            APIStatusError: the gateway answered with an error.
+        """
+        body = {"model": model, "input": input, "encoding_format": "float", **params}
+        return await self._client.json("/v1/embeddings", body, client_key=client_key, provider_key=provider_key)
+
+    async def agenerate(
+        self,
+        protocol: str,
+        body: Mapping[str, Any],
+        *,
+        client_key: str | None = None,
+        provider_key: str | None = None,
+    ) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+        """A generation in any client protocol: ``openai_chat``, ``openai_responses``, ``anthropic_messages`` or
+        ``gemini``. ``body`` is that protocol's request (with ``"stream": true`` to stream); a Gemini body also
+        names its ``model`` and may say ``"stream": true``, both taken out before it is sent. ``client_key``
+        and ``provider_key`` work as for :meth:`acompletion`.
+
+        Returns:
+            The protocol's native answer, or for a stream an async iterator of its native events (the JSON of
+            each event; Anthropic and Responses events carry their ``type``).
+
+        Raises:
+            APIStatusError: the gateway answered with an error.
+            ValueError: an unknown protocol, or a Gemini body without ``model``.
+        """
+        request = dict(body)
+        stream = bool(request.get("stream"))
+        model = None
+        if protocol == "gemini":
+            model = request.pop("model", None)
+            request.pop("stream", None)
+        path = generate_path(protocol, model, stream=stream)
+        if stream:
+            return await self._client.events(
+                path, request, client_key=client_key, provider_key=provider_key, query=b"alt=sse"
+            )
+        return await self._client.json(path, request, client_key=client_key, provider_key=provider_key)
+
+    async def aclose(self) -> None:
+        """Close the gateway (upstream connections, the state backend); the next call starts it again."""
+        await self.shutdown()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -85,6 +85,23 @@ class MissingDependency(RotatorError, ImportError):
         self.extra = extra
 
 
+class APIStatusError(RotatorError):
+    """The gateway answered a Python API call with an error (:meth:`RotatorASGI.acompletion` and friends).
+
+    Args:
+        status_code: the HTTP status the same request would have got over HTTP (0 for an error in a stream).
+        body: the error body in the called protocol's shape.
+    """
+
+    def __init__(self, status_code: int, body: Any) -> None:
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        super().__init__(str(message or body))
+        self.status_code = status_code
+        self.body = body
+        self.message = str(message or body)
+
+
 class BackendError(RotatorError):
     """The state backend failed; the gateway degrades as documented in docs/scaling.md."""
 
@@ -225,6 +242,18 @@ class BudgetExceeded(GatewayError):
             retry_after=retry_after,
             status=429,
         )
+
+
+class RequestDenied(GatewayError):
+    """Raised by a ``pre_request`` hook to refuse a request; the client gets it in its protocol's error shape.
+
+    Args:
+        message: what the client is told.
+        status: the HTTP status (403 by default).
+    """
+
+    def __init__(self, message: str, *, status: int = 403) -> None:
+        super().__init__("permission", message, status=status)
 
 
 def invalid_request(message: str, *, param: str | None = None) -> GatewayError:

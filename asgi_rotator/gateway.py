@@ -16,18 +16,23 @@ from dataclasses import dataclass
 import httpx
 
 from . import _json
+from .caller import IN_PROCESS_CALLER
 from .config.models import RotatorConfig
 from .credentials.pool import CredentialPool
 from .endpoints.admin import Introspection, dashboard_page
 from .endpoints.base import Endpoint, Request
+from .endpoints.embeddings import Admission, Embeddings
 from .endpoints.generation import Generation, error_headers
 from .endpoints.models import ModelListing
+from .endpoints.passthrough import Passthrough
 from .endpoints.responses_ws import ResponsesWebSocket
 from .endpoints.stored_responses import StoredResponses
 from .errors import BackendError, ClientDisconnected, GatewayError
+from .hooks import PreRequestHook
 from .http.asgi import encode_headers, relative_path, request_headers, send_bytes
 from .http.auth import ClientAuth, scrub_query_key
 from .http.routes import Route, match, protocol_for_path
+from .litellm_loader import loaded_litellm
 from .pipeline import AdapterRegistry, FieldCache
 from .planner import Planner
 from .protocols.base import WireProtocol
@@ -43,8 +48,12 @@ from .tracing.otel import Telemetry
 from .tracing.request_log import RequestLog
 from .types import Message, Receive, Scope, Send
 from .upstream.discovery import ModelDiscovery
+from .upstream.embedding_batcher import EmbeddingBatcher
+from .upstream.embeddings import EmbeddingCalls
 from .upstream.executor import Executor
+from .upstream.litellm_transport import LiteLLMTransport
 from .upstream.oauth import OAuthCredentials
+from .upstream.passthrough import PassthroughCalls
 from .upstream.token_endpoint import TokenEndpoint
 from .upstream.transport import UpstreamTransport
 from .usage.accounting import Accounting
@@ -62,6 +71,8 @@ class Collaborators:
     backend: StateBackend | None = None
     upstream_transport: httpx.AsyncBaseTransport | None = None
     clock: Callable[[], float] = time.time
+    #: The host app's hook, run on every request's body before it is routed.
+    pre_request: PreRequestHook | None = None
 
 
 class Gateway:
@@ -79,7 +90,7 @@ class Gateway:
         http_transport = given.upstream_transport or httpx.AsyncHTTPTransport(
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         )
-        upstream = UpstreamTransport(http_transport, config.server)
+        upstream = UpstreamTransport(http_transport, config.server, litellm=_litellm_transport(config, given.protocols))
         responses_protocol = given.protocols.get("openai_responses")
         pool = CredentialPool(config, backend, keys, clock=clock)
         store = ResponseStore(backend, keys, config.responses)
@@ -88,8 +99,6 @@ class Gateway:
         )
         accounting = Accounting(config, backend, keys, clock=clock)
         tracer = TraceWriter(config.trace, _secrets(config))
-        token_endpoint = TokenEndpoint(http_transport, clock=clock)
-        oauth = OAuthCredentials(config, backend, keys, token_endpoint, on_secret=tracer.redactor.add, clock=clock)
         recent = RecentRequests(backend, keys, config.recent_requests, config.scopes)
         self._observer = RequestObserver(
             Telemetry(config.otel, tracer.redactor),
@@ -100,16 +109,32 @@ class Gateway:
         self._auth = ClientAuth(config.auth)
         self._protocols = given.protocols
         self._max_body = config.server.max_body_bytes
+        self._hook = given.pre_request
         self._prometheus = accounting.prometheus
 
+        planner = Planner(config, given.protocols)
+        token_endpoint = TokenEndpoint(http_transport, clock=clock)
+        oauth = OAuthCredentials(config, backend, keys, token_endpoint, on_secret=tracer.redactor.add, clock=clock)
+        executor = Executor(config, pool, upstream, field_cache, given.adapters, clock=clock, oauth=oauth)
         generation = Generation(
-            Planner(config, given.protocols),
+            planner,
             SessionTracker(config, backend, keys),
             ResponsesService(store, config.responses, responses_protocol),
-            Executor(config, pool, upstream, field_cache, given.adapters, clock=clock, oauth=oauth),
+            executor,
             accounting,
             heartbeat_interval=config.streaming.heartbeat_interval,
         )
+        admission = Admission(planner, accounting)
+        embedding_calls = EmbeddingCalls(executor, upstream)
+        batching = config.embeddings
+        embeddings = Embeddings(
+            admission,
+            EmbeddingBatcher(embedding_calls, max_items=batching.max_items, max_wait=batching.max_wait)
+            if batching.batching
+            else embedding_calls,
+            generation.account,
+        )
+        passthrough = Passthrough(admission, PassthroughCalls(executor, upstream), generation.account)
         stored = StoredResponses(store)
         discovery = ModelDiscovery(
             config,
@@ -136,6 +161,10 @@ class Gateway:
         self._endpoints: dict[str, Endpoint] = {
             "generate": generation.generate,
             "count_tokens": generation.count_tokens,
+            "embeddings": embeddings.openai,
+            "embed_content": embeddings.gemini_single,
+            "batch_embed_contents": embeddings.gemini_batch,
+            "passthrough": passthrough.forward,
             "response_get": stored.retrieve,
             "response_delete": stored.delete,
             "response_input_items": stored.input_items,
@@ -150,7 +179,7 @@ class Gateway:
             "requests": admin.requests,
             "dashboard": dashboard_page,
         }
-        self._websocket = ResponsesWebSocket(self._auth, generation, responses_protocol)
+        self._websocket = ResponsesWebSocket(self._auth, generation, responses_protocol, hook=given.pre_request)
         self._closers: list[Callable[[], Awaitable[None]]] = [
             discovery.aclose,
             pool.aclose,
@@ -257,7 +286,7 @@ class Gateway:
             route = match(scope["method"], path)
         except GatewayError as error:
             unmatched = error
-        caller = self._auth.authenticate(headers, query)
+        caller = scope.get(IN_PROCESS_CALLER) or self._auth.authenticate(headers, query)
         if b"key=" in query:
             # A ?key= client key would otherwise reach the server's access log with the path.
             scope["query_string"] = query = scrub_query_key(query)
@@ -270,7 +299,9 @@ class Gateway:
         if unmatched is not None or route is None:
             raise unmatched or GatewayError("not_found", f"No route for {path}.")
         protocol: WireProtocol = self._protocols.get(route.protocol)
-        return Request(route, protocol, caller, headers, query, receive, self._max_body, trace)
+        return Request(
+            route, protocol, caller, headers, query, receive, self._max_body, trace, hook=self._hook, path=path
+        )
 
     @staticmethod
     def _client_error(exc: Exception, scope: Scope, path: str) -> GatewayError:
@@ -288,6 +319,14 @@ class Gateway:
 async def _empty(request: Request, send: Send) -> None:
     """The mount root: 200 with no data, for clients that probe the base URL before using it."""
     await send_bytes(send, 200, b"", [])
+
+
+def _litellm_transport(config: RotatorConfig, protocols: ProtocolRegistry) -> LiteLLMTransport | None:
+    """The in-process LiteLLM upstream, when a provider goes through LiteLLM (the app loaded it at construction)."""
+    module = loaded_litellm()
+    if module is None or not any(protocols.get(p.protocol).upstream == "litellm" for p in config.providers.values()):
+        return None
+    return LiteLLMTransport(module)
 
 
 def _secrets(config: RotatorConfig) -> list[str]:

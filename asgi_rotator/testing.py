@@ -30,6 +30,14 @@ from .http.routes import match
 from .protocols import get_protocol
 from .protocols._common import new_id, now
 from .protocols.base import WireProtocol
+from .protocols.embeddings import (
+    EmbeddingResponse,
+    Vector,
+    format_gemini_response,
+    format_openai_response,
+    parse_gemini_request,
+    parse_openai_request,
+)
 from .protocols.unified import (
     Part,
     Reasoning,
@@ -186,10 +194,12 @@ class FakeUpstream:
         if self.keys is not None and key not in self.keys:
             await self._error(send, protocol, Reply(status=401, error_message="invalid api key"))
             return
+        embeddings = route.endpoint in _EMBEDDING_ENDPOINTS
         try:
-            received.request = protocol.parse_request(
-                body, model=route.model, operation=route.endpoint, stream=route.stream
-            )
+            if not embeddings:
+                received.request = protocol.parse_request(
+                    body, model=route.model, operation=route.endpoint, stream=route.stream
+                )
         except GatewayError as error:
             await send_json(send, 400, protocol.format_error(error))
             return
@@ -203,6 +213,10 @@ class FakeUpstream:
             await asyncio.sleep(reply.delay)
         if reply.status != 200:
             await self._error(send, protocol, reply)
+        elif embeddings:
+            await self._embeddings(send, route.endpoint, route.model, body)
+        elif received.request is None:
+            return
         elif route.endpoint == "count_tokens":
             await send_json(send, 200, protocol.format_count_tokens(len(json.dumps(body)) // 4))
         elif received.request.stream:
@@ -225,6 +239,24 @@ class FakeUpstream:
             "object": "list",
             "data": [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models],
         }
+
+    async def _embeddings(self, send: Send, endpoint: str, model: str | None, body: dict[str, Any]) -> None:
+        """Embeddings answers: four dimensions per input, derived from its text, in the OpenAI or Gemini shape."""
+        try:
+            if endpoint == "embeddings":
+                request = parse_openai_request(body)
+            else:
+                request = parse_gemini_request(body, model or "", batch=endpoint == "batch_embed_contents")
+        except GatewayError as error:
+            await send_json(send, 400, get_protocol("openai_chat").format_error(error))
+            return
+        vectors: list[Vector] = [_vector(str(text)) for text in request.inputs]
+        tokens = sum(len(str(text).split()) for text in request.inputs)
+        answer = EmbeddingResponse(vectors, Usage(input_tokens=tokens))
+        if endpoint == "embeddings":
+            await send_json(send, 200, format_openai_response(answer, request))
+        else:
+            await send_json(send, 200, format_gemini_response(answer, batch=endpoint == "batch_embed_contents"))
 
     async def _error(self, send: Send, protocol: WireProtocol, reply: Reply) -> None:
         kinds = {401: "authentication", 403: "permission", 404: "not_found", 429: "rate_limit", 400: "invalid_request"}
@@ -275,6 +307,14 @@ class FakeUpstream:
             watcher.cancel()
             self.open_streams -= 1
             self.closed_streams += 1
+
+
+_EMBEDDING_ENDPOINTS = ("embeddings", "embed_content", "batch_embed_contents")
+
+
+def _vector(text: str) -> list[float]:
+    """A deterministic four-dimensional vector for ``text`` (exact in float32, so base64 round trips)."""
+    return [float(len(text)), float(sum(map(ord, text)) % 1000), 0.5, -0.25]
 
 
 def _renamed(value: Any, names: dict[str, str]) -> Any:

@@ -179,7 +179,7 @@ def test_bad_config_names_the_field_and_hides_secrets():
             }
         )
     assert "providers.p.base_url" in str(caught.value) and "sk-very-secret" not in str(caught.value)
-    with pytest.raises(ConfigError, match="litellm"):
-        RotatorASGI({"providers": {"p": {"protocol": "litellm", "base_url": "http://x"}}})
+    with pytest.raises(ConfigError, match=r"providers.p: .*base_url is required"):
+        RotatorASGI({"providers": {"p": {"protocol": "openai_chat"}}})
     with pytest.raises(ConfigError, match=r"providers.p.protocol: unknown protocol 'smoke_signals'"):
         RotatorASGI({"providers": {"p": {"protocol": "smoke_signals", "base_url": "http://x"}}})

@@ -245,10 +245,13 @@ class ProviderConfig(_Model):
         None, description="A catalogue preset merged under this provider's own fields (see docs/providers.md)."
     )
     protocol: str = Field(
-        description="openai_chat, openai_responses, anthropic_messages or gemini (or a protocol the app registered)."
+        description="openai_chat, openai_responses, anthropic_messages, gemini or litellm "
+        "(or a protocol the app registered)."
     )
     base_url: str = Field(
-        description="What the protocol's official SDK takes as base_url; '{model}' stands for the upstream model."
+        "",
+        description="What the protocol's official SDK takes as base_url; for litellm, the api_base "
+        "(leave it out for LiteLLM's default).",
     )
     query: dict[str, str] = Field(
         default_factory=dict, description="Fixed query parameters on every upstream request (e.g. api-version)."
@@ -329,16 +332,6 @@ class ProviderConfig(_Model):
     def _merge_preset(cls, data: Any) -> Any:
         return apply_preset(data) if isinstance(data, dict) else data
 
-    @field_validator("protocol")
-    @classmethod
-    def _known_protocol(cls, value: str) -> str:
-        if value == "litellm":
-            raise ValueError(
-                "protocol 'litellm' arrives with the provider catalogue and is not available yet; "
-                "use one of openai_chat, openai_responses, anthropic_messages, gemini"
-            )
-        return value
-
     @field_validator("token_url")
     @classmethod
     def _token_url(cls, value: str | None) -> str | None:
@@ -349,6 +342,8 @@ class ProviderConfig(_Model):
     @field_validator("base_url")
     @classmethod
     def _clean_url(cls, value: str) -> str:
+        if not value:
+            return value
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL")
@@ -375,6 +370,12 @@ class ProviderConfig(_Model):
         if isinstance(value, dict):
             return {name: options or {} for name, options in value.items()}
         return value
+
+    @model_validator(mode="after")
+    def _base_url_needed(self) -> ProviderConfig:
+        if not self.base_url and self.protocol != "litellm":
+            raise ValueError("base_url is required (only litellm providers may leave it out)")
+        return self
 
     @model_validator(mode="after")
     def _consistent_auth(self) -> ProviderConfig:
@@ -588,6 +589,16 @@ class StateConfig(_Model):
     )
 
 
+class EmbeddingsConfig(_Model):
+    """Embeddings: optional batching of concurrent small requests into one upstream call."""
+
+    batching: bool = Field(
+        False, description="Merge concurrent small embeddings requests for the same model into one upstream call."
+    )
+    max_items: int = Field(64, ge=2, description="A batch goes upstream once it holds this many inputs.")
+    max_wait: float = Field(0.1, gt=0, description="Or once its first request has waited this many seconds.")
+
+
 class ServerConfig(_Model):
     """HTTP limits and upstream transport."""
 
@@ -639,6 +650,7 @@ class RotatorConfig(_Model):
     recent_requests: RecentRequestsConfig = Field(
         default_factory=RecentRequestsConfig, description="The summaries GET /rotator/requests lists."
     )
+    embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig, description="Embeddings batching.")
 
     @model_validator(mode="before")
     @classmethod

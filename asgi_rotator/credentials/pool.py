@@ -42,6 +42,15 @@ class Lease:
     released: bool = False
     #: Seconds :meth:`CredentialPool.acquire` waited for a credential to come off cooldown or free a slot.
     waited: float = 0.0
+    #: The caller's own key for one request: outside the pool, so nothing about it is counted or cooled.
+    own: bool = False
+
+
+def own_lease(provider: str, model: str, secret: str) -> Lease:
+    """A lease of the caller's own key (bring-your-own-key) for one request: it never enters the pool or the
+    state backend, and its release and failures record nothing."""
+    credential = Credential(provider, "own-key", "own key", secret=secret)
+    return Lease(credential, holder="", key="", model=model, released=True, own=True)
 
 
 class CredentialPool:
@@ -254,6 +263,8 @@ class CredentialPool:
 
     async def record_failure(self, lease: Lease, provider: str, error: GatewayError) -> CooldownDecision:
         """Cool what the error says is at fault; an exhausted credential also spends its fair-cycle turn."""
+        if lease.own:
+            return CooldownDecision()  # the caller's own key is the caller's business
         credential = lease.credential
         decision = await self.cooldowns.on_failure(
             provider, lease.model, credential, error, len(self.credentials(provider, credential.scope))

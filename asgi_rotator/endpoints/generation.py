@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from .. import _json
-from ..caller import Caller
+from ..caller import OWN_KEY_HEADER, Caller
 from ..error_kinds import HARD_STOPS
 from ..errors import GatewayError
 from ..http.asgi import send_json
@@ -122,7 +122,13 @@ class Generation:
                 warnings=[w.message for w in request.warnings],
                 targets=[t.name for t in plan.targets],
             )
-        return Call(request, protocol, caller.scope, headers, session, trace=trace, observation=observation), plan
+        own_key = headers.get(OWN_KEY_HEADER)
+        return (
+            Call(
+                request, protocol, caller.scope, headers, session, trace=trace, observation=observation, own_key=own_key
+            ),
+            plan,
+        )
 
     async def finish(
         self, call: Call, caller: Caller, response: UnifiedResponse, body: dict[str, Any] | None = None

@@ -16,6 +16,7 @@ from typing import Any
 from .. import _json
 from ..caller import Caller
 from ..errors import GatewayError, invalid_request
+from ..hooks import PreRequest, PreRequestHook
 from ..http.asgi import request_headers
 from ..http.auth import ClientAuth
 from ..protocols._common import new_id
@@ -23,6 +24,7 @@ from ..protocols.accumulate import StreamAccumulator
 from ..protocols.base import WireProtocol
 from ..responses_api.store import StoredResponse
 from ..types import Message, Receive, Scope, Send
+from .base import run_hook
 from .generation import Generation, stream_stats
 
 
@@ -35,10 +37,13 @@ class ResponsesWebSocket:
         protocol: the Responses protocol (the app's registered one).
     """
 
-    def __init__(self, auth: ClientAuth, generation: Generation, protocol: WireProtocol) -> None:
+    def __init__(
+        self, auth: ClientAuth, generation: Generation, protocol: WireProtocol, *, hook: PreRequestHook | None = None
+    ) -> None:
         self._auth = auth
         self._generation = generation
         self._protocol = protocol
+        self._hook = hook
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run one connection until the client closes it."""
@@ -50,7 +55,8 @@ class ResponsesWebSocket:
             await send({"type": "websocket.close", "code": 1008, "reason": "invalid API key"})
             return
         await send({"type": "websocket.accept"})
-        await _serve(_Connection(self._generation, self._protocol, caller, headers, send), receive)
+        connection = _Connection(self._generation, self._protocol, caller, headers, send, self._hook)
+        await _serve(connection, receive)
 
 
 async def _serve(connection: _Connection, receive: Receive) -> None:
@@ -97,8 +103,15 @@ class _Connection:
     """Per-connection state: who is calling, and the last unstored response (still continuable here)."""
 
     def __init__(
-        self, generation: Generation, protocol: WireProtocol, caller: Caller, headers: dict[str, str], send: Send
+        self,
+        generation: Generation,
+        protocol: WireProtocol,
+        caller: Caller,
+        headers: dict[str, str],
+        send: Send,
+        hook: PreRequestHook | None,
     ) -> None:
+        self.hook = hook
         self.generation = generation
         self.protocol = protocol
         self.caller = caller
@@ -124,6 +137,18 @@ class _Connection:
 
     async def respond(self, body: dict[str, Any]) -> None:
         generation = self.generation
+        if self.hook is not None:
+            seen = PreRequest(
+                self.protocol.name,
+                "generate",
+                "/v1/responses",
+                body,
+                None,
+                self.headers,
+                self.caller.scope,
+                self.caller.key_id,
+            )
+            body = await run_hook(self.hook, seen)
         request = self.protocol.parse_request(body)
         call, plan = await generation.prepare(self.protocol, request, self.caller, self.headers, unstored=self.unstored)
         response_id = new_id(self.protocol.id_prefix)

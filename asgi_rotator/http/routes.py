@@ -27,6 +27,8 @@ class Route:
     stream: bool = False
     item_id: str | None = None
     public: bool = False
+    #: A passthrough route's path under the provider's base URL.
+    upstream_path: str | None = None
 
 
 _STATIC: dict[str, tuple[str, str, str]] = {
@@ -34,6 +36,7 @@ _STATIC: dict[str, tuple[str, str, str]] = {
     "/v1/responses": ("POST", "generate", "openai_responses"),
     "/v1/messages": ("POST", "generate", "anthropic_messages"),
     "/v1/messages/count_tokens": ("POST", "count_tokens", "anthropic_messages"),
+    "/v1/embeddings": ("POST", "embeddings", "openai_chat"),
     "/v1/models": ("GET", "models", "openai_chat"),
     "/v1beta/models": ("GET", "models", "gemini"),
     "/rotator/health": ("GET", "health", "openai_chat"),
@@ -42,11 +45,50 @@ _STATIC: dict[str, tuple[str, str, str]] = {
     "/rotator/metrics": ("GET", "metrics", "openai_chat"),
     "/rotator/requests": ("GET", "requests", "openai_chat"),
 }
+#: Passthrough routes: mount-relative path to the path under an OpenAI-compatible provider's base URL.
+_PASSTHROUGH = {
+    f"/v1{path}": path
+    for path in (
+        "/completions",
+        "/images/generations",
+        "/images/edits",
+        "/audio/transcriptions",
+        "/audio/speech",
+        "/moderations",
+        "/rerank",
+    )
+}
 _GEMINI_OPERATIONS = {
     "generateContent": ("generate", False),
     "streamGenerateContent": ("generate", True),
     "countTokens": ("count_tokens", False),
+    "embedContent": ("embed_content", False),
+    "batchEmbedContents": ("batch_embed_contents", False),
 }
+
+
+_GENERATE_PATHS = {
+    "openai_chat": "/v1/chat/completions",
+    "openai_responses": "/v1/responses",
+    "anthropic_messages": "/v1/messages",
+}
+
+
+def generate_path(protocol: str, model: str | None = None, *, stream: bool = False) -> str:
+    """The route a generation in ``protocol`` goes to (Gemini's names its model and whether it streams).
+
+    Raises:
+        ValueError: ``protocol`` has no generation route, or a Gemini request names no model.
+    """
+    if protocol == "gemini":
+        if not model:
+            raise ValueError("a Gemini request needs its model")
+        return f"/v1beta/models/{model}:{'streamGenerateContent' if stream else 'generateContent'}"
+    try:
+        return _GENERATE_PATHS[protocol]
+    except KeyError:
+        known = ", ".join([*_GENERATE_PATHS, "gemini"])
+        raise ValueError(f"no generation route for protocol {protocol!r}; known: {known}") from None
 
 
 def protocol_for_path(path: str) -> str:
@@ -75,6 +117,9 @@ def match(method: str, path: str) -> Route:
     static = _STATIC.get(path)
     if static is not None:
         return _check(method, static[0], Route(static[1], static[2], public=static[1] == "health"), path)
+    upstream = _PASSTHROUGH.get(path)
+    if upstream is not None:
+        return _check(method, "POST", Route("passthrough", "openai_chat", upstream_path=upstream), path)
     if path.startswith("/v1/responses/"):
         rest = path[len("/v1/responses/") :]
         response_id, _, tail = rest.partition("/")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .anthropic_messages import AnthropicMessagesProtocol
 from .base import Frame, NativeRequest, StreamFormatter, StreamParser, WireProtocol
 from .gemini import GeminiProtocol
+from .litellm import LiteLLMProtocol
 from .openai_chat import OpenAIChatProtocol
 from .openai_responses import OpenAIResponsesProtocol
 from .registry import ProtocolRegistry
@@ -28,13 +29,20 @@ def get_protocol(name: str) -> WireProtocol:
     return _REGISTRY.get(name)
 
 
-_BUILTINS = (AnthropicMessagesProtocol(), OpenAIChatProtocol(), OpenAIResponsesProtocol(), GeminiProtocol())
+_BUILTINS = (
+    AnthropicMessagesProtocol(),
+    OpenAIChatProtocol(),
+    OpenAIResponsesProtocol(),
+    GeminiProtocol(),
+    LiteLLMProtocol(),
+)
 _REGISTRY = ProtocolRegistry(_BUILTINS)
 
 __all__ = [
     "AnthropicMessagesProtocol",
     "Frame",
     "GeminiProtocol",
+    "LiteLLMProtocol",
     "NativeRequest",
     "OpenAIChatProtocol",
     "OpenAIResponsesProtocol",

@@ -106,6 +106,9 @@ class WireProtocol(ABC):
     stores_responses: ClassVar[bool] = False
     #: The line end of this protocol's SSE as its real upstreams send it (Gemini's is CRLF).
     sse_line_end: ClassVar[bytes] = b"\n"
+    #: How requests reach upstreams of this protocol: ``http`` (the gateway's pooled client) or ``litellm``
+    #: (in process, through the optional litellm package).
+    upstream: ClassVar[str] = "http"
 
     # -- client role -------------------------------------------------------------------------------------
 

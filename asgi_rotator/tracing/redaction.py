@@ -40,6 +40,7 @@ _ALWAYS = frozenset(
         "set-cookie",
         "x-api-key",
         "x-goog-api-key",
+        "x-rotator-provider-key",
         "openai-api-key",
         "api-key",
         "api-secret",

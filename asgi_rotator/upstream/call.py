@@ -58,6 +58,8 @@ class Call:
     first_byte: float | None = None
     #: When the serving attempt gave its first visible output (streams), for time-to-first-token metrics.
     first_output: float | None = None
+    #: The caller's own provider key for this request only (bring-your-own-key), used instead of the pool.
+    own_key: str | None = field(default=None, repr=False)
 
     def client_body(self, body: dict[str, Any]) -> dict[str, Any]:
         """``body`` (the client's formatted answer) through the serving provider's client-response adapters."""

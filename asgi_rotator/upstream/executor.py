@@ -18,7 +18,7 @@ import httpx
 
 from .. import _json
 from ..config.models import RotatorConfig
-from ..credentials.pool import CredentialPool, Lease
+from ..credentials.pool import CredentialPool, Lease, own_lease
 from ..errors import GatewayError, NoCredentialAvailable, UpstreamError
 from ..pipeline import AdapterRegistry, FieldCache
 from ..planner import Plan, Target
@@ -36,6 +36,9 @@ from .transport import UpstreamTransport, guarded_chunks
 T = TypeVar("T")
 #: How an attempt's request goes out: read whole, or opened as a stream.
 Sender = Callable[[httpx.Request, Target, Lease], Awaitable[T]]
+
+#: One try of a non-chat request with one leased credential: its result, and the tokens it served (or None).
+Attempt = Callable[[Target, Lease, float], Awaitable[tuple[T, int | None]]]
 
 
 class Executor:
@@ -153,6 +156,32 @@ class Executor:
             return
         yield StreamEvent("error", error=failures.final())
 
+    async def exchange(self, call: Call, plan: Plan, attempt: Attempt[T]) -> T:
+        """Run a request that is not a chat generation (embeddings, passthrough) through the same rotation:
+        ``attempt`` does one try with one leased credential and returns its result and the tokens it served;
+        it raises :class:`UpstreamError` for what the upstream did and a plain :class:`GatewayError` for what
+        the request itself got wrong (a hard stop)."""
+        failures = Failures(call, plan, self._config)
+        async for target, lease, budget in self._leases(call, plan, failures):
+            started = self._clock()
+            served: int | None = None
+            try:
+                result, served = await attempt(target, lease, budget)
+            except GatewayError as exc:
+                await failures.record(self._pool, target, lease, exc, self._clock() - started)
+                continue
+            finally:
+                await self._pool.release(lease, served_tokens=served)
+            call.target, call.credential = target, lease.credential
+            record = AttemptRecord(target.name, lease.credential.masked, "ok", duration=self._clock() - started)
+            call.attempts.append(record)
+            if call.trace is not None:
+                call.trace.record(
+                    "routing_target_attempt_succeeded", asdict(record), direction="metadata", component="provider"
+                )
+            return result
+        raise failures.final()
+
     async def _prepare(
         self, call: Call, target: Target, lease: Lease, budget: float
     ) -> tuple[httpx.Request, AttemptContext]:
@@ -247,6 +276,13 @@ class Executor:
         cooled one may be, once its cooldown ends inside the budget.
         """
         budget_end = time.monotonic() + self._config.routing.request_timeout
+        if call.own_key is not None:
+            # The caller's own key goes to the provider it named and nowhere else: no pool, no other provider.
+            provider = plan.targets[0].provider
+            for target in plan.targets:
+                if target.provider == provider and not failures.fatal and time.monotonic() < budget_end:
+                    yield target, own_lease(provider, target.model, call.own_key), budget_end - time.monotonic()
+            return
         scopes: list[str | None] = [call.scope]
         if call.scope is not None and self._config.scopes[call.scope].fallback_to_global:
             scopes.append(None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ from ..errors import UpstreamError
 from ..protocols.base import NativeRequest, WireProtocol
 from ..tracing.redaction import secret_forms
 from .auth import auth_headers
+from .litellm_transport import LITELLM_EXTENSION
 
 _MAX_ERROR_BODY = 64 * 1024
 
@@ -33,8 +34,16 @@ class UpstreamTransport:
     per-request cost.
     """
 
-    def __init__(self, transport: httpx.AsyncBaseTransport, server: ServerConfig) -> None:
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        server: ServerConfig,
+        *,
+        litellm: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._transport = transport
+        #: Serves providers whose protocol goes through LiteLLM in process (``protocol.upstream == "litellm"``).
+        self._litellm = litellm
         self._timeout = httpx.Timeout(server.read_timeout, connect=server.connect_timeout)
         self._forward = tuple(h.lower() for h in server.forward_headers)
         self._max_body = server.max_upstream_body_bytes
@@ -49,10 +58,13 @@ class UpstreamTransport:
         *,
         model: str,
         timeout: float | None = None,
+        content: AsyncIterable[bytes] | None = None,
     ) -> httpx.Request:
         """The HTTP request for ``native`` to ``model``, authenticated with ``credential``.
 
-        ``timeout`` is what is left of the request's budget; it caps the read timeout.
+        ``timeout`` is what is left of the request's budget; it caps the read timeout. ``content`` streams a
+        body that is not JSON (an upload) instead of ``native.body``; ``native.headers`` then say its type
+        and length.
         """
         headers = {
             "content-type": "application/json",
@@ -68,15 +80,22 @@ class UpstreamTransport:
             # A provider's betas (Claude Code's oauth beta) join the client's instead of replacing them.
             merged = dict.fromkeys(b.strip() for b in f"{provider.headers['anthropic-beta']},{client_betas}".split(","))
             headers["anthropic-beta"] = ",".join(b for b in merged if b)
-        headers.update(auth_headers(provider, protocol, credential.secret))
         limits = self._timeout if timeout is None else self._capped(timeout)
+        extensions: dict[str, Any] = {"timeout": limits.as_dict()}
+        url = upstream_url(credential.base_url or provider.base_url, native, model)
+        if protocol.upstream == "litellm":
+            # In process: the credential and the base URL go to LiteLLM as arguments, never as headers.
+            extensions[LITELLM_EXTENSION] = {"api_key": credential.secret or None, "api_base": provider.base_url}
+            url = "http://litellm.invalid" + native.path
+        else:
+            headers.update(auth_headers(provider, protocol, credential.secret))
         return httpx.Request(
             native.method,
-            upstream_url(credential.base_url or provider.base_url, native, model),
+            url,
             params={**provider.query, **native.query} or None,
             headers=headers,
-            content=_json.dumps(native.body),
-            extensions={"timeout": limits.as_dict()},
+            content=_json.dumps(native.body) if content is None else content,
+            extensions=extensions,
         )
 
     async def get_json(
@@ -140,7 +159,10 @@ class UpstreamTransport:
             return await self._open(request, protocol, credential)
 
     async def _open(self, request: httpx.Request, protocol: WireProtocol, credential: Credential) -> httpx.Response:
-        response = await self._transport.handle_async_request(request)
+        transport = self._transport
+        if self._litellm is not None and LITELLM_EXTENSION in request.extensions:
+            transport = self._litellm
+        response = await transport.handle_async_request(request)
         if response.is_success:
             return response
         try:
@@ -158,8 +180,10 @@ class UpstreamTransport:
         return bytes(body)
 
     async def aclose(self) -> None:
-        """Close the transport's connection pool."""
+        """Close the transport's connection pool (and LiteLLM's, when it serves providers)."""
         await self._transport.aclose()
+        if self._litellm is not None:
+            await self._litellm.aclose()
 
 
 @contextlib.asynccontextmanager

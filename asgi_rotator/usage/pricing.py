@@ -2,7 +2,8 @@
 
 1. ``provider``: the cost the upstream reported itself (``Usage.provider_cost_usd``).
 2. ``config``: the model's configured :class:`~asgi_rotator.config.models.Pricing`, USD per million tokens.
-3. ``litellm``: litellm's price table, when the ``litellm`` extra is installed.
+3. ``litellm``: litellm's price table, when litellm is loaded (an app with a ``protocol: litellm`` provider
+   loads it when it is built; nothing is imported per request).
 4. ``unknown``: no cost (None).
 
 Canonical usage bills each token once: ``input_tokens`` is uncached input, cache reads and writes are separate,
@@ -12,13 +13,11 @@ never a guess; :func:`compute_cost` never raises, because accounting must not fa
 
 from __future__ import annotations
 
-import functools
 import math
-import os
-from types import ModuleType
 from typing import Any
 
 from ..config.models import Pricing
+from ..litellm_loader import loaded_litellm
 from ..protocols.unified import Usage
 
 _PER_MILLION = 1_000_000
@@ -80,22 +79,9 @@ def _priced(usage: Usage, pricing: Pricing) -> float | None:
     return total / _PER_MILLION
 
 
-@functools.cache
-def _litellm() -> ModuleType | None:
-    """litellm, imported on first need only (it is large and optional); None when it is not installed."""
-    # Without this, importing litellm fetches its price map over the network, blocking the event loop mid-request.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    try:
-        import litellm
-    except ImportError:
-        return None
-    module: ModuleType = litellm
-    return module
-
-
 def _litellm_pricing(provider: str, model: str) -> Pricing | None:
     """litellm's per-token prices for the model as per-million :class:`Pricing`, or None when it has none."""
-    module = _litellm()
+    module = loaded_litellm()
     if module is None:
         return None
     table = getattr(module, "model_cost", None)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 import types
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from asgi_rotator import litellm_loader
 from asgi_rotator.config.models import Pricing
 from asgi_rotator.protocols.unified import Usage
-from asgi_rotator.usage import compute_cost, pricing as pricing_module
+from asgi_rotator.usage import compute_cost
 
 USAGE = Usage(input_tokens=1000, output_tokens=500, cache_read_tokens=200, cache_write_tokens=100, reasoning_tokens=300)
 FULL = Pricing(input=2.0, output=8.0, cache_read=0.5, cache_write=2.5, reasoning=10.0)
@@ -30,19 +30,14 @@ def litellm(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
         "gemini/gemini-2.5-pro": {"input_cost_per_token": 1.25e-06, "output_cost_per_token": 1e-05},
         "no-output-price": {"input_cost_per_token": 1e-06},
     }
-    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    monkeypatch.setitem(sys.modules, "litellm", fake)
-    pricing_module._litellm.cache_clear()
+    monkeypatch.setattr(litellm_loader, "_loaded", [fake])
     yield fake
-    pricing_module._litellm.cache_clear()
 
 
 @pytest.fixture
 def no_litellm(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(sys.modules, "litellm", None)  # makes the import fail
-    pricing_module._litellm.cache_clear()
+    monkeypatch.setattr(litellm_loader, "_loaded", [])
     yield
-    pricing_module._litellm.cache_clear()
 
 
 def test_provider_reported_cost_wins(litellm: Any) -> None:
