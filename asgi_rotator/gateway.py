@@ -93,6 +93,8 @@ class Gateway:
             ResponsesService(store, config.responses, responses_protocol),
             Executor(config, pool, upstream, field_cache, given.adapters, clock=clock),
             accounting,
+            pool,
+            backend,
             heartbeat_interval=config.streaming.heartbeat_interval,
         )
         stored = StoredResponses(store)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 
 from .config.models import RotatorConfig
 from .protocols.unified import Message, Text, ToolCall, UnifiedRequest
-from .state.base import StateBackend
+from .state.base import StateBackend, WriteOp
 from .state.keys import Keyspace
 
 
@@ -84,12 +84,12 @@ class SessionTracker:
                     return found.decode()
         return "s:" + secrets.token_hex(8)
 
-    async def remember(self, session: str | None, scope: str | None, text: str, call_ids: Iterable[str]) -> None:
-        """Record an answer's evidence, so the conversation's next turn finds its session."""
+    def remember_ops(self, session: str | None, scope: str | None, text: str, call_ids: Iterable[str]) -> list[WriteOp]:
+        """The writes that record an answer's evidence, so the conversation's next turn finds its session."""
         if not session:
-            return
+            return []
         value = session.encode()
         anchors = ["c:" + _digest(call_id) for call_id in call_ids]
         if text.strip():
             anchors.append("t:" + _digest(text.strip()))
-        await self._backend.write_many([("set", self._keys.anchor(scope, a), value, self._ttl) for a in anchors])
+        return [("set", self._keys.anchor(scope, a), value, self._ttl) for a in anchors]

@@ -89,11 +89,11 @@ class FailingAnchors(MemoryBackend):
         await super().write_many(ops)
 
 
-async def test_a_failure_after_the_stream_started_is_an_in_band_error():
+async def test_state_that_fails_after_a_served_stream_is_logged_never_turned_into_an_error(caplog):
     gateway = app(FakeUpstream(), backend=FailingAnchors())
     async with sdk(gateway) as client:
         stream = await client.chat.completions.create(model="up/m", messages=MESSAGES, stream=True)
-        with pytest.raises(openai.APIError, match="state backend|failed mid-stream|redis"):
-            async for _ in stream:
-                pass
+        chunks = [chunk async for chunk in stream]
+    assert any(c.choices and c.choices[0].finish_reason == "stop" for c in chunks)
+    assert "state was not written: redis went away" in caplog.text
     await gateway.shutdown()

@@ -20,7 +20,7 @@ from .. import _json
 from ..config.models import RotatorConfig
 from ..error_kinds import CREDENTIAL_KINDS, is_model_capacity
 from ..errors import GatewayError, UpstreamError
-from ..state.base import StateBackend
+from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace
 from .identity import Credential
 
@@ -151,11 +151,15 @@ class CooldownBook:
         seconds = error.retry_after or backoff
         return CooldownDecision(scope, await self._cool(key, seconds, error.kind, "cooling"))
 
-    async def on_success(self, provider: str, model: str) -> None:
-        """A success resets the failure history and backoff levels of ``provider``."""
+    def success_ops(self, provider: str, model: str) -> list[WriteOp]:
+        """The writes by which a success resets the failure history and backoff levels of ``provider`` (none
+        unless this process saw it fail recently)."""
         if provider not in self._recent_failures:
-            return
+            return []
         self._recent_failures.discard(provider)
-        await self._backend.delete(self._keys.failure_history(provider))
-        await self._backend.delete(self._keys.backoff_level(self._model_key(provider, model)))
-        await self._backend.delete(self._keys.backoff_level(self._provider_key(provider)))
+        keys = (
+            self._keys.failure_history(provider),
+            self._keys.backoff_level(self._model_key(provider, model)),
+            self._keys.backoff_level(self._provider_key(provider)),
+        )
+        return [("delete", key, None, None) for key in keys]

@@ -3,8 +3,9 @@
 A credential's known limits (``rpm``, ``tpm``, ``daily`` on the credential) are tightened by the provider's
 ``caps`` for a model or quota group (an absolute number, or a percentage of the known limit); a cap never
 loosens a limit. Minute windows slide (the previous minute counts in proportion to how much of it is still
-inside the last 60 seconds); the daily window resets at the provider's ``daily_reset_hour`` (UTC).
-A capped credential is skipped by selection, never failed.
+inside the last 60 seconds, unrounded); the daily window resets at the provider's ``daily_reset_hour``
+(UTC). A capped credential is skipped by selection, never failed. The check and the count are one atomic
+admission (:mod:`asgi_rotator.state.admission`), so concurrent requests land exactly on a cap.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config.models import CapConfig, RotatorConfig
+from ..state.admission import Window
 from ..state.base import WriteOp
 from ..state.keys import Keyspace
 from .identity import Credential
 
 _DAY = 86400.0
+#: A minute counter is read as "previous minute" for 60 s after its own minute ends.
+_MINUTE_TTL = 150.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,46 +80,42 @@ class Windows:
         shifted = self._clock() - reset
         return int(shifted // _DAY), _DAY - shifted % _DAY
 
-    def keys(self, credential: Credential, model: str) -> list[str]:
-        """Counter keys read for one candidate: requests and tokens this and last minute, requests today."""
-        group, minute = self._group_of(credential.provider, model), int(self._clock() // 60)
-        day, _ = self._day(credential.provider)
-        window = self._keys.window
-        return [
-            window(credential, group, "r", minute),
-            window(credential, group, "r", minute - 1),
-            window(credential, group, "t", minute),
-            window(credential, group, "t", minute - 1),
-            window(credential, group, "d", day),
+    def windows(self, credential: Credential, model: str) -> tuple[Window, ...]:
+        """The counters an admission of ``credential`` for ``model`` checks and counts: requests in the sliding
+        minute (always counted: balanced selection ranks by it), and tokens and requests today when capped."""
+        caps = self.caps(credential, model)
+        group, now = self._group_of(credential.provider, model), self._clock()
+        minute, carry, minute_left = int(now // 60), 1 - (now % 60) / 60, 60 - now % 60
+        key = self._keys.window
+        windows = [
+            Window(
+                key(credential, group, "r", minute),
+                caps.rpm,
+                1,
+                _MINUTE_TTL,
+                minute_left,
+                previous=key(credential, group, "r", minute - 1),
+                carry=carry,
+                ranks=True,
+            )
         ]
-
-    def evaluate(self, credential: Credential, caps: Caps, values: list[bytes | None]) -> tuple[int, float | None]:
-        """``(requests in the sliding minute, seconds until a reached cap frees it or None)``."""
-        current_r, last_r, current_t, last_t, today = (int(v) if v else 0 for v in values)
-        now = self._clock()
-        carry = 1 - (now % 60) / 60  # share of the previous minute still inside the sliding window
-        requests = current_r + int(last_r * carry)
-        tokens = current_t + int(last_t * carry)
-        wait: float | None = None
-        if caps.rpm is not None and requests >= caps.rpm or caps.tpm is not None and tokens >= caps.tpm:
-            wait = 60 - now % 60
-        if caps.daily is not None and today >= caps.daily:
-            wait = self._day(credential.provider)[1]
-        return requests, wait
+        if caps.tpm is not None:  # tokens are counted when the request ends; admission only checks them
+            previous = key(credential, group, "t", minute - 1)
+            windows.append(
+                Window(key(credential, group, "t", minute), caps.tpm, 0, _MINUTE_TTL, minute_left, previous, carry)
+            )
+        if caps.daily is not None:
+            day, day_left = self._day(credential.provider)
+            windows.append(Window(key(credential, group, "d", day), caps.daily, 1, _DAY + 3600, day_left))
+        return tuple(windows)
 
     def credential_minute_key(self, credential: Credential) -> str:
         """The counter of the credential's requests this minute, across models (for display)."""
         return self._keys.credential_minute(credential, int(self._clock() // 60))
 
-    def request_ops(self, credential: Credential, model: str) -> list[WriteOp]:
-        """The writes that add one request to the credential's windows."""
-        keys = self.keys(credential, model)
-        return [
-            ("incr", keys[0], 1, 150.0),
-            ("incr", keys[4], 1, _DAY + 3600),
-            ("incr", self.credential_minute_key(credential), 1, 90.0),
-        ]
-
     def token_ops(self, credential: Credential, model: str, tokens: int) -> list[WriteOp]:
         """The writes that add a finished request's tokens to the credential's minute window."""
-        return [("incr", self.keys(credential, model)[2], tokens, 150.0)] if tokens > 0 else []
+        if tokens <= 0 or self.caps(credential, model).tpm is None:
+            return []
+        group, minute = self._group_of(credential.provider, model), int(self._clock() // 60)
+        return [("incr", self._keys.window(credential, group, "t", minute), tokens, _MINUTE_TTL)]

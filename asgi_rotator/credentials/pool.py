@@ -2,14 +2,16 @@
 
 All of its state lives in the state backend (cooldowns as extend-only deadlines, in-flight requests as
 expiring leases, windows as counters, session affinity and the sequential cursor as keys with a TTL), so
-replicas sharing a backend share one view of the pool. One snapshot read per attempt feeds a pure ranking
-(:mod:`.selection`). The pool decides; it does no upstream I/O.
+replicas sharing a backend share one view of the pool. Each attempt is one atomic admission
+(:mod:`asgi_rotator.state.admission`) that reads, ranks, checks caps and counts at once. The pool decides; it
+does no upstream I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import secrets
 import time
 from collections.abc import Callable
@@ -18,15 +20,15 @@ from dataclasses import dataclass
 from .. import _json
 from ..config.models import CredentialConfig, RotatorConfig
 from ..errors import GatewayError, NoCredentialAvailable
+from ..state.admission import Admission, Contender
 from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace
+from .budget import BudgetHold
 from .cooldowns import CooldownBook, CooldownDecision
 from .identity import Credential, fingerprint, mask
 from .limits import Windows
-from .selection import Candidate, rank
 
 _POLL_START, _POLL_MAX = 0.02, 0.25
-_WINDOW_KEYS = 5
 
 
 @dataclass(slots=True)
@@ -112,11 +114,15 @@ class CredentialPool:
         exclude: frozenset[str] = frozenset(),
         max_wait: float = 0.0,
         session: str | None = None,
+        budget: BudgetHold | None = None,
     ) -> Lease:
         """Take the best ready credential of ``provider`` for ``model``, waiting up to ``max_wait`` for one.
 
+        ``budget`` is the caller's budget: its first admission reserves it, in the same atomic step.
+
         Raises:
             NoCredentialAvailable: none is ready within ``max_wait`` (its ``retry_after`` says when one will be).
+            BudgetExceeded: the caller's budget for the period is used up.
         """
         candidates = self.credentials(provider, scope)
         if not candidates:
@@ -128,7 +134,7 @@ class CredentialPool:
         while True:
             sticky_wait = self._config.sessions.sticky_wait - (time.monotonic() - started)
             lease, retry_after, busy = await self._try_acquire(
-                provider, model, candidates, exclude, session, sticky_wait > 0
+                provider, model, candidates, exclude, session, sticky_wait > 0, budget
             )
             if lease is not None:
                 return lease
@@ -149,111 +155,95 @@ class CredentialPool:
         exclude: frozenset[str],
         session: str | None,
         wait_for_sticky: bool,
+        budget: BudgetHold | None,
     ) -> tuple[Lease | None, float | None, bool]:
-        """A lease on the best ready credential, else (None, seconds until one frees up, whether any is busy)."""
+        """A lease on the best ready credential, else (None, seconds until one frees up, whether any is busy).
+
+        One atomic admission decides and counts (windows, caps, the budget reservation), so concurrent
+        requests on any number of replicas land exactly on a cap.
+        """
         settings = self._config.providers[provider]
         sequential = settings.selection == "sequential"
         min_tier = settings.models[model].min_tier if model in settings.models else None
         scope = credentials[0].scope
         group = self.cooldowns.group_of(provider, model)
-        keys: list[str] = []
-        for credential in credentials:
+        eligible = [c for c in credentials if c.id not in exclude and (min_tier is None or c.priority <= min_tier)]
+        contenders = []
+        for credential in eligible:
             base, group_key = self.cooldowns.credential_keys(credential, model)
-            keys += [base, group_key or base, self._keys.last_used(credential), *self.windows.keys(credential, model)]
-        affinity_key = self._keys.affinity(scope, provider, group, session) if session else None
-        cursor_key = self._keys.cursor(scope, provider, group) if sequential else None
-        cycle_key = (
-            self._keys.fair_cycle(scope, provider, group) if sequential and settings.fair_cycle.enabled else None
-        )
-        extra = [k for k in (affinity_key, cursor_key) if k is not None]
-        target_keys = self.cooldowns.target_keys(provider, model)
-        # The reads at once: with Redis they are separate round trips, and selection waits on all of them.
-        values, in_flight, cycles = await asyncio.gather(
-            self._backend.get_many(keys + extra + target_keys),
-            self._backend.count_leases([self._keys.lease(c) for c in credentials]),
-            self._backend.get_counters([cycle_key] if cycle_key else []),
-        )
-        resting = self.cooldowns.target_cooldown(values[-2:])
-        if resting is not None:
-            raise NoCredentialAvailable(provider, resting[0], f"resting ({resting[1]} cooldown)")
-        values = values[:-2]
-        tail = dict(zip(extra, values[len(keys) :], strict=True))
-        now = self._clock()
-        exhausted = set(cycles[0]) if cycles else set()
-
-        candidates: list[Candidate] = []
-        width = 3 + _WINDOW_KEYS
-        for i, credential in enumerate(credentials):
-            row = values[i * width : (i + 1) * width]
-            if credential.id in exclude or (min_tier is not None and credential.priority > min_tier):
-                continue
-            cooling = max((r for r in (_remaining(raw, now) for raw in row[:2]) if r is not None), default=None)
-            used_in_window, capped = self.windows.evaluate(
-                credential, self.windows.caps(credential, model), list(row[3:])
-            )
-            candidates.append(
-                Candidate(
-                    credential,
-                    i,
-                    in_flight[i],
-                    float(row[2] or 0.0),
-                    used_in_window,
-                    cooling if cooling and cooling > 0 else None,
-                    capped,
-                    credential.id in exhausted,
+            contenders.append(
+                Contender(
+                    credential.id,
+                    self._keys.lease(credential),
+                    credential.max_concurrency,
+                    (base, group_key) if group_key else (base,),
+                    self._keys.last_used(credential),
+                    credential.priority,
+                    self.windows.windows(credential, model),
+                    ((self.windows.credential_minute_key(credential), 90.0),),
                 )
             )
-        sticky = tail.get(affinity_key) if affinity_key else None
-        preferred = (sticky or (tail.get(cursor_key) if cursor_key else None) or b"").decode() or None
-        ordered = rank(
-            candidates,
-            strategy=settings.selection,
-            optimal_concurrency=settings.optimal_concurrency,
-            preferred=preferred,
+        reservation = budget.reservation() if budget is not None and not budget.taken else None
+        holder = secrets.token_hex(8)
+        admission = Admission(
+            tuple(contenders),
+            holder,
+            self._lease_ttl,
+            self._clock(),
+            settings.selection,
+            settings.optimal_concurrency,
+            tuple(self.cooldowns.target_keys(provider, model)),
+            self._keys.affinity(scope, provider, group, session) if session else None,
+            wait_for_sticky,
+            self._keys.cursor(scope, provider, group) if sequential else None,
+            settings.fair_cycle.duration,
+            self._keys.fair_cycle(scope, provider, group) if sequential and settings.fair_cycle.enabled else None,
+            reservation=reservation,
+            tiebreak=tuple(random.random() for _ in contenders),
         )
-        busy = any(c.at_concurrency_cap and c.cooling is None for c in candidates)
-        if sticky and wait_for_sticky and ordered and ordered[0].credential.id != preferred:
-            held = next((c for c in candidates if c.credential.id == preferred), None)
-            if held is not None and held.cooling is None and held.capped is None and held.at_concurrency_cap:
-                return None, None, True  # the session's credential is only busy: give it a moment
-        for candidate in ordered:
-            credential = candidate.credential
-            holder = secrets.token_hex(8)
-            key = self._keys.lease(credential)
-            ops: list[WriteOp] = [("set", self._keys.last_used(credential), repr(now).encode(), 86400.0)]
-            ops += self.windows.request_ops(credential, model)
-            if cursor_key and preferred != credential.id:
-                ops.append(("set", cursor_key, credential.id.encode(), settings.fair_cycle.duration))
-            limit = credential.max_concurrency
-            if not await self._backend.acquire_lease(key, holder, limit, self._lease_ttl, then=ops):
-                busy = True
-                continue
-            lease = Lease(credential, holder, key, model, session)
-            self._track(lease)
-            return lease, None, False
-        waits = [w for c in candidates for w in (c.cooling, c.capped) if w is not None]
-        return None, (min(waits) if waits else None), busy
+        decision = await self._backend.admit(admission)
+        if decision.outcome == "resting":
+            scope_name = ("model", "provider")[decision.rest or 0]
+            raise NoCredentialAvailable(provider, decision.retry_after, f"resting ({scope_name} cooldown)")
+        if decision.outcome == "over_budget":
+            assert budget is not None and decision.retry_after is not None
+            raise budget.exceeded(decision.exceeded or "", decision.retry_after)
+        if decision.index is None:
+            return None, decision.retry_after, decision.busy
+        if budget is not None and reservation is not None:
+            budget.taken = True
+        credential = eligible[decision.index]
+        lease = Lease(credential, holder, self._keys.lease(credential), model, session)
+        self._track(lease)
+        return lease, None, False
 
-    async def release(self, lease: Lease, *, served_tokens: int | None = None) -> None:
-        """Give the credential's slot back (a second release does nothing).
+    async def release(self, lease: Lease) -> None:
+        """Give the credential's slot back after a failed attempt (a second release does nothing)."""
+        ops = self.release_ops(lease)
+        if ops:
+            await self._backend.write_many(ops)
+
+    def release_ops(self, lease: Lease, *, served_tokens: int | None = None) -> list[WriteOp]:
+        """The writes that give the credential's slot back (none when it already was), for the batch that
+        finishes a request.
 
         After a success, ``served_tokens`` also counts the tokens in the windows, clears the provider's failure
-        history and binds the session to the credential, in the same round trip as the release.
+        history and binds the session to the credential.
         """
         if lease.released:
-            return
+            return []
         lease.released = True
         self._active.pop(lease.holder, None)
         ops: list[WriteOp] = [("release", lease.key, lease.holder, None)]
         if served_tokens is not None:
             provider = lease.credential.provider
-            await self.cooldowns.on_success(provider, lease.model)
+            ops += self.cooldowns.success_ops(provider, lease.model)
             ops += self.windows.token_ops(lease.credential, lease.model, served_tokens)
             if lease.session and self._config.sessions.sticky_ttl > 0:
                 group = self.cooldowns.group_of(provider, lease.model)
                 key = self._keys.affinity(lease.credential.scope, provider, group, lease.session)
                 ops.append(("set", key, lease.credential.id.encode(), self._config.sessions.sticky_ttl))
-        await self._backend.write_many(ops)
+        return ops
 
     async def record_failure(self, lease: Lease, provider: str, error: GatewayError) -> CooldownDecision:
         """Cool what the error says is at fault; an exhausted credential also spends its fair-cycle turn."""
@@ -343,7 +333,3 @@ class CredentialPool:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
-
-
-def _remaining(raw: bytes | None, now: float) -> float | None:
-    return float(_json.loads(raw)["until"]) - now if raw else None

@@ -50,6 +50,7 @@ async def send_event_stream(
     on_error_response: Callable[[GatewayError], tuple[int, bytes, list[tuple[str, str]]]],
     heartbeat_interval: float | None,
     on_event: Callable[[StreamEvent], Awaitable[None]] | None = None,
+    outcome: StreamOutcome | None = None,
 ) -> StreamOutcome:
     """Pump ``events`` through ``formatter`` to the client until a terminal event or a disconnect.
 
@@ -59,8 +60,9 @@ async def send_event_stream(
         on_error_response: renders an error that comes before the response started as (status, body, headers).
         heartbeat_interval: seconds of silence before a heartbeat; None disables them.
         on_event: sees every canonical event before it is sent (state capture that must precede the terminal).
+        outcome: the outcome to fill in as the stream goes (``on_event`` may read its counts so far).
     """
-    outcome = StreamOutcome()
+    outcome = outcome or StreamOutcome()
     started = False
     last_sent = time.monotonic()
     lock = asyncio.Lock()

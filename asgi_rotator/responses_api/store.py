@@ -14,7 +14,7 @@ from .. import _json
 from ..caller import Caller
 from ..config.models import ResponsesConfig
 from ..errors import GatewayError
-from ..state.base import StateBackend
+from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace
 
 
@@ -58,9 +58,9 @@ class ResponseStore:
         self._keys = keys
         self._config = config
 
-    async def put(self, stored: StoredResponse) -> None:
-        """Store (or replace) a response for ``responses.ttl`` seconds."""
-        await self._backend.set(self._keys.response(stored.id), _json.dumps(asdict(stored)), ttl=self._config.ttl)
+    def put_ops(self, stored: StoredResponse) -> list[WriteOp]:
+        """The write that stores (or replaces) a response for ``responses.ttl`` seconds."""
+        return [("set", self._keys.response(stored.id), _json.dumps(asdict(stored)), float(self._config.ttl))]
 
     async def get(self, response_id: str, caller: Caller) -> StoredResponse:
         """The response, if ``caller`` may see it.

@@ -11,17 +11,12 @@ Times are Unix seconds from the backend's clock, so every replica agrees on when
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-#: One write of a batch: ``("set", key, value, ttl)``, ``("incr", key, amount, ttl)``,
-#: ``("hincr", key, {field: amount}, ttl)`` for a hash of counters (the TTL starts when the hash is created),
-#: or ``("release", key, holder, None)`` to give a lease back.
-WriteOp = (
-    tuple[Literal["set"], str, bytes, float | None]
-    | tuple[Literal["incr"], str, int, float | None]
-    | tuple[Literal["hincr"], str, dict[str, int], float | None]
-    | tuple[Literal["release"], str, str, None]
-)
+from .admission import Admission, Admitted
+from .ops import WriteOp
+
+__all__ = ["StateBackend", "WriteOp"]
 
 
 @runtime_checkable
@@ -62,6 +57,11 @@ class StateBackend(Protocol):
 
         ``then`` are writes applied only when the slot was taken (in the same round trip when the backend can).
         """
+
+    async def admit(self, admission: Admission) -> Admitted:
+        """Decide and count one admission atomically (see :mod:`.admission`): the target's cooldowns, the
+        budget reservation, then the best ready contender, whose lease is taken and whose windows, counters
+        and reservation are added to in the same step."""
 
     async def renew_leases(self, leases: Sequence[tuple[str, str]], ttl: float) -> None:
         """Push each held ``(key, holder)`` lease's expiry ``ttl`` seconds ahead, in one round trip (a long

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from ..errors import BackendError
+from .admission import Admission, Admitted
 from .base import StateBackend, WriteOp
 from .memory import MemoryBackend
 
@@ -81,6 +82,9 @@ class DegradingBackend:
         self, key: str, holder: str, limit: int | None, ttl: float, *, then: Sequence[WriteOp] = ()
     ) -> bool:
         return await self._run(lambda b: b.acquire_lease(key, holder, limit, ttl, then=then))
+
+    async def admit(self, admission: Admission) -> Admitted:
+        return await self._run(lambda b: b.admit(admission))
 
     async def renew_leases(self, leases: Sequence[tuple[str, str]], ttl: float) -> None:
         await self._run(lambda b: b.renew_leases(leases, ttl))

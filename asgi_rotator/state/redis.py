@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from ..errors import BackendError, MissingDependency
+from . import redis_admission
+from .admission import Admission, Admitted
 from .base import WriteOp
 
 try:
@@ -126,7 +128,17 @@ class RedisBackend:
         self._renew = client.register_script(_RENEW)
         self._count = client.register_script(_COUNT)
         self._cycle = client.register_script(_CYCLE)
-        self._scripts = (self._incr, self._hincr, self._extend, self._acquire, self._renew, self._count, self._cycle)
+        self._admit = client.register_script(redis_admission.SCRIPT)
+        self._scripts = (
+            self._incr,
+            self._hincr,
+            self._extend,
+            self._acquire,
+            self._renew,
+            self._count,
+            self._cycle,
+            self._admit,
+        )
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> RedisBackend:
@@ -178,6 +190,8 @@ class RedisBackend:
                 commands.append(("SET", op[1], op[2], "PX", ttl) if ttl != "" else ("SET", op[1], op[2]))
             elif op[0] == "release":
                 commands.append(("ZREM", op[1], op[2]))
+            elif op[0] == "delete":
+                commands.append(("DEL", op[1]))
             elif op[0] == "hincr":
                 hash_keys.append(op[1])
                 hash_args += [len(op[2]), *(x for pair in op[2].items() for x in pair), ttl]
@@ -250,6 +264,11 @@ class RedisBackend:
         if taken and then:
             await self.write_many(list(then))
         return taken
+
+    async def admit(self, admission: Admission) -> Admitted:
+        keys, args = redis_admission.encode(admission)
+        (reply,) = await self._pipelined([("EVALSHA", self._admit.sha, len(keys), *keys, *args)])
+        return redis_admission.decode(reply)
 
     async def renew_leases(self, leases: Sequence[tuple[str, str]], ttl: float) -> None:
         if leases:

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..credentials.budget import BudgetHold
 from ..credentials.identity import Credential
+from ..credentials.pool import Lease
 from ..pipeline import AdapterChain, AdapterContext, CacheContext
 from ..planner import Target
 from ..protocols.base import WireProtocol
@@ -55,6 +57,12 @@ class Call:
     first_byte: float | None = None
     #: When the serving attempt gave its first visible output (streams), for time-to-first-token metrics.
     first_output: float | None = None
+    #: The client key's budget, reserved by the first admission and settled when the request ends.
+    budget: BudgetHold | None = None
+    #: The serving attempt's lease, held until the batch that finishes the request gives it back.
+    lease: Lease | None = None
+    #: Usage was recorded (once, by whichever of finish or account came first).
+    accounted: bool = False
 
     def client_body(self, body: dict[str, Any]) -> dict[str, Any]:
         """``body`` (the client's formatted answer) through the serving provider's client-response adapters."""

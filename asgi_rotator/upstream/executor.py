@@ -57,7 +57,7 @@ class Executor:
         async for target, lease, budget in self._leases(call, plan, failures):
             started = self._clock()
             http_request = None
-            served: int | None = None  # tokens of a success, counted as the lease is released
+            served: int | None = None  # tokens of a success (its lease is given back when the request ends)
             try:
                 http_request, attempt = await self._prepare(call, target, lease, budget)
                 response = await self._transport.send(http_request, target.protocol, lease.credential)
@@ -76,7 +76,9 @@ class Executor:
                 await failures.record(self._pool, target, lease, error, self._clock() - started)
                 continue
             finally:
-                await self._pool.release(lease, served_tokens=served)
+                if served is None:
+                    await self._pool.release(lease)
+            call.lease = lease  # given back by the batch that finishes the request
             call.usage = result.usage
             self._served(call, target, lease, started, attempt)
             return result
@@ -119,8 +121,7 @@ class Executor:
                             if event.kind == "end":
                                 if reader.costs and call.usage is not None and call.usage.provider_cost_usd is None:
                                     call.usage.provider_cost_usd = reader.costs[-1]  # the final usage's own cost wins
-                                # Before yielding: the consumer closes the stream once it has the terminal.
-                                await self._pool.release(lease, served_tokens=_tokens(call.usage))
+                                call.lease = lease  # given back by the batch that finishes the request
                                 await reader.completed()
                             yield event
                 finally:
@@ -134,7 +135,8 @@ class Executor:
                 await failures.record(self._pool, target, lease, error, self._clock() - started)
                 continue
             finally:
-                await self._pool.release(lease)
+                if call.lease is not lease:
+                    await self._pool.release(lease)
             return
         yield StreamEvent("error", error=failures.final())
 
@@ -210,6 +212,7 @@ class Executor:
                             exclude=frozenset(tried),
                             max_wait=min(self._config.routing.max_wait, budget),
                             session=call.session,
+                            budget=call.budget,
                         )
                     except NoCredentialAvailable as exc:
                         failures.unavailable(target, exc)
