@@ -73,7 +73,7 @@ class ResponseStore:
         if raw is None:
             raise not_found(response_id)
         stored = StoredResponse(**_json.loads(raw))
-        if not (caller.admin or stored.owner in ("*", owner_of(caller, self._config))):
+        if not self._visible(stored, caller):
             raise not_found(response_id)
         return stored
 
@@ -83,30 +83,40 @@ class ResponseStore:
         await self._backend.delete(self._keys.response(response_id))
 
     async def lineage(self, response_id: str, caller: Caller) -> list[StoredResponse]:
-        """The chain ending at ``response_id``, oldest first.
+        """The chain ending at ``response_id``, oldest first, read in one round trip however deep it is.
 
         Raises:
-            GatewayError: 404 for a missing ancestor; 400 when the chain is deeper than ``responses.max_depth``
-                (never a silent cut) or loops.
+            GatewayError: 404 for a missing (or someone else's) ancestor; 400 when the chain is deeper than
+                ``responses.max_depth`` (never a silent cut) or loops.
         """
+        limit = self._config.max_depth
+        prefix = self._keys.response("")
+        values = await self._backend.follow(self._keys.response(response_id), "previous_response_id", prefix, limit + 1)
         chain: list[StoredResponse] = []
         seen: set[str] = set()
-        current: str | None = response_id
-        while current is not None:
-            if current in seen:
+        wanted: str | None = response_id
+        for raw in values:
+            stored = StoredResponse(**_json.loads(raw))
+            if stored.id in seen:
                 raise GatewayError(
-                    "invalid_request", f"The response chain loops at '{current}'.", param="previous_response_id"
+                    "invalid_request", f"The response chain loops at '{stored.id}'.", param="previous_response_id"
                 )
-            if len(chain) >= self._config.max_depth:
+            if len(chain) >= limit:
                 raise GatewayError(
                     "invalid_request",
                     f"The conversation behind previous_response_id is longer than responses.max_depth "
-                    f"({self._config.max_depth}) responses; raise the limit or start a new conversation.",
+                    f"({limit}) responses; raise the limit or start a new conversation.",
                     param="previous_response_id",
                 )
-            seen.add(current)
-            stored = await self.get(current, caller)
+            if not self._visible(stored, caller):
+                raise not_found(stored.id)
+            seen.add(stored.id)
             chain.append(stored)
-            current = stored.previous_response_id
+            wanted = stored.previous_response_id
+        if wanted is not None:
+            raise not_found(wanted)
         chain.reverse()
         return chain
+
+    def _visible(self, stored: StoredResponse, caller: Caller) -> bool:
+        return caller.admin or stored.owner in ("*", owner_of(caller, self._config))

@@ -29,6 +29,11 @@ class StateBackend(Protocol):
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
         """Values for several keys in one round trip."""
 
+    async def follow(self, key: str, link: str, prefix: str, limit: int) -> list[bytes]:
+        """A chain of JSON objects in one round trip: the value at ``key``, then the value whose key is
+        ``prefix`` + the escaped (:func:`~asgi_rotator.state.keys.part`) string in the previous value's
+        ``link`` field, and so on, up to ``limit`` values; it stops at a missing key or a non-string link."""
+
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Store ``value``; it expires after ``ttl`` seconds when given."""
 

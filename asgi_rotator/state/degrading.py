@@ -60,6 +60,9 @@ class DegradingBackend:
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
         return await self._run(lambda b: b.get_many(keys))
 
+    async def follow(self, key: str, link: str, prefix: str, limit: int) -> list[bytes]:
+        return await self._run(lambda b: b.follow(key, link, prefix, limit))
+
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         await self._run(lambda b: b.set(key, value, ttl))
 

@@ -6,12 +6,14 @@ Expired entries are dropped when touched and swept every few thousand writes, so
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
 from .admission import Admission, Admitted, Row, admitted_writes, choose, evaluate, over_budget
 from .base import WriteOp
+from .keys import part
 
 
 class MemoryBackend:
@@ -56,6 +58,18 @@ class MemoryBackend:
 
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
         return [await self.get(key) for key in keys]
+
+    async def follow(self, key: str, link: str, prefix: str, limit: int) -> list[bytes]:
+        chain: list[bytes] = []
+        current: str | None = key
+        while current is not None and len(chain) < limit:
+            raw = await self.get(current)
+            if raw is None:
+                break
+            chain.append(raw)
+            following = json.loads(raw).get(link)
+            current = prefix + part(following) if isinstance(following, str) else None
+        return chain
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         self._values[key] = (value, self._expiry(ttl))

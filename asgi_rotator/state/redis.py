@@ -55,6 +55,19 @@ for k = 1, #KEYS do
 end
 return 1
 """
+# A chain of JSON values: ARGV holds the link field, the key prefix and the longest chain; keys.part's escaping.
+_FOLLOW = """
+local chain, key = {}, KEYS[1]
+for i = 1, tonumber(ARGV[3]) do
+  local raw = redis.call('GET', key)
+  if not raw then break end
+  chain[i] = raw
+  local link = cjson.decode(raw)[ARGV[1]]
+  if type(link) ~= 'string' then break end
+  key = ARGV[2] .. (string.gsub((string.gsub(link, '%%', '%%25')), ':', '%%3A'))
+end
+return chain
+"""
 _NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)"
 _ACQUIRE = (
     _NOW_MS
@@ -129,6 +142,7 @@ class RedisBackend:
         self._count = client.register_script(_COUNT)
         self._cycle = client.register_script(_CYCLE)
         self._admit = client.register_script(redis_admission.SCRIPT)
+        self._follow = client.register_script(_FOLLOW)
         self._scripts = (
             self._incr,
             self._hincr,
@@ -138,6 +152,7 @@ class RedisBackend:
             self._count,
             self._cycle,
             self._admit,
+            self._follow,
         )
 
     @classmethod
@@ -170,6 +185,10 @@ class RedisBackend:
         if not keys:
             return []
         return cast(list[bytes | None], await self._call(self._client.mget(keys)))
+
+    async def follow(self, key: str, link: str, prefix: str, limit: int) -> list[bytes]:
+        (chain,) = await self._pipelined([("EVALSHA", self._follow.sha, 1, key, link, prefix, limit)])
+        return cast(list[bytes], chain)
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         await self._call(self._client.set(key, value, px=_ms(ttl) if ttl is not None else None))
