@@ -5,6 +5,7 @@
     │   └── FieldCachePathError  a malformed field-cache or adapter path
     ├── MissingDependency        an optional extra is not installed
     ├── BackendError             the state backend failed (Redis down, timeout)
+    │   └── BackendTimeout       it did not answer in time: the operation may or may not have happened
     ├── ClientDisconnected       the client went away while the gateway read or wrote
     └── GatewayError             anything that reaches a client as an HTTP error
         ├── UpstreamError        the provider answered with an error, or could not be reached
@@ -86,6 +87,11 @@ class MissingDependency(RotatorError, ImportError):
 
 class BackendError(RotatorError):
     """The state backend failed; the gateway degrades as documented in docs/scaling.md."""
+
+
+class BackendTimeout(BackendError):
+    """The state backend did not answer in time: the operation may or may not have happened (a stalled
+    Redis runs it when it wakes up), so only idempotent writes are safe to repeat."""
 
 
 class ClientDisconnected(RotatorError):

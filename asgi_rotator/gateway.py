@@ -198,8 +198,8 @@ class Gateway:
     def _client_error(exc: Exception, scope: Scope, path: str) -> GatewayError:
         if isinstance(exc, GatewayError):
             return exc
-        if isinstance(exc, BackendError):
-            logger.error("asgi_rotator: state backend failure: %s", exc)
+        if isinstance(exc, BackendError):  # the backend logs each outage once, when it begins and ends
+            logger.debug("asgi_rotator: state backend failure: %s", exc)
             return GatewayError(
                 "no_credentials", "The gateway's state backend is unavailable; retry shortly.", retry_after=5
             )

@@ -448,6 +448,9 @@ class StateConfig(_Model):
     on_error: Literal["degrade", "fail"] = Field(
         "degrade", description="When Redis fails: serve on per-replica memory state, or answer 503."
     )
+    retry_after: float = Field(
+        5.0, gt=0, description="With on_error: degrade, seconds on local state before Redis is tried again."
+    )
 
 
 class ServerConfig(_Model):

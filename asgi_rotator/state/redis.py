@@ -8,22 +8,26 @@ rather than hanging requests.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
-from ..errors import BackendError, MissingDependency
+from ..errors import BackendError, BackendTimeout, MissingDependency
 from . import redis_admission
 from .admission import Admission, Admitted
 from .base import WriteOp
 
 try:
     import redis.asyncio as aioredis
-    from redis.exceptions import NoScriptError, RedisError
+    from redis.exceptions import NoScriptError, RedisError, TimeoutError as RedisTimeoutError
+
+    from .redis_connect import client_from_url
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependency("redis", extra="redis") from exc
 
 T = TypeVar("T")
+logger = logging.getLogger("asgi_rotator")
 
 # Several counters in one call: per key, ARGV holds an amount and a TTL set when the counter is created.
 _INCR = """
@@ -126,14 +130,24 @@ class RedisBackend:
         client: a ``redis.asyncio.Redis`` client.
         owns_client: close the client in :meth:`aclose`.
         clock: Unix time, for turning deadlines into TTLs.
+        report_health: log when Redis fails and when it answers again, once each per outage (off when a
+            :class:`~asgi_rotator.state.degrading.DegradingBackend` reports them instead).
     """
 
     def __init__(
-        self, client: aioredis.Redis, *, owns_client: bool = False, clock: Callable[[], float] = time.time
+        self,
+        client: aioredis.Redis,
+        *,
+        owns_client: bool = False,
+        clock: Callable[[], float] = time.time,
+        report_health: bool = True,
     ) -> None:
         self._client = client
         self._owns_client = owns_client
         self._clock = clock
+        self._report_health = report_health
+        #: When the current outage began (monotonic), or None while Redis answers: each is logged once.
+        self._down_since: float | None = None
         self._incr = client.register_script(_INCR)
         self._hincr = client.register_script(_HINCR)
         self._extend = client.register_script(_EXTEND)
@@ -156,27 +170,34 @@ class RedisBackend:
         )
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> RedisBackend:
-        """A backend with its own client for ``url`` (``redis://host:port/db``)."""
-        # A blocking pool makes a burst of requests queue for a connection instead of failing.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=64,
-            timeout=2.0,
-            socket_timeout=2.0,
-            socket_connect_timeout=2.0,
-            health_check_interval=30,
-        )
-        return cls(aioredis.Redis(connection_pool=pool), owns_client=True, clock=clock)
+    def from_url(cls, url: str, *, clock: Callable[[], float] = time.time, report_health: bool = True) -> RedisBackend:
+        """A backend with its own client for ``url`` (see :mod:`.redis_connect` for the forms)."""
+        return cls(client_from_url(url), owns_client=True, clock=clock, report_health=report_health)
 
     def __repr__(self) -> str:
         return "RedisBackend()"
 
     async def _call(self, operation: Awaitable[T]) -> T:
         try:
-            return await operation
+            result = await operation
+        except (RedisTimeoutError, TimeoutError) as exc:
+            self._failed(exc)
+            raise BackendTimeout(f"the Redis state backend did not answer in time: {exc}") from exc
         except (RedisError, OSError) as exc:
+            self._failed(exc)
             raise BackendError(f"the Redis state backend failed: {type(exc).__name__}: {exc}") from exc
+        if self._down_since is not None:
+            if self._report_health:
+                down = time.monotonic() - self._down_since
+                logger.warning("asgi_rotator: the Redis state backend answers again after %.1fs", down)
+            self._down_since = None
+        return result
+
+    def _failed(self, exc: Exception) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            if self._report_health:
+                logger.error("asgi_rotator: the Redis state backend failed (%s: %s)", type(exc).__name__, exc)
 
     async def get(self, key: str) -> bytes | None:
         return cast(bytes | None, await self._call(self._client.get(key)))
@@ -238,7 +259,7 @@ class RedisBackend:
             for i, result in zip(missing, await self._execute([commands[i] for i in missing]), strict=True):
                 results[i] = result
         failed = next((result for result in results if isinstance(result, Exception)), None)
-        if failed is not None:
+        if failed is not None:  # a command the server refused (the connection itself was fine)
             raise BackendError(f"the Redis state backend failed: {type(failed).__name__}: {failed}")
         return results
 
