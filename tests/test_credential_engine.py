@@ -59,19 +59,29 @@ def test_sequential_stays_on_one_until_rate_limited(connect, fake):
 
 def test_fair_cycle_gives_every_credential_its_turn(connect, fake):
     clock = FakeClock()
-    clock.now = clock.now // 60 * 60 + 1  # the whole test inside one minute window
     client = connect({"providers": {"p": openai_provider(*KEYS[:3], selection="sequential")}}, clock=clock)
     for _ in range(2):
-        fake.script(Reply(status=429, retry_after=5))
+        fake.script(Reply(status=429, retry_after=300))  # long enough to exhaust the credential's turn
         ask(client)
-        clock.advance(6)  # the rate-limited key has recovered, but it already had its turn
+        clock.advance(301)  # the rate-limited key has recovered, but it already had its turn
     ask(client)
     # Without the fair cycle the recovered first key would have served the second request.
     assert fake.keys_used() == [KEYS[0], KEYS[1], KEYS[1], KEYS[2], KEYS[2]]
     url = str(client.base_url).removesuffix("v1/") + "rotator/credentials"
     rows = {r["credential"]: r for r in httpx.get(url, headers={"x-api-key": PROXY_KEY}).json()["credentials"]}
     assert rows["...0000"]["fair_cycle"] == "exhausted" and rows["...2222"]["fair_cycle"] == "in_turn"
-    assert rows["...2222"]["requests_this_minute"] == 2 and rows["...2222"]["tier"] == 1
+    assert rows["...2222"]["requests_this_minute"] == 1 and rows["...2222"]["tier"] == 1
+
+
+def test_a_brief_rate_limit_does_not_spend_a_credentials_fair_cycle_turn(connect, fake):
+    clock = FakeClock()
+    client = connect({"providers": {"p": openai_provider(*KEYS[:3], selection="sequential")}}, clock=clock)
+    for _ in range(2):
+        fake.script(Reply(status=429, retry_after=1))
+        ask(client)
+        clock.advance(2)
+    # Below fair_cycle.exhaustion_threshold (300 s) the first key kept its turn: it serves again, not the third.
+    assert fake.keys_used() == [KEYS[0], KEYS[1], KEYS[1], KEYS[0]]
 
 
 def test_concurrency_cap_of_2_holds_under_50_parallel_requests(connect, fake):
@@ -118,6 +128,41 @@ def test_rpm_cap_skips_a_credential_for_the_rest_of_its_window(connect, fake):
     fake.requests.clear()
     ask(client)
     assert fake.keys_used() == [KEYS[1], KEYS[0]]
+
+
+def test_the_503_says_when_to_retry_when_every_credential_is_at_its_cap(connect, fake):
+    clock = FakeClock()
+    clock.now = (clock.now // 60) * 60 + 15  # 45 s before the minute ends
+    capped = openai_provider({"key": KEYS[0], "rpm": 1}, {"key": KEYS[1], "max_concurrency": 1})
+    client = connect({"providers": {"p": capped}, "routing": {"max_wait": 0}}, clock=clock)
+    fake.on_key(KEYS[1], Reply(status=429, retry_after=30))
+    ask(client)  # the first key's minute is used up; the second cools for 30 s
+    with pytest.raises(openai.APIStatusError) as caught:
+        ask(client)
+    assert caught.value.status_code == 503 and caught.value.response.headers["retry-after"] == "30"
+    fake.default = Reply(delay=1.0)
+    only = openai_provider({"key": KEYS[2], "max_concurrency": 1})
+    client = connect({"providers": {"p": only}, "routing": {"max_wait": 0}})
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(ask, client)  # holds the only slot
+        while fake.in_flight == 0:
+            pass
+        with pytest.raises(openai.APIStatusError) as busy:
+            ask(client)
+        slow.result()
+    assert busy.value.status_code == 503 and busy.value.response.headers["retry-after"] == "1"
+
+
+def test_quota_group_cooldowns_show_in_the_credential_states(connect, fake):
+    grouped = openai_provider(KEYS[0], KEYS[1], selection="sequential", quota_groups={"g": ["m", "m-mini"]})
+    client = connect({"providers": {"p": grouped}})
+    fake.script(Reply(status=429, retry_after=60))
+    ask(client)
+    url = str(client.base_url).removesuffix("v1/") + "rotator/credentials"
+    rows = {r["credential"]: r for r in httpx.get(url, headers={"x-api-key": PROXY_KEY}).json()["credentials"]}
+    cooling = rows["...0000"]["quota_groups"]["g"]
+    assert (rows["...0000"]["state"], cooling["state"], cooling["reason"]) == ("available", "cooling", "rate_limit")
+    assert 55 < cooling["cooldown_remaining"] <= 60 and rows["...1111"]["quota_groups"] == {}
 
 
 def test_two_turns_of_a_conversation_share_a_credential_and_conversations_spread(connect, fake):

@@ -99,7 +99,12 @@ class FairCycleConfig(_Model):
     """Sequential selection's fair cycle: an exhausted credential waits until the others had their turn."""
 
     enabled: bool = Field(True, description="Turn the fair cycle on (sequential selection only).")
-    duration: float = Field(86400.0, gt=0, description="Seconds after which a cycle starts over regardless.")
+    duration: float = Field(604800.0, gt=0, description="Seconds after which a cycle starts over regardless.")
+    exhaustion_threshold: float = Field(
+        300.0,
+        ge=0,
+        description="A credential cooldown at least this long spends its turn in the cycle; a brief 429 does not.",
+    )
 
 
 Credentials = Annotated[list[CredentialConfig], BeforeValidator(_key_strings)]

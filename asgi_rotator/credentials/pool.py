@@ -14,7 +14,7 @@ import contextlib
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .. import _json
@@ -143,7 +143,8 @@ class CredentialPool:
             # ends in time. A longer cooldown fails fast, so that fallback to another target proceeds.
             waitable = busy or (retry_after is not None and retry_after <= remaining)
             if remaining <= 0 or not waitable:
-                raise NoCredentialAvailable(provider, retry_after)
+                # Every credential only busy: a slot frees as soon as a request ends, so say "retry shortly".
+                raise NoCredentialAvailable(provider, retry_after if retry_after is not None or not busy else 1.0)
             await asyncio.sleep(min(delay, remaining, retry_after or delay))
             delay = min(delay * 2, _POLL_MAX)
 
@@ -246,13 +247,16 @@ class CredentialPool:
         return ops
 
     async def record_failure(self, lease: Lease, provider: str, error: GatewayError) -> CooldownDecision:
-        """Cool what the error says is at fault; an exhausted credential also spends its fair-cycle turn."""
+        """Cool what the error says is at fault; a credential cooled for at least the fair cycle's
+        ``exhaustion_threshold`` also spends its turn."""
         credential = lease.credential
         decision = await self.cooldowns.on_failure(
             provider, lease.model, credential, error, len(self.credentials(provider, credential.scope))
         )
         settings = self._config.providers[provider]
-        if decision.cooled_credential and settings.selection == "sequential" and settings.fair_cycle.enabled:
+        cycle = settings.fair_cycle
+        exhausted = decision.cooled_credential and (decision.seconds or 0.0) >= cycle.exhaustion_threshold
+        if exhausted and settings.selection == "sequential" and cycle.enabled:
             # One atomic step: when everyone has had a turn, the cycle ends and a new one begins.
             key = self._keys.fair_cycle(credential.scope, provider, self.cooldowns.group_of(provider, lease.model))
             peers = len(self.credentials(provider, credential.scope))
@@ -278,6 +282,9 @@ class CredentialPool:
                 )
             ]
         )
+        groups = {c.id: self._quota_groups(c.provider) for c in credentials}
+        group_keys = [keys.group_cooldown(c, g) for c in credentials for g in groups[c.id]]
+        group_values = iter(await self._backend.get_many(group_keys))
         in_flight = await self._backend.count_leases([keys.lease(c) for c in credentials])
         turns = [values[4 * i + 2] for i in range(len(credentials))]
         cycles = await self._backend.get_counters([turn.decode() for turn in turns if turn])
@@ -309,9 +316,14 @@ class CredentialPool:
                     "failures": int(failed or 0),
                     "requests_this_minute": int(minute or 0),
                     "fair_cycle": "exhausted" if cycled else "in_turn",
+                    "quota_groups": _group_cooldowns(groups[credential.id], group_values, now),
                 }
             )
         return rows
+
+    def _quota_groups(self, provider: str) -> list[str]:
+        settings = self._config.providers.get(provider)
+        return sorted(settings.quota_groups) if settings is not None else []
 
     def _track(self, lease: Lease) -> None:
         self._active[lease.holder] = lease
@@ -333,3 +345,19 @@ class CredentialPool:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
+
+
+def _group_cooldowns(groups: list[str], records: Iterator[bytes | None], now: float) -> dict[str, object]:
+    """The quota-group cooldowns in force for one credential: group -> state, reason and seconds left."""
+    cooling: dict[str, object] = {}
+    for group in groups:
+        raw = next(records)
+        record = _json.loads(raw) if raw else None
+        remaining = float(record["until"]) - now if record else 0.0
+        if record is not None and remaining > 0:
+            cooling[group] = {
+                "state": record["state"],
+                "reason": record["reason"],
+                "cooldown_remaining": round(remaining, 3),
+            }
+    return cooling
