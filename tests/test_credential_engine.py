@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import json
 
 import httpx
+import httpx2
 import openai
 import pytest
 
+from asgi_rotator import RotatorASGI
 from asgi_rotator.cli import main as cli_main
 from asgi_rotator.testing import Reply
 
@@ -260,3 +263,28 @@ def test_keys_command_prints_the_credential_table(gateway, fake, capsys):
     assert cli_main(["keys", "--url", base, "--key", PROXY_KEY]) == 0
     out = capsys.readouterr().out
     assert "...1111" in out and "available" in out and KEYS[1] not in out
+
+
+async def test_three_quota_errors_in_a_row_fail_fast():
+    keys_used = []
+    error = {"message": "You exceeded your current quota.", "type": "insufficient_quota", "code": "insufficient_quota"}
+
+    async def out_of_quota(scope, receive, send):  # OpenAI's answer to an account without quota
+        keys_used.append(dict(scope["headers"])[b"authorization"])
+        await send({"type": "http.response.start", "status": 429, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": json.dumps({"error": error}).encode()})
+
+    config = {
+        "providers": {"p": {**openai_provider(*KEYS), "base_url": "http://up/v1"}},
+        "auth": {"api_keys": [PROXY_KEY]},
+    }
+    app = RotatorASGI(config, upstream_transport=httpx.ASGITransport(app=out_of_quota))
+    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app))
+    async with openai.AsyncOpenAI(
+        base_url="http://gw/v1", api_key=PROXY_KEY, http_client=http, max_retries=0
+    ) as client:
+        with pytest.raises(openai.APIStatusError) as caught:
+            await client.chat.completions.create(model="p/m", messages=MESSAGES)
+    await app.shutdown()
+    assert len(keys_used) == 3  # the fourth key is not burnt on a request too big for the quota
+    assert "3 credentials in a row reported their quota exhausted" in caught.value.message

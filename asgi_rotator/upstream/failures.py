@@ -11,6 +11,8 @@ from ..errors import GatewayError, NoCredentialAvailable, UpstreamError
 from ..planner import Plan, Target
 from .call import AttemptRecord, Call
 
+_QUOTA_STREAK = 3
+
 
 class Failures:
     """Failures of one request: it cools what is at fault and decides whether to retry, move on or stop."""
@@ -29,6 +31,8 @@ class Failures:
         #: Try the same target again after a short pause (connection trouble, not the credential's).
         self.retry_same = False
         self._connect_failures: dict[str, int] = {}
+        #: Quota errors in a row: three mean the request itself is too big for the quota, not the keys.
+        self._quota_streak = 0
 
     async def record(
         self, pool: CredentialPool, target: Target, lease: Lease, error: GatewayError, duration: float
@@ -50,6 +54,12 @@ class Failures:
                 self.next_target = True  # the provider is down or slow, not this credential
         elif kind == "upstream_invalid":
             self.next_target = True
+        self._quota_streak = self._quota_streak + 1 if kind == "quota_exceeded" else 0
+        if self._quota_streak >= _QUOTA_STREAK and self.fatal is None:
+            self.fatal = error.evolve(
+                message=f"{error.message} ({_QUOTA_STREAK} credentials in a row reported their quota exhausted; "
+                "the request is probably too large for this model's quota)"
+            )
         group = self.plan.group
         if group is not None and self.fatal is None and (kind in group.stop_on or kind not in group.failover_on):
             self.fatal = error
