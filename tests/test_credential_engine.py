@@ -288,3 +288,17 @@ async def test_three_quota_errors_in_a_row_fail_fast():
     await app.shutdown()
     assert len(keys_used) == 3  # the fourth key is not burnt on a request too big for the quota
     assert "3 credentials in a row reported their quota exhausted" in caught.value.message
+
+
+def test_a_key_limited_on_three_models_is_locked_out_for_five_minutes(connect, fake):
+    clock = FakeClock()
+    client = connect({"providers": {"p": openai_provider(KEYS[0], KEYS[1], selection="sequential")}}, clock=clock)
+    fake.on_key(KEYS[0], Reply(status=429, retry_after=1))
+    for model in ("m1", "m2", "m3"):
+        client.chat.completions.create(model=f"p/{model}", messages=MESSAGES)
+        clock.advance(2)  # each short cooldown is over before the next model is tried
+    url = str(client.base_url).removesuffix("v1/") + "rotator/credentials"
+    rows = {r["credential"]: r for r in httpx.get(url, headers={"x-api-key": PROXY_KEY}).json()["credentials"]}
+    locked = rows["...0000"]
+    assert (locked["state"], locked["reason"]) == ("locked", "limited on 3 models")
+    assert 295 < locked["cooldown_remaining"] <= 298

@@ -26,6 +26,8 @@ from .identity import Credential
 
 _TRANSIENT = frozenset({"server_error", "api_connection", "timeout", "upstream_invalid"})
 _HISTORY_LENGTH = 200
+#: A credential rate-limited on this many models within ``_LOCKOUT`` seconds is locked out that long (seed).
+_LOCKOUT_MODELS, _LOCKOUT = 3, 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,8 @@ class CooldownBook:
             base, group_key = self.credential_keys(credential, model)
             seconds = error.retry_after or self._rules.rate_limit_default
             scope = "quota_group" if group_key else "credential"
-            return CooldownDecision(scope, await self._cool(group_key or base, seconds, kind, "cooling"))
+            decision = CooldownDecision(scope, await self._cool(group_key or base, seconds, kind, "cooling"))
+            return await self._lockout(credential, model) or decision
         if kind in CREDENTIAL_KINDS:
             base, _ = self.credential_keys(credential, model)
             return CooldownDecision("credential", await self._cool(base, self._rules.auth_bench, kind, "benched"))
@@ -121,6 +124,19 @@ class CooldownBook:
         if kind in _TRANSIENT:
             return await self._transient(provider, model, credential, error, credential_count)
         return CooldownDecision()
+
+    async def _lockout(self, credential: Credential, model: str) -> CooldownDecision | None:
+        """Lock a credential out for ``_LOCKOUT`` seconds once it was limited on ``_LOCKOUT_MODELS`` models (or
+        quota groups) within that time: the limit is the key's, not one model's."""
+        key = self._keys.failed_models(credential)
+        if not await self._backend.mark_cycle(
+            key, self.group_of(credential.provider, model), _LOCKOUT_MODELS, _LOCKOUT
+        ):
+            return None
+        reason = f"limited on {_LOCKOUT_MODELS} models"
+        return CooldownDecision(
+            "credential", await self._cool(self._keys.cooldown(credential), _LOCKOUT, reason, "locked")
+        )
 
     async def _transient(
         self, provider: str, model: str, credential: Credential, error: GatewayError, credential_count: int

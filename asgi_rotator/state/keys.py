@@ -12,6 +12,7 @@ is ``<scope or ->:<provider>:<credential fingerprint>`` (never a raw key).
     level:<cooldown key>                     counter         4 x provider_backoff_max    CooldownBook
     hist:<provider>                          list (200)      cooldowns.provider_window   CooldownBook
     fails:<cred>                             counter         1 day                       CooldownBook
+    fmodels:<cred>                           cycle (hash)    5 min from the first        CooldownBook
     lease:<cred>                             lease set       state.lease_ttl, renewed    CredentialPool
     used:<cred>                              value           1 day                       CredentialPool
     win:<cred>:<group>:r|t:<minute>          counter         150 s                       Windows
@@ -103,6 +104,10 @@ class Keyspace:
     def failure_count(self, credential: CredentialRef) -> str:
         """Failures of a credential in the last day (for display)."""
         return self._credential("fails", credential)
+
+    def failed_models(self, credential: CredentialRef) -> str:
+        """The models a credential was rate-limited on lately (three lock it out)."""
+        return self._credential("fmodels", credential)
 
     # -- selection ---------------------------------------------------------------------------------------
 
