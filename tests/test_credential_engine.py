@@ -302,3 +302,22 @@ def test_a_key_limited_on_three_models_is_locked_out_for_five_minutes(connect, f
     locked = rows["...0000"]
     assert (locked["state"], locked["reason"]) == ("locked", "limited on 3 models")
     assert 295 < locked["cooldown_remaining"] <= 298
+
+
+def test_caps_per_tier_win_over_untiered_ones(connect, fake):
+    clock = FakeClock()
+    clock.now = (clock.now // 60) * 60 + 1
+    tiers = openai_provider(
+        KEYS[0],
+        {"key": KEYS[1], "priority": 2},
+        {"key": KEYS[2], "priority": 4},
+        selection="priority",
+        caps={"m": {"rpm": 2}, "t2:m": {"rpm": 1}, "t1-3:*": {"rpm": 3}},
+    )
+    client = connect({"providers": {"p": tiers}, "routing": {"max_wait": 0}}, clock=clock)
+    for _ in range(6):
+        ask(client)
+    with pytest.raises(openai.APIStatusError):
+        ask(client)
+    # Tier 1 has the tiers' "*" cap (3), tier 2 its own "t2:m" (1), tier 4 only the untiered "m" (2).
+    assert fake.keys_used() == [KEYS[0]] * 3 + [KEYS[1]] + [KEYS[2]] * 2

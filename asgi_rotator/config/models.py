@@ -233,7 +233,10 @@ class ProviderConfig(_Model):
     optimal_concurrency: int | None = Field(
         None, ge=1, description="Soft target of requests in flight per credential before load stacks on one."
     )
-    caps: dict[str, CapConfig] = Field(default_factory=dict, description="Keyed by model or quota group, or '*'.")
+    caps: dict[str, CapConfig] = Field(
+        default_factory=dict,
+        description="Keyed by model or quota group, or '*'; a 't2:' or 't1-3:' prefix limits a cap to those tiers.",
+    )
     daily_reset_hour: int = Field(0, ge=0, le=23, description="UTC hour when daily windows reset.")
     fair_cycle: FairCycleConfig = Field(
         default_factory=FairCycleConfig, description="Fair-cycle settings for sequential selection."

@@ -2,14 +2,18 @@
 
 A credential's known limits (``rpm``, ``tpm``, ``daily`` on the credential) are tightened by the provider's
 ``caps`` for a model or quota group (an absolute number, or a percentage of the known limit); a cap never
-loosens a limit. Minute windows slide (the previous minute counts in proportion to how much of it is still
-inside the last 60 seconds, unrounded); the daily window resets at the provider's ``daily_reset_hour``
-(UTC). A capped credential is skipped by selection, never failed. The check and the count are one atomic
+loosens a limit. A cap key may name credential tiers: ``t2:gpt-4.1`` applies to priority-2 credentials,
+``t1-3:*`` to tiers 1 to 3; a tier's own cap wins over an untiered one.
+
+Minute windows slide (the previous minute counts in proportion to how much of it is still inside the last
+60 seconds, unrounded); the daily window resets at the provider's ``daily_reset_hour`` (UTC). A capped
+credential is skipped by selection, never failed. The check and the count are one atomic
 admission (:mod:`asgi_rotator.state.admission`), so concurrent requests land exactly on a cap.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +51,22 @@ def _tighten(known: int | None, cap: int | str | None) -> int | None:
     return cap if known is None else min(known, cap)
 
 
+_TIERED = re.compile(r"t(\d+)(?:-(\d+))?:(.+)")
+
+
+def _by_target(caps: dict[str, CapConfig]) -> dict[str, list[tuple[tuple[int, int] | None, CapConfig]]]:
+    """``caps`` keyed by the model, group or ``*`` each applies to; ``t2:gpt-4.1`` and ``t1-3:*`` name tiers."""
+    out: dict[str, list[tuple[tuple[int, int] | None, CapConfig]]] = {}
+    for key, cap in caps.items():
+        tiered = _TIERED.fullmatch(key)
+        if tiered is None:
+            out.setdefault(key, []).append((None, cap))
+        else:
+            low = int(tiered[1])
+            out.setdefault(tiered[3], []).append(((low, int(tiered[2] or low)), cap))
+    return out
+
+
 class Windows:
     """Counts requests and tokens per credential and model group, and answers whether a cap is reached."""
 
@@ -62,14 +82,21 @@ class Windows:
         self._keys = keys
         self._group_of = group_of
         self._clock = clock
+        #: Per provider, per model, group or ``*``: ``(tier range or None, cap)``, as ``caps`` keys spell them.
+        self._caps = {name: _by_target(provider.caps) for name, provider in config.providers.items() if provider.caps}
 
     def caps(self, credential: Credential, model: str) -> Caps:
-        """The effective caps of ``credential`` for ``model``."""
-        provider = self._config.providers.get(credential.provider)
+        """The effective caps of ``credential`` for ``model``: the first of its tier's cap for the model, for
+        its quota group, for ``*``, then the untiered ones in the same order (the seed's precedence)."""
         cap = CapConfig()
-        if provider is not None:
-            caps = provider.caps
-            cap = caps.get(model) or caps.get(self._group_of(credential.provider, model)) or caps.get("*") or cap
+        tiered = self._caps.get(credential.provider)
+        if tiered is not None:
+            group = self._group_of(credential.provider, model)
+            candidates = [(tiers, cap) for name in (model, group, "*") for tiers, cap in tiered.get(name, [])]
+            for tiers, found in sorted(candidates, key=lambda c: c[0] is None):  # tiered first, order kept
+                if tiers is None or tiers[0] <= credential.priority <= tiers[1]:
+                    cap = found
+                    break
         return Caps(
             _tighten(credential.rpm, cap.rpm), _tighten(credential.tpm, cap.tpm), _tighten(credential.daily, cap.daily)
         )
