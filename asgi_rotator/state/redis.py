@@ -22,7 +22,7 @@ try:
     import redis.asyncio as aioredis
     from redis.exceptions import NoScriptError, RedisError, TimeoutError as RedisTimeoutError
 
-    from .redis_connect import client_from_url
+    from .redis_connect import client_from_url, close_client
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependency("redis", extra="redis") from exc
 
@@ -336,5 +336,4 @@ class RedisBackend:
 
     async def aclose(self) -> None:
         if self._owns_client:
-            await self._client.aclose()
-            await self._client.connection_pool.disconnect()
+            await close_client(self._client)

@@ -70,3 +70,12 @@ def _sentinel_client(url: str, *, tls: bool) -> aioredis.Redis:
     watchers = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0, "ssl": tls}
     sentinel = Sentinel(sentinels, sentinel_kwargs=watchers, **options)  # type: ignore[no-untyped-call]
     return cast(aioredis.Redis, sentinel.master_for(path[0], max_connections=64))
+
+
+async def close_client(client: aioredis.Redis) -> None:
+    """Close ``client``, its pool, and the connections to the sentinels that named its primary."""
+    await client.aclose()
+    await client.connection_pool.disconnect()
+    sentinel = getattr(client.connection_pool, "sentinel_manager", None)
+    if isinstance(sentinel, Sentinel):
+        await sentinel.aclose()
