@@ -14,10 +14,9 @@ import contextlib
 import random
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from .. import _json
 from ..config.models import CredentialConfig, RotatorConfig
 from ..errors import GatewayError, NoCredentialAvailable
 from ..state.admission import Admission, Contender
@@ -27,6 +26,7 @@ from .budget import BudgetHold
 from .cooldowns import CooldownBook, CooldownDecision
 from .identity import Credential, fingerprint, mask
 from .limits import Windows
+from .states import read_states
 
 _POLL_START, _POLL_MAX = 0.02, 0.25
 
@@ -267,63 +267,9 @@ class CredentialPool:
 
     async def states(self) -> list[dict[str, object]]:
         """Every credential's state for ``/rotator/credentials`` (no secret, only the masked form)."""
-        credentials = self.all_credentials()
-        now = self._clock()
-        keys = self._keys
-        values = await self._backend.get_many(
-            [
-                key
-                for c in credentials
-                for key in (
-                    keys.cooldown(c),
-                    keys.failure_count(c),
-                    keys.cycle_turn(c),
-                    self.windows.credential_minute_key(c),
-                )
-            ]
+        return await read_states(
+            self.all_credentials(), self._config, self._backend, self._keys, self.windows, self._clock()
         )
-        groups = {c.id: self._quota_groups(c.provider) for c in credentials}
-        group_keys = [keys.group_cooldown(c, g) for c in credentials for g in groups[c.id]]
-        group_values = iter(await self._backend.get_many(group_keys))
-        in_flight = await self._backend.count_leases([keys.lease(c) for c in credentials])
-        turns = [values[4 * i + 2] for i in range(len(credentials))]
-        cycles = await self._backend.get_counters([turn.decode() for turn in turns if turn])
-        members = iter(cycles)
-        rows: list[dict[str, object]] = []
-        for i, (credential, busy) in enumerate(zip(credentials, in_flight, strict=True)):
-            raw, failed, turn, minute = values[4 * i : 4 * i + 4]
-            cycled = turn is not None and credential.id in next(members)
-            record = _json.loads(raw) if raw else None
-            remaining = max(float(record["until"]) - now, 0.0) if record else 0.0
-            if record is not None and remaining > 0:
-                state, reason = record["state"], record["reason"]
-            else:
-                at_cap = credential.max_concurrency is not None and busy >= credential.max_concurrency
-                state, reason = ("busy" if at_cap else "available"), None
-            rows.append(
-                {
-                    "provider": credential.provider,
-                    "id": credential.id,
-                    "credential": credential.masked,
-                    "scope": credential.scope,
-                    "tier": credential.priority,
-                    "state": state,
-                    "reason": reason,
-                    "cooldown_scope": "credential" if remaining > 0 else None,
-                    "cooldown_remaining": round(remaining, 3),
-                    "in_flight": busy,
-                    "max_concurrency": credential.max_concurrency,
-                    "failures": int(failed or 0),
-                    "requests_this_minute": int(minute or 0),
-                    "fair_cycle": "exhausted" if cycled else "in_turn",
-                    "quota_groups": _group_cooldowns(groups[credential.id], group_values, now),
-                }
-            )
-        return rows
-
-    def _quota_groups(self, provider: str) -> list[str]:
-        settings = self._config.providers.get(provider)
-        return sorted(settings.quota_groups) if settings is not None else []
 
     def _track(self, lease: Lease) -> None:
         self._active[lease.holder] = lease
@@ -345,19 +291,3 @@ class CredentialPool:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
-
-
-def _group_cooldowns(groups: list[str], records: Iterator[bytes | None], now: float) -> dict[str, object]:
-    """The quota-group cooldowns in force for one credential: group -> state, reason and seconds left."""
-    cooling: dict[str, object] = {}
-    for group in groups:
-        raw = next(records)
-        record = _json.loads(raw) if raw else None
-        remaining = float(record["until"]) - now if record else 0.0
-        if record is not None and remaining > 0:
-            cooling[group] = {
-                "state": record["state"],
-                "reason": record["reason"],
-                "cooldown_remaining": round(remaining, 3),
-            }
-    return cooling
