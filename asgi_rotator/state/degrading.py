@@ -15,7 +15,7 @@ Nothing is left behind on either side:
   it drops is counted and logged.
 - A write that timed out (a stalled Redis may still run it when it wakes up) is replayed only where repeating
   it is harmless (values, deletes, lease releases); its counter increments are not, so they are counted at
-  most once. An admission that timed out gets its possible lease released on recovery.
+  most once. The Redis backend itself gives back the lease a timed-out admission may still take.
 
 Each outage is logged once when it begins and once when it ends, with what was replayed and what was lost.
 """
@@ -188,12 +188,8 @@ class DegradingBackend:
             try:
                 await self._recover()
                 return await self.primary.admit(admission)
-            except BackendError as exc:
+            except BackendError as exc:  # a lease a timed-out admission may still take is the primary's to give back
                 self._outage(exc)
-                if isinstance(exc, BackendTimeout):
-                    # The script may still run when Redis wakes up: give back the lease it would take.
-                    holder = admission.holder
-                    self._journal([("release", c.lease_key, holder, None) for c in admission.contenders], None)
         decision = await self.fallback.admit(admission)
         if decision.index is not None:
             self._local_holders.add(admission.holder)

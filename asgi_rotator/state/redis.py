@@ -119,6 +119,10 @@ return counts
 )
 
 
+#: The most lease releases kept owed; past it the oldest leases are left to expire (state.lease_ttl).
+_OWED_MAX = 10_000
+
+
 def _ms(seconds: float) -> int:
     return max(int(seconds * 1000), 1)
 
@@ -148,6 +152,8 @@ class RedisBackend:
         self._report_health = report_health
         #: When the current outage began (monotonic), or None while Redis answers: each is logged once.
         self._down_since: float | None = None
+        #: Lease releases owed to Redis since an admission timed out (sent with the next pipeline).
+        self._owed: list[tuple[Any, ...]] = []
         self._incr = client.register_script(_INCR)
         self._hincr = client.register_script(_HINCR)
         self._extend = client.register_script(_EXTEND)
@@ -249,9 +255,16 @@ class RedisBackend:
 
         Scripts go by bare EVALSHA: redis-py's script objects would ask SCRIPT EXISTS before every pipeline, a
         round trip each time. A script the server does not know (after a restart or SCRIPT FLUSH) did not run,
-        so it is loaded and just those commands run again.
+        so it is loaded and just those commands run again. Lease releases owed since an admission timed out
+        ride along.
         """
-        results = await self._execute(commands)
+        # Only once a call got through since the stall: the timed-out script has run by then, not after.
+        owed, self._owed = (self._owed, []) if self._down_since is None else ([], self._owed)
+        try:
+            results = (await self._execute(owed + commands))[len(owed) :]
+        except BackendError:
+            self._owed = (owed + self._owed)[-_OWED_MAX:]
+            raise
         missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
         if missing:
             for script in self._scripts:
@@ -307,7 +320,14 @@ class RedisBackend:
 
     async def admit(self, admission: Admission) -> Admitted:
         keys, args = redis_admission.encode(admission)
-        (reply,) = await self._pipelined([("EVALSHA", self._admit.sha, len(keys), *keys, *args)])
+        try:
+            (reply,) = await self._pipelined([("EVALSHA", self._admit.sha, len(keys), *keys, *args)])
+        except BackendTimeout:
+            # A stalled Redis runs the script when it wakes up: the lease it takes then is given back with the
+            # next call that gets through, instead of blocking a slot for lease_ttl.
+            self._owed += [("ZREM", c.lease_key, admission.holder) for c in admission.contenders]
+            self._owed = self._owed[-_OWED_MAX:]
+            raise
         return redis_admission.decode(reply)
 
     async def renew_leases(self, leases: Sequence[tuple[str, str]], ttl: float) -> None:

@@ -31,7 +31,8 @@ def connection_options() -> dict[str, Any]:
         "socket_timeout": 2.0,
         "socket_connect_timeout": 2.0,
         "health_check_interval": 30,
-        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        # Connection errors only: redis-py's default also retries timeouts, which would run a stalled command twice.
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(RedisConnectionError,)),
         "retry_on_error": [RedisConnectionError],
     }
 

@@ -43,7 +43,7 @@ class PrivateRedis:
 
     def start(self) -> None:
         command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
-        command += ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]
+        command += ["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--enable-debug-command", "yes"]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while self.cli("PING") != "PONG":
@@ -68,7 +68,6 @@ class PrivateRedis:
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server = PrivateRedis(tmp_path)
     server.start()
-    server.cli("CONFIG", "SET", "enable-debug-command", "yes")
     yield server
     if server.process is not None and server.process.poll() is None:
         server.stop()
@@ -171,3 +170,17 @@ async def test_fail_mode_refuses_new_requests_but_never_fails_a_served_one(priva
     assert caplog.text.count("Redis state backend failed (") == 1
     assert caplog.text.count("Redis state backend answers again") == 1
     assert "state was not written" in caplog.text
+
+
+async def test_a_stall_in_fail_mode_refuses_then_leaks_no_lease(private_redis, connect, fake):
+    client = connect(private_redis.url, "fail")
+    assert await ask(client) == "served"
+    sleeper = private_redis.stall(2.5)
+    await asyncio.sleep(0.2)
+    during = await asyncio.gather(*(ask(client) for _ in range(2)))
+    sleeper.wait(10)
+    assert await ask(client) == "served"  # Redis answers again; the owed lease releases go out next
+    fake.default = Reply(delay=0.3)
+    after = await asyncio.gather(ask(client), ask(client))
+    assert during == ["503", "503"] and after == ["served", "served"]
+    assert fake.peak_in_flight == 2  # the admissions that timed out ran after the stall; their leases were given back
