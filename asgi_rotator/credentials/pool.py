@@ -165,6 +165,7 @@ class CredentialPool:
         """
         settings = self._config.providers[provider]
         sequential = settings.selection == "sequential"
+        fair_cycle = sequential and settings.fair_cycle.enabled
         min_tier = settings.models[model].min_tier if model in settings.models else None
         scope = credentials[0].scope
         group = self.cooldowns.group_of(provider, model)
@@ -174,31 +175,33 @@ class CredentialPool:
             base, group_key = self.cooldowns.credential_keys(credential, model)
             contenders.append(
                 Contender(
-                    credential.id,
-                    self._keys.lease(credential),
-                    credential.max_concurrency,
-                    (base, group_key) if group_key else (base,),
-                    self._keys.last_used(credential),
-                    credential.priority,
-                    self.windows.windows(credential, model),
-                    ((self.windows.credential_minute_key(credential), 90.0),),
+                    id=credential.id,
+                    lease_key=self._keys.lease(credential),
+                    max_concurrency=credential.max_concurrency,
+                    cooldown_keys=(base, group_key) if group_key else (base,),
+                    last_used_key=self._keys.last_used(credential),
+                    tier=credential.priority,
+                    windows=self.windows.windows(credential, model),
+                    counters=((self.windows.credential_minute_key(credential), 90.0),),
                 )
             )
         reservation = budget.reservation() if budget is not None and not budget.taken else None
         holder = secrets.token_hex(8)
         admission = Admission(
-            tuple(contenders),
-            holder,
-            self._lease_ttl,
-            self._clock(),
-            settings.selection,
-            settings.optimal_concurrency,
-            tuple(self.cooldowns.target_keys(provider, model)),
-            self._keys.affinity(scope, provider, group, session) if session else None,
-            wait_for_sticky,
-            self._keys.cursor(scope, provider, group) if sequential else None,
-            settings.fair_cycle.duration,
-            self._keys.fair_cycle(scope, provider, group) if sequential and settings.fair_cycle.enabled else None,
+            contenders=tuple(contenders),
+            holder=holder,
+            lease_ttl=self._lease_ttl,
+            now=self._clock(),
+            strategy=settings.selection,
+            optimal_concurrency=settings.optimal_concurrency,
+            target_cooldowns=tuple(self.cooldowns.target_keys(provider, model)),
+            affinity_key=self._keys.affinity(scope, provider, group, session) if session else None,
+            wait_for_sticky=wait_for_sticky,
+            cursor_key=self._keys.cursor(scope, provider, group) if sequential else None,
+            cursor_ttl=settings.fair_cycle.duration,
+            cycle_key=self._keys.fair_cycle(scope, provider, group)
+            if sequential and settings.fair_cycle.enabled
+            else None,
             reservation=reservation,
             tiebreak=tuple(random.random() for _ in contenders),
         )
