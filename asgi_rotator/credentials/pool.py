@@ -199,9 +199,7 @@ class CredentialPool:
             wait_for_sticky=wait_for_sticky,
             cursor_key=self._keys.cursor(scope, provider, group) if sequential else None,
             cursor_ttl=settings.fair_cycle.duration,
-            cycle_key=self._keys.fair_cycle(scope, provider, group)
-            if sequential and settings.fair_cycle.enabled
-            else None,
+            cycle_key=self._keys.fair_cycle(scope, provider, group) if fair_cycle else None,
             reservation=reservation,
             tiebreak=tuple(random.random() for _ in contenders),
         )
