@@ -11,7 +11,7 @@ import httpx2
 import openai
 import pytest
 
-from asgi_rotator import RotatorASGI
+from asgi_rotator import RotatorASGI, RotatorConfig
 from asgi_rotator.cli import main as cli_main
 from asgi_rotator.testing import Reply
 
@@ -321,3 +321,23 @@ def test_caps_per_tier_win_over_untiered_ones(connect, fake):
         ask(client)
     # Tier 1 has the tiers' "*" cap (3), tier 2 its own "t2:m" (1), tier 4 only the untiered "m" (2).
     assert fake.keys_used() == [KEYS[0]] * 3 + [KEYS[1]] + [KEYS[2]] * 2
+
+
+def test_a_cap_cooldown_keeps_a_capped_key_out_past_its_window(connect, fake):
+    clock = FakeClock()
+    clock.now = (clock.now // 60) * 60 + 1
+    capped = openai_provider(KEYS[0], KEYS[1], selection="sequential", caps={"m": {"rpm": 2, "cooldown": "fixed:600"}})
+    client = connect({"providers": {"p": capped}}, clock=clock)
+    for _ in range(2):
+        ask(client)
+    clock.advance(120)  # the minute window is long over; the cap's fixed cooldown is not
+    ask(client)
+    assert fake.keys_used() == [KEYS[0], KEYS[0], KEYS[1]]
+    url = str(client.base_url).removesuffix("v1/") + "rotator/credentials"
+    rows = {r["credential"]: r for r in httpx.get(url, headers={"x-api-key": PROXY_KEY}).json()["credentials"]}
+    assert (rows["...0000"]["state"], rows["...0000"]["reason"]) == ("capped", "cap_reached")
+    assert rows["...0000"]["fair_cycle"] == "exhausted"  # 600 s is past the exhaustion threshold
+    with pytest.raises(ValueError, match="cap cooldown"):
+        RotatorConfig.model_validate(
+            {"providers": {"p": {**capped, "base_url": "http://up/v1", "caps": {"m": {"cooldown": "later"}}}}}
+        )

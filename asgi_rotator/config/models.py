@@ -83,6 +83,20 @@ class CapConfig(_Model):
         None, description="Requests per day: a number or a percentage of the credential's daily."
     )
 
+    cooldown: str = Field(
+        "quota_reset",
+        description="Once the cap is reached: quota_reset (out until its window frees), offset:<s> (and s more "
+        "seconds), or fixed:<s> (s seconds, or until the window frees if that is later).",
+    )
+
+    @field_validator("cooldown")
+    @classmethod
+    def _cooldown_form(cls, value: str) -> str:
+        mode, _, seconds = value.partition(":")
+        if value != "quota_reset" and (mode not in ("offset", "fixed") or not seconds.replace(".", "", 1).isdigit()):
+            raise ValueError("a cap cooldown is quota_reset, offset:<seconds> or fixed:<seconds>")
+        return value
+
     @field_validator("rpm", "tpm", "daily")
     @classmethod
     def _cap_form(cls, value: int | str | None) -> int | str | None:

@@ -125,6 +125,12 @@ class CooldownBook:
             return await self._transient(provider, model, credential, error, credential_count)
         return CooldownDecision()
 
+    async def on_cap(self, credential: Credential, model: str, seconds: float) -> CooldownDecision:
+        """Rest a credential that reached a cap whose ``cooldown`` asks for longer than the window."""
+        base, group_key = self.credential_keys(credential, model)
+        scope = "quota_group" if group_key else "credential"
+        return CooldownDecision(scope, await self._cool(group_key or base, seconds, "cap_reached", "capped"))
+
     async def _lockout(self, credential: Credential, model: str) -> CooldownDecision | None:
         """Lock a credential out for ``_LOCKOUT`` seconds once it was limited on ``_LOCKOUT_MODELS`` models (or
         quota groups) within that time: the limit is the key's, not one model's."""

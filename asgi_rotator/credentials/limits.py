@@ -36,6 +36,17 @@ class Caps:
     rpm: int | None = None
     tpm: int | None = None
     daily: int | None = None
+    #: The cap's ``cooldown`` setting (``quota_reset``, ``offset:<s>`` or ``fixed:<s>``).
+    cooldown: str = "quota_reset"
+
+    def cap_cooldown(self, resets_in: float) -> float | None:
+        """Seconds a credential that just reached a cap stays out, beyond its window, or None for none."""
+        mode, _, seconds = self.cooldown.partition(":")
+        if mode == "fixed":
+            return max(float(seconds), resets_in)
+        if mode == "offset":
+            return resets_in + float(seconds)
+        return None
 
     def __bool__(self) -> bool:
         return self.rpm is not None or self.tpm is not None or self.daily is not None
@@ -98,7 +109,10 @@ class Windows:
                     cap = found
                     break
         return Caps(
-            _tighten(credential.rpm, cap.rpm), _tighten(credential.tpm, cap.tpm), _tighten(credential.daily, cap.daily)
+            _tighten(credential.rpm, cap.rpm),
+            _tighten(credential.tpm, cap.tpm),
+            _tighten(credential.daily, cap.daily),
+            cap.cooldown,
         )
 
     def _day(self, provider: str) -> tuple[int, float]:

@@ -217,7 +217,16 @@ class CredentialPool:
         credential = eligible[decision.index]
         lease = Lease(credential, holder, self._keys.lease(credential), model, session)
         self._track(lease)
+        if decision.filled is not None:
+            await self._cap_reached(credential, model, decision.filled)
         return lease, None, False
+
+    async def _cap_reached(self, credential: Credential, model: str, resets_in: float) -> None:
+        """The cap's ``cooldown`` mode, once a credential used a window up (rare: one write per window)."""
+        seconds = self.windows.caps(credential, model).cap_cooldown(resets_in)
+        if seconds is not None:
+            decision = await self.cooldowns.on_cap(credential, model, seconds)
+            await self._spend_turn(credential, model, decision)
 
     async def release(self, lease: Lease) -> None:
         """Give the credential's slot back after a failed attempt (a second release does nothing)."""
@@ -254,17 +263,22 @@ class CredentialPool:
         decision = await self.cooldowns.on_failure(
             provider, lease.model, credential, error, len(self.credentials(provider, credential.scope))
         )
+        await self._spend_turn(credential, lease.model, decision)
+        return decision
+
+    async def _spend_turn(self, credential: Credential, model: str, decision: CooldownDecision) -> None:
+        """A credential resting at least the fair cycle's ``exhaustion_threshold`` spends its turn."""
+        provider = credential.provider
         settings = self._config.providers[provider]
         cycle = settings.fair_cycle
         exhausted = decision.cooled_credential and (decision.seconds or 0.0) >= cycle.exhaustion_threshold
         if exhausted and settings.selection == "sequential" and cycle.enabled:
             # One atomic step: when everyone has had a turn, the cycle ends and a new one begins.
-            key = self._keys.fair_cycle(credential.scope, provider, self.cooldowns.group_of(provider, lease.model))
+            key = self._keys.fair_cycle(credential.scope, provider, self.cooldowns.group_of(provider, model))
             peers = len(self.credentials(provider, credential.scope))
             await self._backend.mark_cycle(key, credential.id, peers, settings.fair_cycle.duration)
             # For display only: which cycle this credential last spent its turn in (checked against it on read).
             await self._backend.set(self._keys.cycle_turn(credential), key.encode(), settings.fair_cycle.duration)
-        return decision
 
     async def states(self) -> list[dict[str, object]]:
         """Every credential's state for ``/rotator/credentials`` (no secret, only the masked form)."""

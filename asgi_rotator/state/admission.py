@@ -107,10 +107,11 @@ class Admission:
 class Admitted:
     """The outcome of an admission.
 
-    ``admitted`` carries the chosen contender's ``index``; ``resting`` the target cooldown in force (``rest``
-    is its index in ``target_cooldowns``); ``over_budget`` the reservation field that is used up; ``wait``
-    says the session's credential is only busy; ``unavailable`` is the rest. ``retry_after`` is the seconds
-    until something frees up, when known; ``busy`` says a credential is held only by its concurrency cap.
+    ``admitted`` carries the chosen contender's ``index`` (and ``filled`` when it used a window up);
+    ``resting`` the target cooldown in force (``rest`` is its index in ``target_cooldowns``); ``over_budget``
+    the reservation field that is used up; ``wait`` says the session's credential is only busy;
+    ``unavailable`` is the rest. ``retry_after`` is the seconds until something frees up, when known;
+    ``busy`` says a credential is held only by its concurrency cap.
     """
 
     outcome: Literal["admitted", "resting", "over_budget", "wait", "unavailable"]
@@ -119,6 +120,8 @@ class Admitted:
     busy: bool = False
     rest: int | None = None
     exceeded: str | None = None
+    #: When the admission used up a counted window (no room for another request), seconds until it resets.
+    filled: float | None = None
 
 
 @dataclass(slots=True)
@@ -181,10 +184,22 @@ def choose(admission: Admission, rows: list[Row], preferred: str | None, sticky:
         if held is not None and rows[held].cooling <= 0 and rows[held].capped is None and at_cap(held):
             return Admitted("wait", busy=True)
     if ordered:
-        return Admitted("admitted", index=ordered[0])
+        return Admitted("admitted", index=ordered[0], filled=filled_window(contenders[ordered[0]], rows[ordered[0]]))
     waits = [w for row in rows for w in (row.cooling if row.cooling > 0 else None, row.capped) if w is not None]
     busy = any(at_cap(i) and rows[i].cooling <= 0 for i in range(len(rows)))
     return Admitted("unavailable", retry_after=min(waits) if waits else None, busy=busy)
+
+
+def filled_window(contender: Contender, row: Row) -> float | None:
+    """Seconds until the latest-resetting window that admitting ``contender`` leaves without room, if any."""
+    waits = [
+        window.resets_in
+        for window, (count, previous) in zip(contender.windows, row.counts, strict=True)
+        if window.amount
+        and window.limit is not None
+        and count + previous * window.carry + 2 * window.amount > window.limit
+    ]
+    return max(waits) if waits else None
 
 
 def admitted_writes(admission: Admission, index: int, cursor: str | None) -> list[WriteOp]:

@@ -45,12 +45,13 @@ local preferred = sticky or cursor
 local rows = {}
 for i, c in ipairs(s.c) do
   local row = {i = i, flight = redis.call('ZCOUNT', KEYS[c.lease], '(' .. now, '+inf'), cool = 0,
-               used = num(redis.call('GET', KEYS[c.used])), load = 0, capped = -1, done = false}
+               used = num(redis.call('GET', KEYS[c.used])), load = 0, capped = -1, fills = -1, done = false}
   for _, k in ipairs(c.cool) do local p = pttl(k) if p > row.cool then row.cool = p end end
   for _, w in ipairs(c.w) do
     local used = num(redis.call('GET', KEYS[w[1]]))
     if w[2] > 0 then used = used + num(redis.call('GET', KEYS[w[2]])) * w[3] end
     if w[8] == 1 then row.load = used end
+    if w[5] > 0 and w[4] >= 0 and used + 2 * w[5] > w[4] and w[7] > row.fills then row.fills = w[7] end
     if not room(used, w[4], w[5]) and w[7] > row.capped then row.capped = w[7] end
   end
   if s.cyc > 0 then row.done = redis.call('HEXISTS', KEYS[s.cyc], c.id) == 1 end
@@ -111,7 +112,7 @@ if r then
   for _, l in ipairs(r.l) do if l[3] > 0 then redis.call('HINCRBY', KEYS[r.k], l[1], l[3]) end end
   if redis.call('PTTL', KEYS[r.k]) == -1 then redis.call('PEXPIRE', KEYS[r.k], r.ttl) end
 end
-return {'admitted', row.i - 1}
+return {'admitted', row.i - 1, tostring(row.fills)}
 """
 
 
@@ -200,7 +201,7 @@ def decode(reply: list[Any]) -> Admitted:
         return None if value < 0 else value / 1000
 
     if outcome == "admitted":
-        return Admitted("admitted", index=int(reply[1]))
+        return Admitted("admitted", index=int(reply[1]), filled=seconds(reply[2]))
     if outcome == "resting":
         return Admitted("resting", retry_after=seconds(reply[1]), rest=int(reply[2]))
     if outcome == "over_budget":

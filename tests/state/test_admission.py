@@ -114,3 +114,9 @@ async def test_admission_counts_what_it_admits(backend, key, strategy):
     decision = await backend.admit(admission(a, strategy=strategy))
     assert decision.outcome == "admitted"
     assert await backend.get_many([a.windows[0].key, f"{key}:display", a.last_used_key]) == [b"1", b"1", b"1000.0"]
+
+
+async def test_the_admission_that_uses_a_window_up_says_so(backend, key):
+    only = contender(key, "a", rpm=3)
+    filled = [(await backend.admit(admission(only))).filled for _ in range(3)]
+    assert filled == [None, None, 30.0]
