@@ -89,7 +89,7 @@ class Gateway:
 
         generation = Generation(
             Planner(config, given.protocols),
-            SessionTracker(config, backend, keys),
+            SessionTracker(config, keys),
             ResponsesService(store, config.responses, responses_protocol),
             Executor(config, pool, upstream, field_cache, given.adapters, clock=clock),
             accounting,

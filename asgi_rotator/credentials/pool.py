@@ -114,11 +114,13 @@ class CredentialPool:
         exclude: frozenset[str] = frozenset(),
         max_wait: float = 0.0,
         session: str | None = None,
+        anchors: tuple[str, ...] = (),
         budget: BudgetHold | None = None,
     ) -> Lease:
         """Take the best ready credential of ``provider`` for ``model``, waiting up to ``max_wait`` for one.
 
-        ``budget`` is the caller's budget: its first admission reserves it, in the same atomic step.
+        ``anchors`` are the keys of conversation evidence that may name an earlier ``session`` (the lease says
+        which); ``budget`` is the caller's budget: its first admission reserves it, in the same atomic step.
 
         Raises:
             NoCredentialAvailable: none is ready within ``max_wait`` (its ``retry_after`` says when one will be).
@@ -134,7 +136,7 @@ class CredentialPool:
         while True:
             sticky_wait = self._config.sessions.sticky_wait - (time.monotonic() - started)
             lease, retry_after, busy = await self._try_acquire(
-                provider, model, candidates, exclude, session, sticky_wait > 0, budget
+                provider, model, candidates, exclude, (session, anchors), sticky_wait > 0, budget
             )
             if lease is not None:
                 return lease
@@ -154,7 +156,7 @@ class CredentialPool:
         model: str,
         credentials: list[Credential],
         exclude: frozenset[str],
-        session: str | None,
+        conversation: tuple[str | None, tuple[str, ...]],
         wait_for_sticky: bool,
         budget: BudgetHold | None,
     ) -> tuple[Lease | None, float | None, bool]:
@@ -163,6 +165,7 @@ class CredentialPool:
         One atomic admission decides and counts (windows, caps, the budget reservation), so concurrent
         requests on any number of replicas land exactly on a cap.
         """
+        session, anchors = conversation
         settings = self._config.providers[provider]
         sequential = settings.selection == "sequential"
         fair_cycle = sequential and settings.fair_cycle.enabled
@@ -196,6 +199,8 @@ class CredentialPool:
             optimal_concurrency=settings.optimal_concurrency,
             target_cooldowns=tuple(self.cooldowns.target_keys(provider, model)),
             affinity_key=self._keys.affinity(scope, provider, group, session) if session else None,
+            anchor_keys=anchors,
+            affinity_prefix=self._keys.affinity(scope, provider, group, ""),
             wait_for_sticky=wait_for_sticky,
             cursor_key=self._keys.cursor(scope, provider, group) if sequential else None,
             cursor_ttl=settings.fair_cycle.duration,
@@ -215,7 +220,7 @@ class CredentialPool:
         if budget is not None and reservation is not None:
             budget.taken = True
         credential = eligible[decision.index]
-        lease = Lease(credential, holder, self._keys.lease(credential), model, session)
+        lease = Lease(credential, holder, self._keys.lease(credential), model, decision.session or session)
         self._track(lease)
         if decision.filled is not None:
             await self._cap_reached(credential, model, decision.filled)

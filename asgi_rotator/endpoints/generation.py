@@ -107,7 +107,7 @@ class Generation:
         if protocol.stores_responses:
             inherited = await self._responses.expand(request, caller, unstored=unstored)
         plan = self._planner.plan(request.model, protocol.family)
-        session = await self._sessions.resolve(request, headers, caller.scope, inherited=inherited)
+        session, anchors = self._sessions.resolve(request, headers, caller.scope, inherited=inherited)
         if trace is not None:
             trace.session_id = session
             trace.record(
@@ -116,7 +116,7 @@ class Generation:
                 warnings=[w.message for w in request.warnings],
                 targets=[t.name for t in plan.targets],
             )
-        call = Call(request, protocol, caller.scope, headers, session, trace=trace)
+        call = Call(request, protocol, caller.scope, headers, session, anchors, trace=trace)
         call.budget = self._accounting.quotas.hold(caller.key_id, caller.budget)
         return call, plan
 

@@ -93,6 +93,10 @@ class Admission:
     #: Cooldown records that rest the whole target (its model or quota group, its provider), in that order.
     target_cooldowns: tuple[str, ...] = ()
     affinity_key: str | None = None
+    #: Conversation evidence to look up first (newest first): the first found names the session, whose
+    #: affinity key is ``affinity_prefix`` + its escaped name. Without one, ``affinity_key`` stands.
+    anchor_keys: tuple[str, ...] = ()
+    affinity_prefix: str = ""
     #: Wait for the session's credential when it is only busy (the caller retries shortly).
     wait_for_sticky: bool = False
     cursor_key: str | None = None
@@ -122,6 +126,8 @@ class Admitted:
     exceeded: str | None = None
     #: When the admission used up a counted window (no room for another request), seconds until it resets.
     filled: float | None = None
+    #: The session an anchor named, when the admission looked one up and found it.
+    session: str | None = None
 
 
 @dataclass(slots=True)

@@ -6,6 +6,7 @@ Expired entries are dropped when touched and swept every few thousand writes, so
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import deque
@@ -169,10 +170,13 @@ class MemoryBackend:
             )
             evaluate(contender, row)
             rows.append(row)
-        sticky = await self.get(admission.affinity_key) if admission.affinity_key else None
+        found = next(filter(None, [await self.get(key) for key in admission.anchor_keys]), None)
+        session = found.decode() if found is not None else None
+        affinity = admission.affinity_prefix + part(session) if session is not None else admission.affinity_key
+        sticky = await self.get(affinity) if affinity else None
         cursor = await self.get(admission.cursor_key) if admission.cursor_key else None
         preferred = (sticky or cursor or b"").decode() or None
-        decision = choose(admission, rows, preferred, sticky is not None)
+        decision = dataclasses.replace(choose(admission, rows, preferred, sticky is not None), session=session)
         if decision.index is not None:
             contender = admission.contenders[decision.index]
             await self.acquire_lease(contender.lease_key, admission.holder, None, admission.lease_ttl)

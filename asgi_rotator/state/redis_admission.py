@@ -38,8 +38,15 @@ if r then
     end
   end
 end
-local sticky, cursor = false, false
-if s.aff > 0 then sticky = redis.call('GET', KEYS[s.aff]) end
+local sticky, cursor, session = false, false, false
+for _, k in ipairs(s.anchors) do
+  session = redis.call('GET', KEYS[k])
+  if session then break end
+end
+if session then
+  -- keys.part's escaping; the key is the session's own, so it cannot be declared ahead (no Cluster)
+  sticky = redis.call('GET', s.aff_prefix .. (string.gsub((string.gsub(session, '%%', '%%25')), ':', '%%3A')))
+elseif s.aff > 0 then sticky = redis.call('GET', KEYS[s.aff]) end
 if s.cur > 0 then cursor = redis.call('GET', KEYS[s.cur]) end
 local preferred = sticky or cursor
 local rows = {}
@@ -112,7 +119,7 @@ if r then
   for _, l in ipairs(r.l) do if l[3] > 0 then redis.call('HINCRBY', KEYS[r.k], l[1], l[3]) end end
   if redis.call('PTTL', KEYS[r.k]) == -1 then redis.call('PEXPIRE', KEYS[r.k], r.ttl) end
 end
-return {'admitted', row.i - 1, tostring(row.fills)}
+return {'admitted', row.i - 1, tostring(row.fills), session}
 """
 
 
@@ -181,6 +188,8 @@ def encode(admission: Admission) -> tuple[list[str], list[str]]:
         if reservation is not None
         else False,
         "aff": at(admission.affinity_key),
+        "anchors": [at(k) for k in admission.anchor_keys],
+        "aff_prefix": admission.affinity_prefix,
         "wait": 1 if admission.wait_for_sticky else 0,
         "cur": at(admission.cursor_key),
         "cur_ttl": _ms(admission.cursor_ttl) if admission.cursor_key else 0,
@@ -201,7 +210,8 @@ def decode(reply: list[Any]) -> Admitted:
         return None if value < 0 else value / 1000
 
     if outcome == "admitted":
-        return Admitted("admitted", index=int(reply[1]), filled=seconds(reply[2]))
+        session = reply[3].decode() if len(reply) > 3 and isinstance(reply[3], bytes) else None
+        return Admitted("admitted", index=int(reply[1]), filled=seconds(reply[2]), session=session)
     if outcome == "resting":
         return Admitted("resting", retry_after=seconds(reply[1]), rest=int(reply[2]))
     if outcome == "over_budget":

@@ -44,6 +44,8 @@ class Call:
     scope: str | None = None
     client_headers: Mapping[str, str] = field(default_factory=dict)
     session: str | None = None
+    #: Conversation evidence the first admission looks up; what it finds replaces ``session``.
+    session_anchors: tuple[str, ...] = ()
     attempts: list[AttemptRecord] = field(default_factory=list)
     target: Target | None = None
     credential: Credential | None = None
@@ -63,6 +65,12 @@ class Call:
     lease: Lease | None = None
     #: Usage was recorded (once, by whichever of finish or account came first).
     accounted: bool = False
+
+    def resolve_session(self, session: str | None) -> None:
+        """The session the first admission found (or kept): later attempts need no lookup."""
+        self.session, self.session_anchors = session, ()
+        if self.trace is not None:
+            self.trace.session_id = session
 
     def client_body(self, body: dict[str, Any]) -> dict[str, Any]:
         """``body`` (the client's formatted answer) through the serving provider's client-response adapters."""

@@ -212,11 +212,13 @@ class Executor:
                             exclude=frozenset(tried),
                             max_wait=min(self._config.routing.max_wait, budget),
                             session=call.session,
+                            anchors=call.session_anchors,
                             budget=call.budget,
                         )
                     except NoCredentialAvailable as exc:
                         failures.unavailable(target, exc)
                         break
+                    call.resolve_session(lease.session)
                     failures.cooled = failures.retry_same = False
                     yield target, lease, budget_end - time.monotonic()
                     if failures.retry_same:

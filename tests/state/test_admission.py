@@ -120,3 +120,14 @@ async def test_the_admission_that_uses_a_window_up_says_so(backend, key):
     only = contender(key, "a", rpm=3)
     filled = [(await backend.admit(admission(only))).filled for _ in range(3)]
     assert filled == [None, None, 30.0]
+
+
+async def test_conversation_evidence_names_the_session_and_its_credential(backend, key):
+    a, b = contender(key, "a"), contender(key, "b")
+    await backend.set(f"{key}:anchor-old", b"s:earlier")
+    await backend.set(f"{key}:aff:s%3Aearlier", b"b")  # the prefix plus the escaped session
+    anchors = (f"{key}:anchor-new", f"{key}:anchor-old")
+    found = await backend.admit(admission(a, b, anchor_keys=anchors, affinity_prefix=f"{key}:aff:"))
+    assert (found.index, found.session) == (1, "s:earlier")
+    fresh = await backend.admit(admission(a, b, anchor_keys=(f"{key}:anchor-new",), affinity_prefix=f"{key}:aff:"))
+    assert fresh.session is None

@@ -91,3 +91,12 @@ async def test_a_responses_lineage_of_any_depth_costs_one_more(gateway):
             previous = await call
             depths.append(CountingConnection.sent - before)
         assert depths == [3] * 7  # lineage, admit, finish
+
+
+async def test_a_conversation_continued_without_a_session_id_costs_two(gateway):
+    async with sdk(gateway) as client:
+        first = await client.chat.completions.create(model="up/m", messages=MESSAGES)
+        answer = {"role": "assistant", "content": first.choices[0].message.content}
+        history = [*MESSAGES, answer, {"role": "user", "content": "and then?"}]
+        # The evidence that names the conversation's session is looked up by the admission itself.
+        assert await trips(client.chat.completions.create(model="up/m", messages=history)) == 2
