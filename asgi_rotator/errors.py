@@ -5,6 +5,7 @@
     │   └── FieldCachePathError  a malformed field-cache or adapter path
     ├── MissingDependency        an optional extra is not installed
     ├── BackendError             the state backend failed (Redis down, timeout)
+    │   └── BackendTimeout       it did not answer in time: the operation may or may not have happened
     ├── ClientDisconnected       the client went away while the gateway read or wrote
     ├── SSEEventTooLarge         an upstream stream sent an event larger than the decoder allows
     └── GatewayError             anything that reaches a client as an HTTP error
@@ -112,6 +113,11 @@ class OAuthFileError(RotatorError):
 
 class LoginError(RotatorError):
     """``asgi-rotator login`` did not complete; the message says what the provider answered."""
+
+
+class BackendTimeout(BackendError):
+    """The state backend did not answer in time: the operation may or may not have happened (a stalled
+    Redis runs it when it wakes up), so only idempotent writes are safe to repeat."""
 
 
 class ClientDisconnected(RotatorError):

@@ -118,10 +118,12 @@ class Gateway:
         executor = Executor(config, pool, upstream, field_cache, given.adapters, clock=clock, oauth=oauth)
         generation = Generation(
             planner,
-            SessionTracker(config, backend, keys),
+            SessionTracker(config, keys),
             ResponsesService(store, config.responses, responses_protocol),
             executor,
             accounting,
+            pool,
+            backend,
             heartbeat_interval=config.streaming.heartbeat_interval,
         )
         admission = Admission(planner, accounting)
@@ -185,6 +187,7 @@ class Gateway:
             pool.aclose,
             upstream.aclose,
             self._observer.flush,
+            recent.flush,
             backend.aclose,
         ]
         #: Request ids in and out, and the client-side trace passes around an observed dispatch.
@@ -307,8 +310,8 @@ class Gateway:
     def _client_error(exc: Exception, scope: Scope, path: str) -> GatewayError:
         if isinstance(exc, GatewayError):
             return exc
-        if isinstance(exc, BackendError):
-            logger.error("asgi_rotator: state backend failure: %s", exc)
+        if isinstance(exc, BackendError):  # the backend logs each outage once, when it begins and ends
+            logger.debug("asgi_rotator: state backend failure: %s", exc)
             return GatewayError(
                 "no_credentials", "The gateway's state backend is unavailable; retry shortly.", retry_after=5
             )

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 
 from .config.models import RotatorConfig
 from .protocols.unified import Message, Text, ToolCall, UnifiedRequest
-from .state.base import StateBackend
+from .state.base import WriteOp
 from .state.keys import Keyspace
 
 
@@ -58,38 +58,33 @@ def anchors_of(messages: Iterable[Message]) -> list[str]:
 
 
 class SessionTracker:
-    """Resolves and remembers sessions through the state backend."""
+    """Names sessions and the evidence that continues them; the pool reads it, the finishing batch writes it."""
 
-    def __init__(self, config: RotatorConfig, backend: StateBackend, keys: Keyspace) -> None:
-        self._backend = backend
+    def __init__(self, config: RotatorConfig, keys: Keyspace) -> None:
         self._keys = keys
         self._ttl = config.sessions.anchor_ttl
         self.enabled = config.sessions.enabled
 
-    async def resolve(
+    def resolve(
         self, request: UnifiedRequest, headers: Mapping[str, str], scope: str | None, *, inherited: str | None = None
-    ) -> str | None:
-        """The session of ``request``: explicit (or ``inherited`` from the answer it continues), continued from
-        evidence, or a new one."""
+    ) -> tuple[str | None, tuple[str, ...]]:
+        """The session of ``request``: explicit (or ``inherited`` from the answer it continues); else a new one,
+        with the keys of the conversation's evidence (newest turn first) that may name an earlier session.
+        The first admission looks them up in the same round trip (:class:`~asgi_rotator.state.admission.Admission`)."""
         if not self.enabled:
-            return None
+            return None, ()
         explicit = explicit_id(request, headers, inherited)
         if explicit is not None:
-            return explicit
-        anchors = anchors_of(request.messages)
-        if anchors:
-            keys = [self._keys.anchor(scope, a) for a in reversed(anchors)]  # the newest turn first
-            for found in await self._backend.get_many(keys):
-                if found:
-                    return found.decode()
-        return "s:" + secrets.token_hex(8)
+            return explicit, ()
+        anchors = [self._keys.anchor(scope, a) for a in reversed(anchors_of(request.messages))]
+        return "s:" + secrets.token_hex(8), tuple(anchors)
 
-    async def remember(self, session: str | None, scope: str | None, text: str, call_ids: Iterable[str]) -> None:
-        """Record an answer's evidence, so the conversation's next turn finds its session."""
+    def remember_ops(self, session: str | None, scope: str | None, text: str, call_ids: Iterable[str]) -> list[WriteOp]:
+        """The writes that record an answer's evidence, so the conversation's next turn finds its session."""
         if not session:
-            return
+            return []
         value = session.encode()
         anchors = ["c:" + _digest(call_id) for call_id in call_ids]
         if text.strip():
             anchors.append("t:" + _digest(text.strip()))
-        await self._backend.write_many([("set", self._keys.anchor(scope, a), value, self._ttl) for a in anchors])
+        return [("set", self._keys.anchor(scope, a), value, self._ttl) for a in anchors]

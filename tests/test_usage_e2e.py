@@ -180,3 +180,21 @@ async def test_sse_cost_frames_are_provider_reported_cost_and_never_visible(tmp_
     entries = [stdjson.loads(line) for line in trace_file.read_text().splitlines()]
     summary = next(e for e in entries if e["pass_name"] == "usage_accounting_summary")
     assert summary["metadata"]["cost_source"] == "provider"
+
+
+def test_usage_series_by_provider_and_model_over_time(gateway, fake):
+    base = gateway(config("openai_chat"))
+    fake.default = Reply(usage=Usage(input_tokens=10, output_tokens=4))
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        for _ in range(2):
+            client.chat.completions.create(model="up/m", messages=[{"role": "user", "content": "hi"}])
+    headers = {"x-api-key": PROXY_KEY}
+    series = httpx.get(base + "/rotator/usage", params={"series": "minute"}, headers=headers).json()
+    assert series["bucket_seconds"] == 60 and len(series["series"]) == 120
+    points = [p for p in series["series"] if p["by_model"]]
+    assert [p["t"] for p in series["series"]] == sorted(p["t"] for p in series["series"])
+    assert sum(p["by_model"]["up/m"]["requests"] for p in points) == 2
+    entry = points[-1]["by_provider"]["up"]
+    assert set(entry) == {"requests", "input_tokens", "output_tokens", "cost_usd"}
+    bad = httpx.get(base + "/rotator/usage", params={"series": "week"}, headers=headers)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "series"

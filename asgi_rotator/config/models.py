@@ -111,6 +111,20 @@ class CapConfig(_Model):
         None, description="Requests per day: a number or a percentage of the credential's daily."
     )
 
+    cooldown: str = Field(
+        "quota_reset",
+        description="Once the cap is reached: quota_reset (out until its window frees), offset:<s> (and s more "
+        "seconds), or fixed:<s> (s seconds, or until the window frees if that is later).",
+    )
+
+    @field_validator("cooldown")
+    @classmethod
+    def _cooldown_form(cls, value: str) -> str:
+        mode, _, seconds = value.partition(":")
+        if value != "quota_reset" and (mode not in ("offset", "fixed") or not seconds.replace(".", "", 1).isdigit()):
+            raise ValueError("a cap cooldown is quota_reset, offset:<seconds> or fixed:<seconds>")
+        return value
+
     @field_validator("rpm", "tpm", "daily")
     @classmethod
     def _cap_form(cls, value: int | str | None) -> int | str | None:
@@ -127,7 +141,12 @@ class FairCycleConfig(_Model):
     """Sequential selection's fair cycle: an exhausted credential waits until the others had their turn."""
 
     enabled: bool = Field(True, description="Turn the fair cycle on (sequential selection only).")
-    duration: float = Field(86400.0, gt=0, description="Seconds after which a cycle starts over regardless.")
+    duration: float = Field(604800.0, gt=0, description="Seconds after which a cycle starts over regardless.")
+    exhaustion_threshold: float = Field(
+        300.0,
+        ge=0,
+        description="A credential cooldown at least this long spends its turn in the cycle; a brief 429 does not.",
+    )
 
 
 Credentials = Annotated[list[CredentialConfig], BeforeValidator(_key_strings)]
@@ -280,7 +299,10 @@ class ProviderConfig(_Model):
     optimal_concurrency: int | None = Field(
         None, ge=1, description="Soft target of requests in flight per credential before load stacks on one."
     )
-    caps: dict[str, CapConfig] = Field(default_factory=dict, description="Keyed by model or quota group, or '*'.")
+    caps: dict[str, CapConfig] = Field(
+        default_factory=dict,
+        description="Keyed by model or quota group, or '*'; a 't2:' or 't1-3:' prefix limits a cap to those tiers.",
+    )
     daily_reset_hour: int = Field(0, ge=0, le=23, description="UTC hour when daily windows reset.")
     fair_cycle: FairCycleConfig = Field(
         default_factory=FairCycleConfig, description="Fair-cycle settings for sequential selection."
@@ -586,6 +608,9 @@ class StateConfig(_Model):
     )
     on_error: Literal["degrade", "fail"] = Field(
         "degrade", description="When Redis fails: serve on per-replica memory state, or answer 503."
+    )
+    retry_after: float = Field(
+        5.0, gt=0, description="With on_error: degrade, seconds on local state before Redis is tried again."
     )
 
 

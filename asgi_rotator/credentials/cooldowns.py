@@ -25,12 +25,14 @@ from .. import _json
 from ..config.models import RotatorConfig
 from ..error_kinds import CREDENTIAL_KINDS
 from ..errors import GatewayError, UpstreamError
-from ..state.base import StateBackend
+from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace
 from .identity import Credential
 
 _TRANSIENT = frozenset({"server_error", "api_connection", "timeout", "upstream_invalid"})
 _HISTORY_LENGTH = 200
+#: A credential rate-limited on this many models within ``_LOCKOUT`` seconds is locked out that long (seed).
+_LOCKOUT_MODELS, _LOCKOUT = 3, 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +138,8 @@ class CooldownBook:
                 source = "retry_after"
             else:
                 source = "quota_exceeded" if kind == "quota_exceeded" else "rate_limit_steps"
-            return CooldownDecision(scope, await self._cool(key, seconds, kind, "cooling"), source)
+            decision = CooldownDecision(scope, await self._cool(key, seconds, kind, "cooling"), source)
+            return await self._lockout(credential, model) or decision
         if kind in CREDENTIAL_KINDS:
             base, _ = self.credential_keys(credential, model)
             seconds = await self._cool(base, self._rules.auth_bench, kind, "benched")
@@ -149,6 +152,25 @@ class CooldownBook:
         """The seed's schedule for the ``level``-th rate limit in a row without a retry-after."""
         steps = self._rules.rate_limit_steps
         return min(steps[min(level, len(steps)) - 1], self._rules.rate_limit_cap)
+
+    async def on_cap(self, credential: Credential, model: str, seconds: float) -> CooldownDecision:
+        """Rest a credential that reached a cap whose ``cooldown`` asks for longer than the window."""
+        base, group_key = self.credential_keys(credential, model)
+        scope = "quota_group" if group_key else "credential"
+        return CooldownDecision(scope, await self._cool(group_key or base, seconds, "cap_reached", "capped"))
+
+    async def _lockout(self, credential: Credential, model: str) -> CooldownDecision | None:
+        """Lock a credential out for ``_LOCKOUT`` seconds once it was limited on ``_LOCKOUT_MODELS`` models (or
+        quota groups) within that time: the limit is the key's, not one model's."""
+        key = self._keys.failed_models(credential)
+        if not await self._backend.mark_cycle(
+            key, self.group_of(credential.provider, model), _LOCKOUT_MODELS, _LOCKOUT
+        ):
+            return None
+        reason = f"limited on {_LOCKOUT_MODELS} models"
+        return CooldownDecision(
+            "credential", await self._cool(self._keys.cooldown(credential), _LOCKOUT, reason, "locked")
+        )
 
     async def _transient(
         self, provider: str, model: str, credential: Credential, error: GatewayError, credential_count: int
@@ -180,14 +202,18 @@ class CooldownBook:
         source = "retry_after" if error.retry_after else "backoff"
         return CooldownDecision(scope, await self._cool(key, seconds, error.kind, "cooling"), source)
 
-    async def on_success(self, provider: str, model: str) -> None:
-        """A success resets the failure history and backoff levels of ``provider``."""
+    def success_ops(self, provider: str, model: str) -> list[WriteOp]:
+        """The writes by which a success resets the failure history and backoff levels of ``provider`` (none
+        unless this process saw it fail recently)."""
         if provider not in self._recent_failures:
-            return
+            return []
         self._recent_failures.discard(provider)
-        await self._backend.delete(self._keys.failure_history(provider))
-        await self._backend.delete(self._keys.backoff_level(self._model_key(provider, model)))
-        await self._backend.delete(self._keys.backoff_level(self._provider_key(provider)))
+        keys = (
+            self._keys.failure_history(provider),
+            self._keys.backoff_level(self._model_key(provider, model)),
+            self._keys.backoff_level(self._provider_key(provider)),
+        )
+        return [("delete", key, None, None) for key in keys]
 
 
 def deadline_of(raw: bytes) -> float:

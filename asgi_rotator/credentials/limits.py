@@ -2,23 +2,31 @@
 
 A credential's known limits (``rpm``, ``tpm``, ``daily`` on the credential) are tightened by the provider's
 ``caps`` for a model or quota group (an absolute number, or a percentage of the known limit); a cap never
-loosens a limit. Minute windows slide (the previous minute counts in proportion to how much of it is still
-inside the last 60 seconds); the daily window resets at the provider's ``daily_reset_hour`` (UTC).
-A capped credential is skipped by selection, never failed.
+loosens a limit. A cap key may name credential tiers: ``t2:gpt-4.1`` applies to priority-2 credentials,
+``t1-3:*`` to tiers 1 to 3; a tier's own cap wins over an untiered one.
+
+Minute windows slide (the previous minute counts in proportion to how much of it is still inside the last
+60 seconds, unrounded); the daily window resets at the provider's ``daily_reset_hour`` (UTC). A capped
+credential is skipped by selection, never failed. The check and the count are one atomic
+admission (:mod:`asgi_rotator.state.admission`), so concurrent requests land exactly on a cap.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config.models import CapConfig, RotatorConfig
+from ..state.admission import Window
 from ..state.base import WriteOp
 from ..state.keys import Keyspace
 from .identity import Credential
 
 _DAY = 86400.0
+#: A minute counter is read as "previous minute" for 60 s after its own minute ends.
+_MINUTE_TTL = 150.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +36,17 @@ class Caps:
     rpm: int | None = None
     tpm: int | None = None
     daily: int | None = None
+    #: The cap's ``cooldown`` setting (``quota_reset``, ``offset:<s>`` or ``fixed:<s>``).
+    cooldown: str = "quota_reset"
+
+    def cap_cooldown(self, resets_in: float) -> float | None:
+        """Seconds a credential that just reached a cap stays out, beyond its window, or None for none."""
+        mode, _, seconds = self.cooldown.partition(":")
+        if mode == "fixed":
+            return max(float(seconds), resets_in)
+        if mode == "offset":
+            return resets_in + float(seconds)
+        return None
 
     def __bool__(self) -> bool:
         return self.rpm is not None or self.tpm is not None or self.daily is not None
@@ -41,6 +60,22 @@ def _tighten(known: int | None, cap: int | str | None) -> int | None:
     if cap is None:
         return known
     return cap if known is None else min(known, cap)
+
+
+_TIERED = re.compile(r"t(\d+)(?:-(\d+))?:(.+)")
+
+
+def _by_target(caps: dict[str, CapConfig]) -> dict[str, list[tuple[tuple[int, int] | None, CapConfig]]]:
+    """``caps`` keyed by the model, group or ``*`` each applies to; ``t2:gpt-4.1`` and ``t1-3:*`` name tiers."""
+    out: dict[str, list[tuple[tuple[int, int] | None, CapConfig]]] = {}
+    for key, cap in caps.items():
+        tiered = _TIERED.fullmatch(key)
+        if tiered is None:
+            out.setdefault(key, []).append((None, cap))
+        else:
+            low = int(tiered[1])
+            out.setdefault(tiered[3], []).append(((low, int(tiered[2] or low)), cap))
+    return out
 
 
 class Windows:
@@ -58,16 +93,26 @@ class Windows:
         self._keys = keys
         self._group_of = group_of
         self._clock = clock
+        #: Per provider, per model, group or ``*``: ``(tier range or None, cap)``, as ``caps`` keys spell them.
+        self._caps = {name: _by_target(provider.caps) for name, provider in config.providers.items() if provider.caps}
 
     def caps(self, credential: Credential, model: str) -> Caps:
-        """The effective caps of ``credential`` for ``model``."""
-        provider = self._config.providers.get(credential.provider)
+        """The effective caps of ``credential`` for ``model``: the first of its tier's cap for the model, for
+        its quota group, for ``*``, then the untiered ones in the same order (the seed's precedence)."""
         cap = CapConfig()
-        if provider is not None:
-            caps = provider.caps
-            cap = caps.get(model) or caps.get(self._group_of(credential.provider, model)) or caps.get("*") or cap
+        tiered = self._caps.get(credential.provider)
+        if tiered is not None:
+            group = self._group_of(credential.provider, model)
+            candidates = [(tiers, cap) for name in (model, group, "*") for tiers, cap in tiered.get(name, [])]
+            for tiers, found in sorted(candidates, key=lambda c: c[0] is None):  # tiered first, order kept
+                if tiers is None or tiers[0] <= credential.priority <= tiers[1]:
+                    cap = found
+                    break
         return Caps(
-            _tighten(credential.rpm, cap.rpm), _tighten(credential.tpm, cap.tpm), _tighten(credential.daily, cap.daily)
+            _tighten(credential.rpm, cap.rpm),
+            _tighten(credential.tpm, cap.tpm),
+            _tighten(credential.daily, cap.daily),
+            cap.cooldown,
         )
 
     def _day(self, provider: str) -> tuple[int, float]:
@@ -76,46 +121,42 @@ class Windows:
         shifted = self._clock() - reset
         return int(shifted // _DAY), _DAY - shifted % _DAY
 
-    def keys(self, credential: Credential, model: str) -> list[str]:
-        """Counter keys read for one candidate: requests and tokens this and last minute, requests today."""
-        group, minute = self._group_of(credential.provider, model), int(self._clock() // 60)
-        day, _ = self._day(credential.provider)
-        window = self._keys.window
-        return [
-            window(credential, group, "r", minute),
-            window(credential, group, "r", minute - 1),
-            window(credential, group, "t", minute),
-            window(credential, group, "t", minute - 1),
-            window(credential, group, "d", day),
+    def windows(self, credential: Credential, model: str) -> tuple[Window, ...]:
+        """The counters an admission of ``credential`` for ``model`` checks and counts: requests in the sliding
+        minute (always counted: balanced selection ranks by it), and tokens and requests today when capped."""
+        caps = self.caps(credential, model)
+        group, now = self._group_of(credential.provider, model), self._clock()
+        minute, carry, minute_left = int(now // 60), 1 - (now % 60) / 60, 60 - now % 60
+        key = self._keys.window
+        windows = [
+            Window(
+                key(credential, group, "r", minute),
+                caps.rpm,
+                1,
+                _MINUTE_TTL,
+                minute_left,
+                previous=key(credential, group, "r", minute - 1),
+                carry=carry,
+                ranks=True,
+            )
         ]
-
-    def evaluate(self, credential: Credential, caps: Caps, values: list[bytes | None]) -> tuple[int, float | None]:
-        """``(requests in the sliding minute, seconds until a reached cap frees it or None)``."""
-        current_r, last_r, current_t, last_t, today = (int(v) if v else 0 for v in values)
-        now = self._clock()
-        carry = 1 - (now % 60) / 60  # share of the previous minute still inside the sliding window
-        requests = current_r + int(last_r * carry)
-        tokens = current_t + int(last_t * carry)
-        wait: float | None = None
-        if caps.rpm is not None and requests >= caps.rpm or caps.tpm is not None and tokens >= caps.tpm:
-            wait = 60 - now % 60
-        if caps.daily is not None and today >= caps.daily:
-            wait = self._day(credential.provider)[1]
-        return requests, wait
+        if caps.tpm is not None:  # tokens are counted when the request ends; admission only checks them
+            previous = key(credential, group, "t", minute - 1)
+            windows.append(
+                Window(key(credential, group, "t", minute), caps.tpm, 0, _MINUTE_TTL, minute_left, previous, carry)
+            )
+        if caps.daily is not None:
+            day, day_left = self._day(credential.provider)
+            windows.append(Window(key(credential, group, "d", day), caps.daily, 1, _DAY + 3600, day_left))
+        return tuple(windows)
 
     def credential_minute_key(self, credential: Credential) -> str:
         """The counter of the credential's requests this minute, across models (for display)."""
         return self._keys.credential_minute(credential, int(self._clock() // 60))
 
-    def request_ops(self, credential: Credential, model: str) -> list[WriteOp]:
-        """The writes that add one request to the credential's windows."""
-        keys = self.keys(credential, model)
-        return [
-            ("incr", keys[0], 1, 150.0),
-            ("incr", keys[4], 1, _DAY + 3600),
-            ("incr", self.credential_minute_key(credential), 1, 90.0),
-        ]
-
     def token_ops(self, credential: Credential, model: str, tokens: int) -> list[WriteOp]:
         """The writes that add a finished request's tokens to the credential's minute window."""
-        return [("incr", self.keys(credential, model)[2], tokens, 150.0)] if tokens > 0 else []
+        if tokens <= 0 or self.caps(credential, model).tpm is None:
+            return []
+        group, minute = self._group_of(credential.provider, model), int(self._clock() // 60)
+        return [("incr", self._keys.window(credential, group, "t", minute), tokens, _MINUTE_TTL)]

@@ -2,32 +2,33 @@
 
 All of its state lives in the state backend (cooldowns as extend-only deadlines, in-flight requests as
 expiring leases, windows as counters, session affinity and the sequential cursor as keys with a TTL), so
-replicas sharing a backend share one view of the pool. One snapshot read per attempt feeds a pure ranking
-(:mod:`.selection`). The pool decides; it does no upstream I/O.
+replicas sharing a backend share one view of the pool. Each attempt is one atomic admission
+(:mod:`asgi_rotator.state.admission`) that reads, ranks, checks caps and counts at once. The pool decides; it
+does no upstream I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from .. import _json
 from ..config.models import CredentialConfig, RotatorConfig
 from ..errors import GatewayError, NoCredentialAvailable
+from ..state.admission import Admission, Contender
 from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace
-from .cooldowns import CooldownBook, CooldownDecision, deadline_of
+from .budget import BudgetHold
+from .cooldowns import CooldownBook, CooldownDecision
 from .identity import Credential, anonymous, from_config
 from .limits import Windows
-from .selection import Candidate, rank
+from .states import read_states
 
 _POLL_START, _POLL_MAX = 0.02, 0.25
-_WINDOW_KEYS = 5
 
 
 @dataclass(slots=True)
@@ -114,11 +115,17 @@ class CredentialPool:
         exclude: frozenset[str] = frozenset(),
         max_wait: float = 0.0,
         session: str | None = None,
+        anchors: tuple[str, ...] = (),
+        budget: BudgetHold | None = None,
     ) -> Lease:
         """Take the best ready credential of ``provider`` for ``model``, waiting up to ``max_wait`` for one.
 
+        ``anchors`` are the keys of conversation evidence that may name an earlier ``session`` (the lease says
+        which); ``budget`` is the caller's budget: its first admission reserves it, in the same atomic step.
+
         Raises:
             NoCredentialAvailable: none is ready within ``max_wait`` (its ``retry_after`` says when one will be).
+            BudgetExceeded: the caller's budget for the period is used up.
         """
         candidates = self.credentials(provider, scope)
         if not candidates:
@@ -131,7 +138,7 @@ class CredentialPool:
         while True:
             sticky_wait = self._config.sessions.sticky_wait - (time.monotonic() - started)
             lease, retry_after, busy = await self._try_acquire(
-                provider, model, candidates, exclude, session, sticky_wait > 0
+                provider, model, candidates, exclude, (session, anchors), sticky_wait > 0, budget
             )
             if lease is not None:
                 if slept:
@@ -142,7 +149,8 @@ class CredentialPool:
             # ends in time. A longer cooldown fails fast, so that fallback to another target proceeds.
             waitable = busy or (retry_after is not None and retry_after <= remaining)
             if remaining <= 0 or not waitable:
-                raise NoCredentialAvailable(provider, retry_after)
+                # Every credential only busy: a slot frees as soon as a request ends, so say "retry shortly".
+                raise NoCredentialAvailable(provider, retry_after if retry_after is not None or not busy else 1.0)
             await asyncio.sleep(min(delay, remaining, retry_after or delay))
             slept = True
             delay = min(delay * 2, _POLL_MAX)
@@ -153,183 +161,142 @@ class CredentialPool:
         model: str,
         credentials: list[Credential],
         exclude: frozenset[str],
-        session: str | None,
+        conversation: tuple[str | None, tuple[str, ...]],
         wait_for_sticky: bool,
+        budget: BudgetHold | None,
     ) -> tuple[Lease | None, float | None, bool]:
-        """A lease on the best ready credential, else (None, seconds until one frees up, whether any is busy)."""
+        """A lease on the best ready credential, else (None, seconds until one frees up, whether any is busy).
+
+        One atomic admission decides and counts (windows, caps, the budget reservation), so concurrent
+        requests on any number of replicas land exactly on a cap.
+        """
+        session, anchors = conversation
         settings = self._config.providers[provider]
         sequential = settings.selection == "sequential"
+        fair_cycle = sequential and settings.fair_cycle.enabled
         min_tier = settings.models[model].min_tier if model in settings.models else None
         scope = credentials[0].scope
         group = self.cooldowns.group_of(provider, model)
-        keys: list[str] = []
-        for credential in credentials:
+        eligible = [c for c in credentials if c.id not in exclude and (min_tier is None or c.priority <= min_tier)]
+        contenders = []
+        for credential in eligible:
             base, group_key = self.cooldowns.credential_keys(credential, model)
-            keys += [base, group_key or base, self._keys.last_used(credential), *self.windows.keys(credential, model)]
-        affinity_key = self._keys.affinity(scope, provider, group, session) if session else None
-        cursor_key = self._keys.cursor(scope, provider, group) if sequential else None
-        cycle_key = (
-            self._keys.fair_cycle(scope, provider, group) if sequential and settings.fair_cycle.enabled else None
-        )
-        extra = [k for k in (affinity_key, cursor_key) if k is not None]
-        target_keys = self.cooldowns.target_keys(provider, model)
-        # The reads at once: with Redis they are separate round trips, and selection waits on all of them.
-        values, in_flight, cycles = await asyncio.gather(
-            self._backend.get_many(keys + extra + target_keys),
-            self._backend.count_leases([self._keys.lease(c) for c in credentials]),
-            self._backend.get_counters([cycle_key] if cycle_key else []),
-        )
-        resting = self.cooldowns.target_cooldown(values[-2:])
-        if resting is not None:
-            raise NoCredentialAvailable(provider, resting[0], f"resting ({resting[1]} cooldown)")
-        values = values[:-2]
-        tail = dict(zip(extra, values[len(keys) :], strict=True))
-        now = self._clock()
-        exhausted = set(cycles[0]) if cycles else set()
-
-        candidates: list[Candidate] = []
-        width = 3 + _WINDOW_KEYS
-        for i, credential in enumerate(credentials):
-            row = values[i * width : (i + 1) * width]
-            if credential.id in exclude or (min_tier is not None and credential.priority > min_tier):
-                continue
-            cooling = max((r for r in (_remaining(raw, now) for raw in row[:2]) if r is not None), default=None)
-            used_in_window, capped = self.windows.evaluate(
-                credential, self.windows.caps(credential, model), list(row[3:])
-            )
-            candidates.append(
-                Candidate(
-                    credential,
-                    i,
-                    in_flight[i],
-                    float(row[2] or 0.0),
-                    used_in_window,
-                    cooling if cooling and cooling > 0 else None,
-                    capped,
-                    credential.id in exhausted,
+            contenders.append(
+                Contender(
+                    id=credential.id,
+                    lease_key=self._keys.lease(credential),
+                    max_concurrency=credential.max_concurrency,
+                    cooldown_keys=(base, group_key) if group_key else (base,),
+                    last_used_key=self._keys.last_used(credential),
+                    tier=credential.priority,
+                    windows=self.windows.windows(credential, model),
+                    counters=((self.windows.credential_minute_key(credential), 90.0),),
                 )
             )
-        sticky = tail.get(affinity_key) if affinity_key else None
-        preferred = (sticky or (tail.get(cursor_key) if cursor_key else None) or b"").decode() or None
-        ordered = rank(
-            candidates,
+        reservation = budget.reservation() if budget is not None and not budget.taken else None
+        holder = secrets.token_hex(8)
+        admission = Admission(
+            contenders=tuple(contenders),
+            holder=holder,
+            lease_ttl=self._lease_ttl,
+            now=self._clock(),
             strategy=settings.selection,
             optimal_concurrency=settings.optimal_concurrency,
-            preferred=preferred,
+            target_cooldowns=tuple(self.cooldowns.target_keys(provider, model)),
+            affinity_key=self._keys.affinity(scope, provider, group, session) if session else None,
+            anchor_keys=anchors,
+            affinity_prefix=self._keys.affinity(scope, provider, group, ""),
+            wait_for_sticky=wait_for_sticky,
+            cursor_key=self._keys.cursor(scope, provider, group) if sequential else None,
+            cursor_ttl=settings.fair_cycle.duration,
+            cycle_key=self._keys.fair_cycle(scope, provider, group) if fair_cycle else None,
+            reservation=reservation,
+            tiebreak=tuple(random.random() for _ in contenders),
         )
-        busy = any(c.at_concurrency_cap and c.cooling is None for c in candidates)
-        if sticky and wait_for_sticky and ordered and ordered[0].credential.id != preferred:
-            held = next((c for c in candidates if c.credential.id == preferred), None)
-            if held is not None and held.cooling is None and held.capped is None and held.at_concurrency_cap:
-                return None, None, True  # the session's credential is only busy: give it a moment
-        for candidate in ordered:
-            credential = candidate.credential
-            holder = secrets.token_hex(8)
-            key = self._keys.lease(credential)
-            ops: list[WriteOp] = [("set", self._keys.last_used(credential), repr(now).encode(), 86400.0)]
-            ops += self.windows.request_ops(credential, model)
-            if cursor_key and preferred != credential.id:
-                ops.append(("set", cursor_key, credential.id.encode(), settings.fair_cycle.duration))
-            limit = credential.max_concurrency
-            if not await self._backend.acquire_lease(key, holder, limit, self._lease_ttl, then=ops):
-                busy = True
-                continue
-            lease = Lease(credential, holder, key, model, session)
-            self._track(lease)
-            return lease, None, False
-        waits = [w for c in candidates for w in (c.cooling, c.capped) if w is not None]
-        return None, (min(waits) if waits else None), busy
+        decision = await self._backend.admit(admission)
+        if decision.outcome == "resting":
+            scope_name = ("model", "provider")[decision.rest or 0]
+            raise NoCredentialAvailable(provider, decision.retry_after, f"resting ({scope_name} cooldown)")
+        if decision.outcome == "over_budget":
+            assert budget is not None and decision.retry_after is not None
+            raise budget.exceeded(decision.exceeded or "", decision.retry_after)
+        if decision.index is None:
+            return None, decision.retry_after, decision.busy
+        if budget is not None and reservation is not None:
+            budget.taken = True
+        credential = eligible[decision.index]
+        lease = Lease(credential, holder, self._keys.lease(credential), model, decision.session or session)
+        self._track(lease)
+        if decision.filled is not None:
+            await self._cap_reached(credential, model, decision.filled)
+        return lease, None, False
 
-    async def release(self, lease: Lease, *, served_tokens: int | None = None) -> None:
-        """Give the credential's slot back (a second release does nothing).
+    async def _cap_reached(self, credential: Credential, model: str, resets_in: float) -> None:
+        """The cap's ``cooldown`` mode, once a credential used a window up (rare: one write per window)."""
+        seconds = self.windows.caps(credential, model).cap_cooldown(resets_in)
+        if seconds is not None:
+            decision = await self.cooldowns.on_cap(credential, model, seconds)
+            await self._spend_turn(credential, model, decision)
+
+    async def release(self, lease: Lease) -> None:
+        """Give the credential's slot back after a failed attempt (a second release does nothing)."""
+        ops = self.release_ops(lease)
+        if ops:
+            await self._backend.write_many(ops)
+
+    def release_ops(self, lease: Lease, *, served_tokens: int | None = None) -> list[WriteOp]:
+        """The writes that give the credential's slot back (none when it already was), for the batch that
+        finishes a request.
 
         After a success, ``served_tokens`` also counts the tokens in the windows, clears the provider's failure
-        history and binds the session to the credential, in the same round trip as the release.
+        history and binds the session to the credential.
         """
         if lease.released:
-            return
+            return []
         lease.released = True
         self._active.pop(lease.holder, None)
         ops: list[WriteOp] = [("release", lease.key, lease.holder, None)]
         if served_tokens is not None:
             provider = lease.credential.provider
-            await self.cooldowns.on_success(provider, lease.model)
+            ops += self.cooldowns.success_ops(provider, lease.model)
             ops += self.windows.token_ops(lease.credential, lease.model, served_tokens)
             if lease.session and self._config.sessions.sticky_ttl > 0:
                 group = self.cooldowns.group_of(provider, lease.model)
                 key = self._keys.affinity(lease.credential.scope, provider, group, lease.session)
                 ops.append(("set", key, lease.credential.id.encode(), self._config.sessions.sticky_ttl))
-        await self._backend.write_many(ops)
+        return ops
 
     async def record_failure(self, lease: Lease, provider: str, error: GatewayError) -> CooldownDecision:
-        """Cool what the error says is at fault; an exhausted credential also spends its fair-cycle turn."""
+        """Cool what the error says is at fault; a credential cooled for at least the fair cycle's
+        ``exhaustion_threshold`` also spends its turn."""
         if lease.own:
             return CooldownDecision()  # the caller's own key is the caller's business
         credential = lease.credential
         decision = await self.cooldowns.on_failure(
             provider, lease.model, credential, error, len(self.credentials(provider, credential.scope))
         )
+        await self._spend_turn(credential, lease.model, decision)
+        return decision
+
+    async def _spend_turn(self, credential: Credential, model: str, decision: CooldownDecision) -> None:
+        """A credential resting at least the fair cycle's ``exhaustion_threshold`` spends its turn."""
+        provider = credential.provider
         settings = self._config.providers[provider]
-        if decision.cooled_credential and settings.selection == "sequential" and settings.fair_cycle.enabled:
+        cycle = settings.fair_cycle
+        exhausted = decision.cooled_credential and (decision.seconds or 0.0) >= cycle.exhaustion_threshold
+        if exhausted and settings.selection == "sequential" and cycle.enabled:
             # One atomic step: when everyone has had a turn, the cycle ends and a new one begins.
-            key = self._keys.fair_cycle(credential.scope, provider, self.cooldowns.group_of(provider, lease.model))
+            key = self._keys.fair_cycle(credential.scope, provider, self.cooldowns.group_of(provider, model))
             peers = len(self.credentials(provider, credential.scope))
             await self._backend.mark_cycle(key, credential.id, peers, settings.fair_cycle.duration)
             # For display only: which cycle this credential last spent its turn in (checked against it on read).
             await self._backend.set(self._keys.cycle_turn(credential), key.encode(), settings.fair_cycle.duration)
-        return decision
 
     async def states(self) -> list[dict[str, object]]:
         """Every credential's state for ``/rotator/credentials`` (no secret, only the masked form)."""
-        credentials = self.all_credentials()
-        now = self._clock()
-        keys = self._keys
-        values = await self._backend.get_many(
-            [
-                key
-                for c in credentials
-                for key in (
-                    keys.cooldown(c),
-                    keys.failure_count(c),
-                    keys.cycle_turn(c),
-                    self.windows.credential_minute_key(c),
-                )
-            ]
+        return await read_states(
+            self.all_credentials(), self._config, self._backend, self._keys, self.windows, self._clock()
         )
-        in_flight = await self._backend.count_leases([keys.lease(c) for c in credentials])
-        turns = [values[4 * i + 2] for i in range(len(credentials))]
-        cycles = await self._backend.get_counters([turn.decode() for turn in turns if turn])
-        members = iter(cycles)
-        rows: list[dict[str, object]] = []
-        for i, (credential, busy) in enumerate(zip(credentials, in_flight, strict=True)):
-            raw, failed, turn, minute = values[4 * i : 4 * i + 4]
-            cycled = turn is not None and credential.id in next(members)
-            record = _record(raw)
-            remaining = max(deadline_of(raw) - now, 0.0) if raw else 0.0
-            if record is not None and remaining > 0:
-                state, reason = str(record.get("state", "cooling")), record.get("reason")
-            else:
-                at_cap = credential.max_concurrency is not None and busy >= credential.max_concurrency
-                state, reason = ("busy" if at_cap else "available"), None
-            rows.append(
-                {
-                    "provider": credential.provider,
-                    "id": credential.id,
-                    "credential": credential.masked,
-                    "scope": credential.scope,
-                    "tier": credential.priority,
-                    "state": state,
-                    "reason": reason,
-                    "cooldown_scope": "credential" if remaining > 0 else None,
-                    "cooldown_remaining": round(remaining, 3),
-                    "in_flight": busy,
-                    "max_concurrency": credential.max_concurrency,
-                    "failures": int(failed or 0),
-                    "requests_this_minute": int(minute or 0),
-                    "fair_cycle": "exhausted" if cycled else "in_turn",
-                }
-            )
-        return rows
 
     def _track(self, lease: Lease) -> None:
         self._active[lease.holder] = lease
@@ -351,15 +318,3 @@ class CredentialPool:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
-
-
-def _remaining(raw: bytes | None, now: float) -> float | None:
-    return deadline_of(raw) - now if raw else None
-
-
-def _record(raw: bytes | None) -> dict[str, Any] | None:
-    try:
-        record = _json.loads(raw) if raw else None
-    except _json.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) else None

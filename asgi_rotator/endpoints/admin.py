@@ -80,13 +80,20 @@ class Introspection:
 
     async def usage(self, request: Request, send: Send) -> None:
         """The usage ledger: admins see every scope together, a scoped key its own scope, a global key global
-        usage. ``?window=`` is ``total`` (default), ``minute``, ``hour`` or ``day``."""
+        usage. ``?window=`` is ``total`` (default), ``minute``, ``hour`` or ``day``; ``?series=minute|hour|day``
+        answers usage by provider and model over time instead (:meth:`UsageLedger.series`)."""
+        scope = "*" if request.caller.admin else request.caller.scope
+        series = request.query().get("series")
+        if series is not None:
+            if series not in WINDOWS:
+                raise invalid_request(f"Query parameter 'series' must be one of {', '.join(WINDOWS)}.", param="series")
+            await send_json(send, 200, await self._ledger.series(series, scope=scope))
+            return
         window = request.query().get("window", "total")
         if window not in WINDOWS and window != "total":
             raise invalid_request(
                 f"Query parameter 'window' must be one of total, {', '.join(WINDOWS)}.", param="window"
             )
-        scope = "*" if request.caller.admin else request.caller.scope
         await send_json(send, 200, await self._ledger.report(scope=scope, window=window))
 
     async def metrics(self, request: Request, send: Send) -> None:

@@ -53,8 +53,8 @@ class Admission:
         *,
         operation: str,
     ) -> tuple[Call, Plan]:
-        """The call and plan for a request of ``operation`` to ``model`` (404 for an unknown model)."""
-        await self._accounting.quotas.check(caller.key_id, caller.budget)
+        """The call and plan for a request of ``operation`` to ``model`` (404 for an unknown model); the caller's
+        budget is held by the first admission and settled when the call is accounted."""
         plan = self._planner.plan(model, protocol.family)
         unified = UnifiedRequest(model, operation=operation, source_protocol=protocol.name)
         if trace is not None:
@@ -63,7 +63,9 @@ class Admission:
                 {"model": model, "operation": operation},
                 targets=[t.name for t in plan.targets],
             )
-        return Call(unified, protocol, caller.scope, headers, trace=trace, own_key=headers.get(OWN_KEY_HEADER)), plan
+        call = Call(unified, protocol, caller.scope, headers, trace=trace, own_key=headers.get(OWN_KEY_HEADER))
+        call.budget = self._accounting.quotas.hold(caller.key_id, caller.budget)
+        return call, plan
 
 
 class Embeddings:

@@ -6,6 +6,7 @@ does the upstream work, and the client protocol formats what comes back.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -13,10 +14,11 @@ from typing import Any
 
 from .. import _json
 from ..caller import OWN_KEY_HEADER, Caller
+from ..credentials.pool import CredentialPool
 from ..error_kinds import HARD_STOPS
-from ..errors import GatewayError
+from ..errors import BackendError, GatewayError
 from ..http.asgi import send_json
-from ..http.event_stream import send_event_stream
+from ..http.event_stream import StreamOutcome, send_event_stream
 from ..planner import Plan, Planner
 from ..protocols._common import new_id, now
 from ..protocols.accumulate import StreamAccumulator
@@ -25,6 +27,7 @@ from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse
 from ..responses_api.service import ResponsesService
 from ..responses_api.store import StoredResponse
 from ..sessions import SessionTracker
+from ..state.base import StateBackend, WriteOp
 from ..stream_stats import StreamStats
 from ..tracing.observation import Observation
 from ..tracing.writer import RequestTrace
@@ -33,6 +36,8 @@ from ..upstream.call import Call
 from ..upstream.executor import Executor
 from ..usage.accounting import Accounting
 from .base import Request
+
+logger = logging.getLogger("asgi_rotator")
 
 
 class Generation:
@@ -44,6 +49,8 @@ class Generation:
         responses: Responses API lineage and storage.
         executor: does the upstream work.
         accounting: budgets before, usage and cost after.
+        pool: gives the serving credential's slot back when the request finishes.
+        backend: where the batch that finishes a request is written.
         heartbeat_interval: seconds of stream silence before a heartbeat (None disables them).
     """
 
@@ -54,6 +61,8 @@ class Generation:
         responses: ResponsesService,
         executor: Executor,
         accounting: Accounting,
+        pool: CredentialPool,
+        backend: StateBackend,
         *,
         heartbeat_interval: float | None,
     ) -> None:
@@ -62,6 +71,8 @@ class Generation:
         self._responses = responses
         self._executor = executor
         self._accounting = accounting
+        self._pool = pool
+        self._backend = backend
         self._heartbeat_interval = heartbeat_interval
 
     async def generate(self, request: Request, send: Send) -> None:
@@ -83,6 +94,7 @@ class Generation:
         call, plan = await self.prepare(
             protocol, parsed, request.caller, request.headers, trace=request.trace, observation=request.observation
         )
+        call.budget = None  # counting tokens spends no budget
         count = await self._executor.count_tokens(call, plan)
         await send_json(send, 200, protocol.format_count_tokens(count))
 
@@ -97,10 +109,10 @@ class Generation:
         trace: RequestTrace | None = None,
         observation: Observation | None = None,
     ) -> tuple[Call, Plan]:
-        """Everything before the upstream: the caller's budget, Responses lineage, the plan, the session."""
+        """Everything before the upstream: Responses lineage, the plan, the session, the caller's budget hold
+        (reserved by the first admission)."""
         if observation is not None:
             observation.requested(request.model, request.operation, request.stream, request.raw)
-        await self._accounting.quotas.check(caller.key_id, caller.budget)
         inherited = None
         if protocol.stores_responses:
             await self._responses.check_room(request, caller)
@@ -113,7 +125,7 @@ class Generation:
                     messages_after_expansion=len(request.messages),
                 )
         plan = self._planner.plan(request.model, protocol.family)
-        session = await self._sessions.resolve(request, headers, caller.scope, inherited=inherited)
+        session, anchors = self._sessions.resolve(request, headers, caller.scope, inherited=inherited)
         if trace is not None:
             trace.session_id = session
             trace.record(
@@ -123,61 +135,70 @@ class Generation:
                 targets=[t.name for t in plan.targets],
             )
         own_key = headers.get(OWN_KEY_HEADER)
-        return (
-            Call(
-                request, protocol, caller.scope, headers, session, trace=trace, observation=observation, own_key=own_key
-            ),
-            plan,
+        call = Call(
+            request,
+            protocol,
+            caller.scope,
+            headers,
+            session,
+            anchors,
+            trace=trace,
+            observation=observation,
+            own_key=own_key,
         )
+        call.budget = self._accounting.quotas.hold(caller.key_id, caller.budget)
+        return call, plan
 
     async def finish(
-        self, call: Call, caller: Caller, response: UnifiedResponse, body: dict[str, Any] | None = None
+        self,
+        call: Call,
+        caller: Caller,
+        response: UnifiedResponse,
+        body: dict[str, Any] | None = None,
+        stream: StreamStats | None = None,
     ) -> StoredResponse | None:
-        """Everything the next request may depend on: session evidence and Responses storage (the executor
-        keeps provider state through the field cache).
+        """Everything the request leaves behind, in one write batch: the credential's slot back with its
+        tokens, session evidence, the stored response, usage and the budget settled (the executor keeps
+        provider state through the field cache).
 
-        It runs before the answer's last byte goes out, so a client that continues at once finds it all.
+        It runs before the answer's last byte goes out, so a client that continues at once finds it all. A
+        failing backend is logged, never raised: the answer was served.
         """
+        ops: list[WriteOp] = []
         if response.stop_reason != "error":  # a failed stream never sets session anchors
-            await self._sessions.remember(call.session, call.scope, response.text, [c.id for c in response.tool_calls])
-        if not call.protocol.stores_responses:
-            return None
-        if body is None:
-            body = call.protocol.format_response(response, call.request)
-        record = self._responses.stored(call.request, body, caller, call.session)
-        await self._responses.save(record, call.request)
-        if call.trace is not None:
-            stored = call.request.store is not False
-            call.trace.record(
-                "responses_stored_response" if stored else "responses_store_skipped",
-                {"id": record.id, "previous_response_id": record.previous_response_id, "session": record.session},
-                direction="metadata",
-                reason=None if stored else "store: false",
-            )
+            text, call_ids = response.text, [c.id for c in response.tool_calls]
+            ops += self._sessions.remember_ops(call.session, call.scope, text, call_ids)
+        record = None
+        if call.protocol.stores_responses:
+            if body is None:
+                body = call.protocol.format_response(response, call.request)
+            record = self._responses.stored(call.request, body, caller, call.session)
+            ops += self._responses.save_ops(record, call.request)
+            if call.trace is not None:
+                stored = call.request.store is not False
+                call.trace.record(
+                    "responses_stored_response" if stored else "responses_store_skipped",
+                    {"id": record.id, "previous_response_id": record.previous_response_id, "session": record.session},
+                    direction="metadata",
+                    reason=None if stored else "store: false",
+                )
+        ops += self._settle_ops(call, caller, stream)
+        await self._write(ops)
         return record
 
     async def account(self, call: Call, caller: Caller, failed: bool, stream: StreamStats | None = None) -> None:
-        """Usage, cost and metrics of the attempt that served the client (after the answer went out); a stream's
-        own measurements go to the trace and the usage counters too."""
+        """Metrics of the request (after the answer went out), and whatever :meth:`finish` did not settle: a
+        failed request's budget reservation, a stream whose client went away (it still used what the upstream
+        produced until then)."""
+        await self._write(self._settle_ops(call, caller, stream))
         if stream is not None and call.trace is not None:
             if stream.outcome == "disconnected":
                 call.trace.record("stream_cancelled", {"by": "client"}, direction="metadata", component="client")
             call.trace.record("stream_metrics", stream.summary(), direction="metadata", component="client")
         if call.target is None:
             return
-        cost, source = await self._accounting.record(
-            provider=call.target.provider,
-            model=call.target.model,
-            credential=call.credential.masked if call.credential else None,
-            client_key=caller.key_id,
-            scope=caller.scope,
-            usage=call.usage,
-            outcome="error" if failed else "disconnected" if stream and stream.outcome == "disconnected" else "ok",
-            latency=time.monotonic() - call.started,
-            ttfb=call.first_output - call.started if call.first_output is not None else None,
-            stream=stream,
-        )
         if call.trace is not None:
+            cost, source = self._accounting.cost(call.target.provider, call.target.model, call.usage)
             call.trace.record(
                 "usage_accounting_summary",
                 call.usage,
@@ -186,6 +207,45 @@ class Generation:
                 cost_usd=cost,
                 cost_source=source,
             )
+        outcome = "error" if failed else "disconnected" if stream and stream.outcome == "disconnected" else "ok"
+        self._accounting.prometheus.observe_request(
+            provider=call.target.provider,
+            model=call.target.model,
+            outcome=outcome,
+            latency=time.monotonic() - call.started,
+            ttfb=call.first_output - call.started if call.first_output is not None else None,
+        )
+
+    def _settle_ops(self, call: Call, caller: Caller, stream: StreamStats | None) -> list[WriteOp]:
+        """The serving lease back, usage recorded and the budget settled, each once; a request nobody served
+        gives its budget reservation back."""
+        ops: list[WriteOp] = []
+        if call.lease is not None:
+            tokens = call.usage.total_tokens if call.usage is not None else 0
+            ops += self._pool.release_ops(call.lease, served_tokens=tokens)
+            call.lease = None
+        if call.target is None or call.accounted:
+            return ops + (call.budget.cancel_ops() if call.budget is not None else [])
+        call.accounted = True
+        usage_ops = self._accounting.record_ops(
+            provider=call.target.provider,
+            model=call.target.model,
+            credential=call.credential.masked if call.credential else None,
+            client_key=caller.key_id,
+            scope=caller.scope,
+            usage=call.usage,
+            budget=call.budget,
+            stream=stream,
+        )
+        return ops + usage_ops
+
+    async def _write(self, ops: list[WriteOp]) -> None:
+        if not ops:
+            return
+        try:
+            await self._backend.write_many(ops)
+        except BackendError as exc:
+            logger.error("asgi_rotator: a finished request's state was not written: %s", exc)
 
     def observe_answer(self, call: Call, response: UnifiedResponse) -> None:
         """The answer's usage, cost and (when captured) text go to the request's summary before its last byte
@@ -201,25 +261,30 @@ class Generation:
         return self._executor.stream(call, plan)
 
     async def _complete(self, call: Call, plan: Plan, caller: Caller, send: Send) -> None:
-        response = await self._executor.generate(call, plan)
-        response.id = new_id(call.protocol.id_prefix)
-        response.created = response.created or now()
-        body = call.client_body(call.protocol.format_response(response, call.request))
-        headers = served_headers(call)
-        if call.target is not None:
-            cost, _ = self._accounting.cost(call.target.provider, call.target.model, call.usage)
-            if cost is not None:
-                headers.append(("x-rotator-cost-usd", f"{cost:.8f}"))
-        await self.finish(call, caller, response, body)
-        self.observe_answer(call, response)
-        await send_json(send, 200, body, headers)
-        await self.account(call, caller, failed=False)
+        failed = True
+        try:
+            response = await self._executor.generate(call, plan)
+            response.id = new_id(call.protocol.id_prefix)
+            response.created = response.created or now()
+            body = call.client_body(call.protocol.format_response(response, call.request))
+            headers = served_headers(call)
+            if call.target is not None:
+                cost, _ = self._accounting.cost(call.target.provider, call.target.model, call.usage)
+                if cost is not None:
+                    headers.append(("x-rotator-cost-usd", f"{cost:.8f}"))
+            await self.finish(call, caller, response, body)
+            self.observe_answer(call, response)
+            await send_json(send, 200, body, headers)
+            failed = False
+        finally:
+            await self.account(call, caller, failed=failed)
 
     async def _stream(self, call: Call, plan: Plan, caller: Caller, send: Send, receive: Receive) -> None:
         protocol = call.protocol
         response_id = new_id(protocol.id_prefix)
         formatter = protocol.stream_formatter(call.request, response_id)
         accumulator = StreamAccumulator(response_id, call.request.model)
+        progress = StreamOutcome()
 
         async def observe(event: StreamEvent) -> None:
             accumulator.feed(event)
@@ -227,28 +292,34 @@ class Generation:
                 call.observation.summary.error = event.error.kind  # an in-band failure still answers 200
             if event.kind in ("end", "error") and call.target is not None:
                 # Before the terminal frame goes out: a client may continue the moment it sees it.
+                outcome = "failed" if event.kind == "error" else "completed"
+                stats = stream_stats(call, outcome, progress.chunks, progress.bytes)
                 response = accumulator.response()
-                await self.finish(call, caller, response)
+                await self.finish(call, caller, response, stream=stats)
                 self.observe_answer(call, response)
 
         def error_response(error: GatewayError) -> tuple[int, bytes, list[tuple[str, str]]]:
             return error.status, _json.dumps(protocol.format_error(error)), error_headers(error)
 
-        outcome = await send_event_stream(
-            send,
-            receive,
-            self._executor.stream(call, plan),
-            formatter,
-            headers=lambda: served_headers(call),
-            on_error_response=error_response,
-            heartbeat_interval=self._heartbeat_interval,
-            on_event=observe,
-            on_heartbeat=None if call.trace is None else lambda: _record_heartbeat(call.trace),
-        )
-        if outcome.status != "error_response":
-            # A client that went away still used what the upstream produced until then.
-            stats = stream_stats(call, outcome.status, outcome.chunks, outcome.bytes)
-            await self.account(call, caller, failed=outcome.status == "failed", stream=stats)
+        stats = None
+        try:
+            outcome = await send_event_stream(
+                send,
+                receive,
+                self._executor.stream(call, plan),
+                formatter,
+                headers=lambda: served_headers(call),
+                on_error_response=error_response,
+                heartbeat_interval=self._heartbeat_interval,
+                on_event=observe,
+                on_heartbeat=None if call.trace is None else lambda: _record_heartbeat(call.trace),
+                outcome=progress,
+            )
+            if outcome.status != "error_response":
+                stats = stream_stats(call, outcome.status, outcome.chunks, outcome.bytes)
+        finally:
+            failed = stats is None or stats.outcome == "failed"
+            await self.account(call, caller, failed=failed, stream=stats)
 
 
 def _record_heartbeat(trace: RequestTrace | None) -> None:

@@ -156,22 +156,26 @@ class _Connection:
         accumulator = StreamAccumulator(response_id, request.model)
         events = generation.stream_events(call, plan)
         frames = size = 0
+        stats = None
         try:
-            async for event in events:
-                accumulator.feed(event)
-                for frame in formatter.feed(event):
-                    text = _json.dumps_str(frame.data)
-                    frames, size = frames + 1, size + len(text.encode())
-                    await self.send({"type": "websocket.send", "text": text})
-                if event.kind in ("end", "error"):
-                    break
+            try:
+                async for event in events:
+                    accumulator.feed(event)
+                    for frame in formatter.feed(event):
+                        text = _json.dumps_str(frame.data)
+                        frames, size = frames + 1, size + len(text.encode())
+                        await self.send({"type": "websocket.send", "text": text})
+                    if event.kind in ("end", "error"):
+                        break
+            finally:
+                await events.aclose()  # type: ignore[attr-defined]
+            final = accumulator.response()
+            stats = stream_stats(call, "failed" if final.stop_reason == "error" else "completed", frames, size)
+            record = await generation.finish(call, self.caller, final, stream=stats)
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
-        final = accumulator.response()
-        record = await generation.finish(call, self.caller, final)
-        failed = final.stop_reason == "error"
-        stats = stream_stats(call, "failed" if failed else "completed", frames, size)
-        await generation.account(call, self.caller, failed=failed, stream=stats)
+            # Whatever finish did not settle (the socket went away mid-answer) is settled here.
+            failed = stats is None or stats.outcome == "failed"
+            await generation.account(call, self.caller, failed=failed, stream=stats)
         if record is not None and request.store is False:
             self.unstored = record
 

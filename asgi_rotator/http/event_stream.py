@@ -51,6 +51,7 @@ async def send_event_stream(
     heartbeat_interval: float | None,
     on_event: Callable[[StreamEvent], Awaitable[None]] | None = None,
     on_heartbeat: Callable[[], None] | None = None,
+    outcome: StreamOutcome | None = None,
 ) -> StreamOutcome:
     """Pump ``events`` through ``formatter`` to the client until a terminal event or a disconnect.
 
@@ -61,8 +62,9 @@ async def send_event_stream(
         heartbeat_interval: seconds of silence before a heartbeat; None disables them.
         on_event: sees every canonical event before it is sent (state capture that must precede the terminal).
         on_heartbeat: told of each heartbeat sent (for the trace).
+        outcome: the outcome to fill in as the stream goes (``on_event`` may read its counts so far).
     """
-    outcome = StreamOutcome()
+    outcome = outcome or StreamOutcome()
     started = False
     last_sent = time.monotonic()
     lock = asyncio.Lock()

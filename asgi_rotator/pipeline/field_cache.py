@@ -21,19 +21,22 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import _json
 from ..config.models import FieldCacheRule
-from ..errors import ConfigError
+from ..errors import BackendError, ConfigError
 from ..protocols.unified import UnifiedRequest, UnifiedResponse
 from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace
 from .context import ActiveRules, CacheContext, StreamCollector, from_requests
 from .provider_state import BUILTIN_RULES, REQUIRED_SCOPE
 from .rules import Extraction, Found, RuleRunner, compile_rule
+
+logger = logging.getLogger("asgi_rotator")
 
 if TYPE_CHECKING:
     from ..config.models import RotatorConfig
@@ -213,10 +216,15 @@ class FieldCache:
                     count += 1
             ctx.note(runner, "extract", count if count or not too_large else "too_large")
             stored += count
-        if writes:
-            await self._backend.write_many(writes)
-        for key, value, max_len, ttl in appends:
-            await self._backend.append(key, value, max_len, ttl)
+        try:
+            if writes:
+                await self._backend.write_many(writes)
+            for key, value, max_len, ttl in appends:
+                await self._backend.append(key, value, max_len, ttl)
+        except BackendError as exc:
+            # The answer was served: losing what the next turn would reuse must not turn it into an error.
+            logger.error("asgi_rotator: field-cache values not stored: %s", exc)
+            return 0
         return stored
 
 

@@ -3,7 +3,8 @@
 Looked for in ``usage`` (after merging top-level cost siblings into it), then in ``cost_details`` and
 ``costMetadata``: first an explicit total (``provider_reported_cost``, ``request_cost_usd``, ``total_cost``,
 ``total``, ``cost``), else the sum of a breakdown, where ``upstream_inference_cost`` beats its split fields
-and ``cost_in_usd_ticks`` counts 1e-10 USD each.
+and ``cost_in_usd_ticks`` counts 1e-10 USD each. An ``estimated_cost`` is the provider's guess, not what it
+billed, so it never counts as reported cost (the gateway's own pricing applies instead).
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ def _from_mapping(mapping: dict[str, Any]) -> float | None:
     if _is_number(mapping.get("upstream_inference_cost")):
         total = float(mapping["upstream_inference_cost"])
     else:
-        parts = [float(v) for k, v in mapping.items() if k.endswith("_cost") and _is_number(v)]
+        parts = [
+            float(v)
+            for k, v in mapping.items()
+            if k.endswith("_cost") and not k.startswith("estimated") and _is_number(v)
+        ]
         if parts:
             total = sum(parts)
     ticks = mapping.get("cost_in_usd_ticks")

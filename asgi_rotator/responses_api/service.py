@@ -15,6 +15,7 @@ from ..config.models import ResponsesConfig
 from ..protocols._common import new_id
 from ..protocols.base import WireProtocol
 from ..protocols.unified import UnifiedRequest
+from ..state.base import WriteOp
 from .store import ResponseStore, StoredResponse, owner_of
 
 _ITEM_PREFIXES = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_", "reasoning": "rs_"}
@@ -74,10 +75,9 @@ class ResponsesService:
         if request.store is not False and not self._config.shared:
             await self.store.check_room(owner_of(caller, self._config))
 
-    async def save(self, record: StoredResponse, request: UnifiedRequest) -> None:
-        """Persist ``record`` unless the client said ``store: false``."""
-        if request.store is not False:
-            await self.store.put(record)
+    def save_ops(self, record: StoredResponse, request: UnifiedRequest) -> list[WriteOp]:
+        """The writes that persist ``record``, unless the client said ``store: false``."""
+        return self.store.put_ops(record) if request.store is not False else []
 
 
 def input_items(raw: Any) -> list[dict[str, Any]]:

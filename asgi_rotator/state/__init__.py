@@ -20,10 +20,10 @@ def backend_from_config(config: StateConfig, *, clock: Callable[[], float] = tim
         raise ConfigError("state.url: the redis backend needs a url such as redis://127.0.0.1:6379/0")
     from .redis import RedisBackend  # only now: redis is an optional extra
 
-    redis = RedisBackend.from_url(config.url, clock=clock)
     if config.on_error == "fail":
-        return redis
-    return DegradingBackend(redis, MemoryBackend(clock=clock))
+        return RedisBackend.from_url(config.url, clock=clock)
+    redis = RedisBackend.from_url(config.url, clock=clock, report_health=False)
+    return DegradingBackend(redis, MemoryBackend(clock=clock), retry_after=config.retry_after)
 
 
 __all__ = ["DegradingBackend", "MemoryBackend", "StateBackend", "backend_from_config"]

@@ -11,17 +11,12 @@ Times are Unix seconds from the backend's clock, so every replica agrees on when
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-#: One write of a batch: ``("set", key, value, ttl)``, ``("incr", key, amount, ttl)``,
-#: ``("hincr", key, {field: amount}, ttl)`` for a hash of counters (the TTL starts when the hash is created),
-#: or ``("release", key, holder, None)`` to give a lease back.
-WriteOp = (
-    tuple[Literal["set"], str, bytes, float | None]
-    | tuple[Literal["incr"], str, int, float | None]
-    | tuple[Literal["hincr"], str, dict[str, int], float | None]
-    | tuple[Literal["release"], str, str, None]
-)
+from .admission import Admission, Admitted
+from .ops import WriteOp
+
+__all__ = ["StateBackend", "WriteOp"]
 
 
 @runtime_checkable
@@ -33,6 +28,11 @@ class StateBackend(Protocol):
 
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
         """Values for several keys in one round trip."""
+
+    async def follow(self, key: str, link: str, prefix: str, limit: int) -> list[bytes]:
+        """A chain of JSON objects in one round trip: the value at ``key``, then the value whose key is
+        ``prefix`` + the escaped (:func:`~asgi_rotator.state.keys.part`) string in the previous value's
+        ``link`` field, and so on, up to ``limit`` values; it stops at a missing key or a non-string link."""
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Store ``value``; it expires after ``ttl`` seconds when given."""
@@ -62,6 +62,11 @@ class StateBackend(Protocol):
 
         ``then`` are writes applied only when the slot was taken (in the same round trip when the backend can).
         """
+
+    async def admit(self, admission: Admission) -> Admitted:
+        """Decide and count one admission atomically (see :mod:`.admission`): the target's cooldowns, the
+        budget reservation, then the best ready contender, whose lease is taken and whose windows, counters
+        and reservation are added to in the same step."""
 
     async def renew_leases(self, leases: Sequence[tuple[str, str]], ttl: float) -> None:
         """Push each held ``(key, holder)`` lease's expiry ``ttl`` seconds ahead, in one round trip (a long

@@ -12,6 +12,7 @@ is ``<scope or ->:<provider>:<credential fingerprint>`` (never a raw key).
     level:<cooldown key>                     counter         4 x provider_backoff_max    CooldownBook
     hist:<provider>                          list (200)      cooldowns.provider_window   CooldownBook
     fails:<cred>                             counter         1 day                       CooldownBook
+    fmodels:<cred>                           cycle (hash)    5 min from the first        CooldownBook
     lease:<cred>                             lease set       state.lease_ttl, renewed    CredentialPool
     used:<cred>                              value           1 day                       CredentialPool
     win:<cred>:<group>:r|t:<minute>          counter         150 s                       Windows
@@ -25,11 +26,13 @@ is ``<scope or ->:<provider>:<credential fingerprint>`` (never a raw key).
     resp:<response id>                       value           responses.ttl               ResponseStore
     respbytes:<owner>:<ttl bucket>           counter         2 x responses.ttl           ResponseStore
     fc:<sha256 of rule and scope>            value or list   the rule's ttl_seconds      FieldCache
-    usage:<scope>:<window>:<dimension>:<name> counters       window x 1.1 (total: none)  UsageLedger
-    usage:<scope>:index:<dimension>          list (10,000)   none                        UsageLedger
-    usage:index:scopes                       list (10,000)   none                        UsageLedger
-    seen:<index key>:<name>                  counter         none                        UsageLedger
-    quota:<client key fingerprint>:<period>@<start>  counters  until the period ends + 60 s  UsageLedger
+    usage:<scope>:all                        counters        none: one field set per     UsageLedger
+                                                             served model, credential
+                                                             and client key
+    usage:<scope>:minute|hour|day@<start>    counters        the window x (its series    UsageLedger
+                                                             length + 1): 2 h, 7 d, 91 d
+    quota:<client key fingerprint>:<period>@<start>  counters  until the period ends + 60 s  CredentialPool
+                                                             (reserved), Generation (settled)
     disc:<provider>                          value (JSON)    24 x discovery.ttl          ModelDiscovery
     oauthlock:<cred>                         lease set (1)   45 s (one renewal)          OAuthCredentials
     oauth:<cred>                             value           30 days                     OAuthCredentials
@@ -110,6 +113,10 @@ class Keyspace:
         """Failures of a credential in the last day (for display)."""
         return self._credential("fails", credential)
 
+    def failed_models(self, credential: CredentialRef) -> str:
+        """The models a credential was rate-limited on lately (three lock it out)."""
+        return self._credential("fmodels", credential)
+
     # -- selection ---------------------------------------------------------------------------------------
 
     def lease(self, credential: CredentialRef) -> str:
@@ -172,21 +179,13 @@ class Keyspace:
 
     # -- usage -------------------------------------------------------------------------------------------
 
-    def usage_counters(self, scope_tag: str, window: str, dimension: str, name: str) -> str:
-        """The counters of one usage dimension's name in one window (``scope_tag`` is already escaped)."""
-        return f"{self.prefix}usage:{scope_tag}:{window}:{dimension}:{part(name)}"
+    def usage_total(self, scope_tag: str) -> str:
+        """A scope's all-time usage counters (``scope_tag`` is already escaped)."""
+        return f"{self.prefix}usage:{scope_tag}:all"
 
-    def usage_index(self, scope_tag: str, dimension: str) -> str:
-        """The names seen in one usage dimension of a scope."""
-        return f"{self.prefix}usage:{scope_tag}:index:{dimension}"
-
-    def usage_scopes(self) -> str:
-        """The scopes that have usage."""
-        return f"{self.prefix}usage:index:scopes"
-
-    def index_marker(self, index_key: str, name: str) -> str:
-        """Set once when ``name`` enters the index at ``index_key`` (decides which replica appends it)."""
-        return f"{self.prefix}seen:{index_key.removeprefix(self.prefix)}:{part(name)}"
+    def usage_bucket(self, scope_tag: str, window: str, start: int) -> str:
+        """A scope's usage counters in one minute, hour or day bucket starting at ``start``."""
+        return f"{self.prefix}usage:{scope_tag}:{window}@{start}"
 
     def quota(self, client_key: str, period: str, start: int) -> str:
         """A client key's usage in one budget period."""

@@ -6,11 +6,15 @@ Expired entries are dropped when touched and swept every few thousand writes, so
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from .admission import Admission, Admitted, Row, admitted_writes, choose, evaluate, over_budget
 from .base import WriteOp
+from .keys import part
 
 
 class MemoryBackend:
@@ -56,6 +60,18 @@ class MemoryBackend:
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
         return [await self.get(key) for key in keys]
 
+    async def follow(self, key: str, link: str, prefix: str, limit: int) -> list[bytes]:
+        chain: list[bytes] = []
+        current: str | None = key
+        while current is not None and len(chain) < limit:
+            raw = await self.get(current)
+            if raw is None:
+                break
+            chain.append(raw)
+            following = json.loads(raw).get(link)
+            current = prefix + part(following) if isinstance(following, str) else None
+        return chain
+
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         self._values[key] = (value, self._expiry(ttl))
         self._wrote()
@@ -68,6 +84,8 @@ class MemoryBackend:
                 await self.incr(op[1], op[2], op[3])
             elif op[0] == "release":
                 self._leases.get(op[1], {}).pop(op[2], None)
+            elif op[0] == "delete":
+                await self.delete(op[1])
             else:
                 self._hincr(op[1], op[2], op[3])
 
@@ -125,6 +143,55 @@ class MemoryBackend:
         if then:
             await self.write_many(list(then))
         return True
+
+    async def admit(self, admission: Admission) -> Admitted:
+        now = self._clock()
+        rests = [self._remaining(key, now) for key in admission.target_cooldowns]
+        if any(r > 0 for r in rests):
+            longest = max(range(len(rests)), key=lambda i: rests[i])
+            return Admitted("resting", retry_after=rests[longest], rest=longest)
+        reservation = admission.reservation
+        if reservation is not None:
+            (used,) = await self.get_counters([reservation.key])
+            exceeded = over_budget(reservation, used)
+            if exceeded is not None:
+                return Admitted("over_budget", retry_after=reservation.resets_in, exceeded=exceeded)
+        cycle = (await self.get_counters([admission.cycle_key]))[0] if admission.cycle_key else {}
+        rows = []
+        for contender in admission.contenders:
+            row = Row(
+                in_flight=sum(1 for exp in self._leases.get(contender.lease_key, {}).values() if exp > now),
+                cooling=max((self._remaining(key, now) for key in contender.cooldown_keys), default=0.0),
+                last_used=float(await self.get(contender.last_used_key) or 0.0),
+                exhausted=contender.id in cycle,
+                counts=[
+                    (self._count(w.key), self._count(w.previous) if w.previous else 0.0) for w in contender.windows
+                ],
+            )
+            evaluate(contender, row)
+            rows.append(row)
+        found = next(filter(None, [await self.get(key) for key in admission.anchor_keys]), None)
+        session = found.decode() if found is not None else None
+        affinity = admission.affinity_prefix + part(session) if session is not None else admission.affinity_key
+        sticky = await self.get(affinity) if affinity else None
+        cursor = await self.get(admission.cursor_key) if admission.cursor_key else None
+        preferred = (sticky or cursor or b"").decode() or None
+        decision = dataclasses.replace(choose(admission, rows, preferred, sticky is not None), session=session)
+        if decision.index is not None:
+            contender = admission.contenders[decision.index]
+            await self.acquire_lease(contender.lease_key, admission.holder, None, admission.lease_ttl)
+            await self.write_many(admitted_writes(admission, decision.index, cursor.decode() if cursor else None))
+        return decision
+
+    def _remaining(self, key: str, now: float) -> float:
+        entry = self._values.get(key)
+        if entry is None or entry[1] is None:
+            return 0.0
+        return max(entry[1] - now, 0.0)
+
+    def _count(self, key: str | None) -> float:
+        entry = self._values.get(key) if key is not None else None
+        return float(entry[0]) if entry is not None and self._live(entry[1]) else 0.0
 
     async def renew_leases(self, leases: Sequence[tuple[str, str]], ttl: float) -> None:
         now = self._clock()

@@ -8,20 +8,26 @@ rather than hanging requests.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
-from ..errors import BackendError, MissingDependency
+from ..errors import BackendError, BackendTimeout, MissingDependency
+from . import redis_admission
+from .admission import Admission, Admitted
 from .base import WriteOp
 
 try:
     import redis.asyncio as aioredis
-    from redis.exceptions import NoScriptError, RedisError
+    from redis.exceptions import NoScriptError, RedisError, TimeoutError as RedisTimeoutError
+
+    from .redis_connect import client_from_url, close_client
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependency("redis", extra="redis") from exc
 
 T = TypeVar("T")
+logger = logging.getLogger("asgi_rotator")
 
 # Several counters in one call: per key, ARGV holds an amount and a TTL set when the counter is created.
 _INCR = """
@@ -52,6 +58,19 @@ for k = 1, #KEYS do
   if ttl ~= '' and redis.call('PTTL', KEYS[k]) == -1 then redis.call('PEXPIRE', KEYS[k], ttl) end
 end
 return 1
+"""
+# A chain of JSON values: ARGV holds the link field, the key prefix and the longest chain; keys.part's escaping.
+_FOLLOW = """
+local chain, key = {}, KEYS[1]
+for i = 1, tonumber(ARGV[3]) do
+  local raw = redis.call('GET', key)
+  if not raw then break end
+  chain[i] = raw
+  local link = cjson.decode(raw)[ARGV[1]]
+  if type(link) ~= 'string' then break end
+  key = ARGV[2] .. (string.gsub((string.gsub(link, '%%', '%%25')), ':', '%%3A'))
+end
+return chain
 """
 _NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)"
 _ACQUIRE = (
@@ -100,6 +119,10 @@ return counts
 )
 
 
+#: The most lease releases kept owed; past it the oldest leases are left to expire (state.lease_ttl).
+_OWED_MAX = 10_000
+
+
 def _ms(seconds: float) -> int:
     return max(int(seconds * 1000), 1)
 
@@ -111,14 +134,26 @@ class RedisBackend:
         client: a ``redis.asyncio.Redis`` client.
         owns_client: close the client in :meth:`aclose`.
         clock: Unix time, for turning deadlines into TTLs.
+        report_health: log when Redis fails and when it answers again, once each per outage (off when a
+            :class:`~asgi_rotator.state.degrading.DegradingBackend` reports them instead).
     """
 
     def __init__(
-        self, client: aioredis.Redis, *, owns_client: bool = False, clock: Callable[[], float] = time.time
+        self,
+        client: aioredis.Redis,
+        *,
+        owns_client: bool = False,
+        clock: Callable[[], float] = time.time,
+        report_health: bool = True,
     ) -> None:
         self._client = client
         self._owns_client = owns_client
         self._clock = clock
+        self._report_health = report_health
+        #: When the current outage began (monotonic), or None while Redis answers: each is logged once.
+        self._down_since: float | None = None
+        #: Lease releases owed to Redis since an admission timed out (sent with the next pipeline).
+        self._owed: list[tuple[Any, ...]] = []
         self._incr = client.register_script(_INCR)
         self._hincr = client.register_script(_HINCR)
         self._extend = client.register_script(_EXTEND)
@@ -126,30 +161,49 @@ class RedisBackend:
         self._renew = client.register_script(_RENEW)
         self._count = client.register_script(_COUNT)
         self._cycle = client.register_script(_CYCLE)
-        self._scripts = (self._incr, self._hincr, self._extend, self._acquire, self._renew, self._count, self._cycle)
+        self._admit = client.register_script(redis_admission.SCRIPT)
+        self._follow = client.register_script(_FOLLOW)
+        self._scripts = (
+            self._incr,
+            self._hincr,
+            self._extend,
+            self._acquire,
+            self._renew,
+            self._count,
+            self._cycle,
+            self._admit,
+            self._follow,
+        )
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> RedisBackend:
-        """A backend with its own client for ``url`` (``redis://host:port/db``)."""
-        # A blocking pool makes a burst of requests queue for a connection instead of failing.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=64,
-            timeout=2.0,
-            socket_timeout=2.0,
-            socket_connect_timeout=2.0,
-            health_check_interval=30,
-        )
-        return cls(aioredis.Redis(connection_pool=pool), owns_client=True, clock=clock)
+    def from_url(cls, url: str, *, clock: Callable[[], float] = time.time, report_health: bool = True) -> RedisBackend:
+        """A backend with its own client for ``url`` (see :mod:`.redis_connect` for the forms)."""
+        return cls(client_from_url(url), owns_client=True, clock=clock, report_health=report_health)
 
     def __repr__(self) -> str:
         return "RedisBackend()"
 
     async def _call(self, operation: Awaitable[T]) -> T:
         try:
-            return await operation
+            result = await operation
+        except (RedisTimeoutError, TimeoutError) as exc:
+            self._failed(exc)
+            raise BackendTimeout(f"the Redis state backend did not answer in time: {exc}") from exc
         except (RedisError, OSError) as exc:
+            self._failed(exc)
             raise BackendError(f"the Redis state backend failed: {type(exc).__name__}: {exc}") from exc
+        if self._down_since is not None:
+            if self._report_health:
+                down = time.monotonic() - self._down_since
+                logger.warning("asgi_rotator: the Redis state backend answers again after %.1fs", down)
+            self._down_since = None
+        return result
+
+    def _failed(self, exc: Exception) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            if self._report_health:
+                logger.error("asgi_rotator: the Redis state backend failed (%s: %s)", type(exc).__name__, exc)
 
     async def get(self, key: str) -> bytes | None:
         return cast(bytes | None, await self._call(self._client.get(key)))
@@ -158,6 +212,10 @@ class RedisBackend:
         if not keys:
             return []
         return cast(list[bytes | None], await self._call(self._client.mget(keys)))
+
+    async def follow(self, key: str, link: str, prefix: str, limit: int) -> list[bytes]:
+        (chain,) = await self._pipelined([("EVALSHA", self._follow.sha, 1, key, link, prefix, limit)])
+        return cast(list[bytes], chain)
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         await self._call(self._client.set(key, value, px=_ms(ttl) if ttl is not None else None))
@@ -178,6 +236,8 @@ class RedisBackend:
                 commands.append(("SET", op[1], op[2], "PX", ttl) if ttl != "" else ("SET", op[1], op[2]))
             elif op[0] == "release":
                 commands.append(("ZREM", op[1], op[2]))
+            elif op[0] == "delete":
+                commands.append(("DEL", op[1]))
             elif op[0] == "hincr":
                 hash_keys.append(op[1])
                 hash_args += [len(op[2]), *(x for pair in op[2].items() for x in pair), ttl]
@@ -195,9 +255,16 @@ class RedisBackend:
 
         Scripts go by bare EVALSHA: redis-py's script objects would ask SCRIPT EXISTS before every pipeline, a
         round trip each time. A script the server does not know (after a restart or SCRIPT FLUSH) did not run,
-        so it is loaded and just those commands run again.
+        so it is loaded and just those commands run again. Lease releases owed since an admission timed out
+        ride along.
         """
-        results = await self._execute(commands)
+        # Only once a call got through since the stall: the timed-out script has run by then, not after.
+        owed, self._owed = (self._owed, []) if self._down_since is None else ([], self._owed)
+        try:
+            results = (await self._execute(owed + commands))[len(owed) :]
+        except BackendError:
+            self._owed = (owed + self._owed)[-_OWED_MAX:]
+            raise
         missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
         if missing:
             for script in self._scripts:
@@ -205,7 +272,7 @@ class RedisBackend:
             for i, result in zip(missing, await self._execute([commands[i] for i in missing]), strict=True):
                 results[i] = result
         failed = next((result for result in results if isinstance(result, Exception)), None)
-        if failed is not None:
+        if failed is not None:  # a command the server refused (the connection itself was fine)
             raise BackendError(f"the Redis state backend failed: {type(failed).__name__}: {failed}")
         return results
 
@@ -251,6 +318,18 @@ class RedisBackend:
             await self.write_many(list(then))
         return taken
 
+    async def admit(self, admission: Admission) -> Admitted:
+        keys, args = redis_admission.encode(admission)
+        try:
+            (reply,) = await self._pipelined([("EVALSHA", self._admit.sha, len(keys), *keys, *args)])
+        except BackendTimeout:
+            # A stalled Redis runs the script when it wakes up: the lease it takes then is given back with the
+            # next call that gets through, instead of blocking a slot for lease_ttl.
+            self._owed += [("ZREM", c.lease_key, admission.holder) for c in admission.contenders]
+            self._owed = self._owed[-_OWED_MAX:]
+            raise
+        return redis_admission.decode(reply)
+
     async def renew_leases(self, leases: Sequence[tuple[str, str]], ttl: float) -> None:
         if leases:
             keys = [key for key, _ in leases]
@@ -277,5 +356,4 @@ class RedisBackend:
 
     async def aclose(self) -> None:
         if self._owns_client:
-            await self._client.aclose()
-            await self._client.connection_pool.disconnect()
+            await close_client(self._client)

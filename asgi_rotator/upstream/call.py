@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..credentials.budget import BudgetHold
 from ..credentials.identity import Credential
+from ..credentials.pool import Lease
 from ..pipeline import AdapterChain, AdapterContext, CacheContext
 from ..planner import Target
 from ..protocols.base import WireProtocol
@@ -43,6 +45,8 @@ class Call:
     scope: str | None = None
     client_headers: Mapping[str, str] = field(default_factory=dict)
     session: str | None = None
+    #: Conversation evidence the first admission looks up; what it finds replaces ``session``.
+    session_anchors: tuple[str, ...] = ()
     attempts: list[AttemptRecord] = field(default_factory=list)
     target: Target | None = None
     credential: Credential | None = None
@@ -60,6 +64,18 @@ class Call:
     first_output: float | None = None
     #: The caller's own provider key for this request only (bring-your-own-key), used instead of the pool.
     own_key: str | None = field(default=None, repr=False)
+    #: The client key's budget, reserved by the first admission and settled when the request ends.
+    budget: BudgetHold | None = None
+    #: The serving attempt's lease, held until the batch that finishes the request gives it back.
+    lease: Lease | None = None
+    #: Usage was recorded (once, by whichever of finish or account came first).
+    accounted: bool = False
+
+    def resolve_session(self, session: str | None) -> None:
+        """The session the first admission found (or kept): later attempts need no lookup."""
+        self.session, self.session_anchors = session, ()
+        if self.trace is not None:
+            self.trace.session_id = session
 
     def client_body(self, body: dict[str, Any]) -> dict[str, Any]:
         """``body`` (the client's formatted answer) through the serving provider's client-response adapters."""

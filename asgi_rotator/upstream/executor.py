@@ -70,7 +70,7 @@ class Executor:
         async for target, lease, budget in self._leases(call, plan, failures):
             started = self._clock()
             http_request = None
-            served: int | None = None  # tokens of a success, counted as the lease is released
+            served: int | None = None  # tokens of a success (its lease is given back when the request ends)
             try:
                 http_request, attempt, (content, content_type) = await self._authorized(
                     call, target, lease, budget, self._read(budget)
@@ -93,7 +93,9 @@ class Executor:
                 await failures.record(self._pool, target, lease, error, self._clock() - started)
                 continue
             finally:
-                await self._pool.release(lease, served_tokens=served)
+                if served is None:
+                    await self._pool.release(lease)
+            call.lease = lease  # given back by the batch that finishes the request
             call.usage = result.usage
             self._served(call, target, lease, started, attempt)
             return result
@@ -136,8 +138,7 @@ class Executor:
                             if event.kind == "end":
                                 if reader.costs and call.usage is not None and call.usage.provider_cost_usd is None:
                                     call.usage.provider_cost_usd = reader.costs[-1]  # the final usage's own cost wins
-                                # Before yielding: the consumer closes the stream once it has the terminal.
-                                await self._pool.release(lease, served_tokens=_tokens(call.usage))
+                                call.lease = lease  # given back by the batch that finishes the request
                                 await reader.completed()
                             yield event
                 finally:
@@ -152,7 +153,8 @@ class Executor:
                 await failures.record(self._pool, target, lease, error, self._clock() - started)
                 continue
             finally:
-                await self._pool.release(lease)
+                if call.lease is not lease:
+                    await self._pool.release(lease)
             return
         yield StreamEvent("error", error=failures.final())
 
@@ -164,14 +166,15 @@ class Executor:
         failures = Failures(call, plan, self._config)
         async for target, lease, budget in self._leases(call, plan, failures):
             started = self._clock()
-            served: int | None = None
             try:
-                result, served = await attempt(target, lease, budget)
+                result, _ = await attempt(target, lease, budget)
+                call.lease = lease  # given back, with the tokens it served, by the batch that accounts the call
             except GatewayError as exc:
                 await failures.record(self._pool, target, lease, exc, self._clock() - started)
                 continue
             finally:
-                await self._pool.release(lease, served_tokens=served)
+                if call.lease is not lease:
+                    await self._pool.release(lease)
             call.target, call.credential = target, lease.credential
             record = AttemptRecord(target.name, lease.credential.masked, "ok", duration=self._clock() - started)
             call.attempts.append(record)
@@ -311,11 +314,14 @@ class Executor:
                             exclude=frozenset(tried),
                             max_wait=max_wait,
                             session=call.session,
+                            anchors=call.session_anchors,
+                            budget=call.budget,
                         )
                     except NoCredentialAvailable as exc:
                         decisions.cooldown_wait_exceeds_budget(call, target, exc, max_wait)
                         failures.unavailable(target, exc)
                         break
+                    call.resolve_session(lease.session)
                     failures.cooled = failures.retry_same = False
                     decisions.attempt_started(call, target, lease, scope)
                     yield target, lease, budget_end - time.monotonic()

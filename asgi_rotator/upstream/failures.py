@@ -13,6 +13,8 @@ from ..planner import Plan, Target
 from . import decisions
 from .call import AttemptRecord, Call
 
+_QUOTA_STREAK = 3
+
 
 class Failures:
     """Failures of one request: it cools what is at fault and decides whether to retry, move on or stop."""
@@ -33,6 +35,8 @@ class Failures:
         self.retry_delay = 0.0
         self._connect_failures: dict[str, int] = {}
         self._transient_failures: dict[str, int] = {}
+        #: Quota errors in a row: three mean the request itself is too big for the quota, not the keys.
+        self._quota_streak = 0
 
     async def record(
         self, pool: CredentialPool, target: Target, lease: Lease, error: GatewayError, duration: float
@@ -61,6 +65,12 @@ class Failures:
             if count <= self._retries.same_credential:
                 self._retry(count)
         # Anything else (an invalid 200, a transient past its retries) moves on to the target's next credential.
+        self._quota_streak = self._quota_streak + 1 if kind == "quota_exceeded" else 0
+        if self._quota_streak >= _QUOTA_STREAK and self.fatal is None:
+            self.fatal = error.evolve(
+                message=f"{error.message} ({_QUOTA_STREAK} credentials in a row reported their quota exhausted; "
+                "the request is probably too large for this model's quota)"
+            )
         group = self.plan.group
         if group is not None and self.fatal is None and (kind in group.stop_on or kind not in group.failover_on):
             self.fatal = error

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from .ledger import WINDOWS, PeriodUsage, UsageLedger, period_bounds
+from .ledger import SERIES, WINDOWS, UsageLedger
 from .pricing import compute_cost
 from .prometheus import PrometheusMetrics
 from .quotas import QuotaGuard
 
 __all__ = [
+    "SERIES",
     "WINDOWS",
     "PrometheusMetrics",
-    "PeriodUsage",
     "QuotaGuard",
     "UsageLedger",
     "compute_cost",
-    "period_bounds",
 ]

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
 from ..config.models import RotatorConfig
-from ..errors import BackendError
+from ..credentials.budget import NANO, BudgetHold
 from ..protocols.unified import Usage
-from ..state.base import StateBackend
+from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace
 from ..stream_stats import StreamStats
 from .ledger import UsageLedger
 from .pricing import compute_cost
 from .prometheus import PrometheusMetrics
 from .quotas import QuotaGuard
-
-logger = logging.getLogger("asgi_rotator")
 
 
 class Accounting:
@@ -27,8 +24,8 @@ class Accounting:
         self, config: RotatorConfig, backend: StateBackend, keys: Keyspace, *, clock: Callable[[], float] = time.time
     ):
         self._config = config
-        self.ledger = UsageLedger(backend, keys, clock=clock)
-        self.quotas = QuotaGuard(self.ledger)
+        self.ledger = UsageLedger(backend, keys, scopes=config.scopes, clock=clock)
+        self.quotas = QuotaGuard(keys, clock=clock)
         self.prometheus = PrometheusMetrics()
 
     def cost(self, provider: str, model: str, usage: Usage | None) -> tuple[float | None, str]:
@@ -39,7 +36,7 @@ class Accounting:
         options = settings.models.get(model) if settings is not None else None
         return compute_cost(usage, options.pricing if options else None, provider=provider, model=model)
 
-    async def record(
+    def record_ops(
         self,
         *,
         provider: str,
@@ -48,30 +45,27 @@ class Accounting:
         client_key: str | None,
         scope: str | None,
         usage: Usage | None,
-        latency: float | None = None,
-        ttfb: float | None = None,
-        outcome: str = "ok",
+        budget: BudgetHold | None,
         stream: StreamStats | None = None,
-    ) -> tuple[float | None, str]:
-        """Record a finished call; returns its cost and the cost's source. An unknown usage shape records the
-        request only, and nothing here raises into the request: a failing backend is logged."""
-        self.prometheus.observe_request(provider=provider, model=model, outcome=outcome, latency=latency, ttfb=ttfb)
+    ) -> list[WriteOp]:
+        """The writes that add a served call to the ledger and settle its budget. An unknown usage shape
+        records the request only."""
         if usage is None:
             usage = Usage()
         cost, source = self.cost(provider, model, usage)
         self.prometheus.observe_usage(provider=provider, model=model, usage=usage, cost_usd=cost)
-        try:
-            await self.ledger.record(
-                provider=provider,
-                model=model,
-                credential=credential,
-                client_key=client_key,
-                scope=scope,
-                usage=usage,
-                cost_usd=cost,
-                cost_source=source,
-                stream=stream,
-            )
-        except BackendError as exc:
-            logger.error("asgi_rotator: usage not recorded: %s", exc)
-        return cost, source
+        ops = self.ledger.record_ops(
+            provider=provider,
+            model=model,
+            credential=credential,
+            client_key=client_key,
+            scope=scope,
+            usage=usage,
+            cost_usd=cost,
+            cost_source=source,
+            stream=stream,
+        )
+        if budget is not None:
+            known = cost is not None and source != "unknown"
+            ops += budget.settle_ops(usage.total_tokens, round(cost * NANO) if known and cost else 0)
+        return ops

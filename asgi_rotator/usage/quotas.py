@@ -1,48 +1,39 @@
 """Per-client-key budgets: requests, tokens or USD per UTC day or calendar month.
 
-A budget is checked before a request is served, against what the ledger counted so far in the period, so
-one request may overshoot it by its own size; the next one is refused until the period ends. Calls of unknown
-cost do not count toward a USD budget (the ledger cannot price them).
+A budget is held by each request (:class:`~asgi_rotator.credentials.budget.BudgetHold`): its request is
+reserved in the same atomic step that admits it to a credential, and its tokens and cost are settled when
+it ends, so a request budget is exact however many requests race on however many replicas. Token and USD
+budgets are checked at admission against what was settled so far, so they may overshoot by what the
+requests already in flight use; the next request is refused until the period ends. Calls of unknown cost do
+not count toward a USD budget (the ledger cannot price them).
 """
 
 from __future__ import annotations
 
-import math
+import time
+from collections.abc import Callable
 
 from ..config.models import Budget
-from ..errors import BudgetExceeded
-from .ledger import UsageLedger, period_bounds
+from ..credentials.budget import BudgetHold, period_bounds
+from ..state.keys import Keyspace
 
 
 class QuotaGuard:
-    """Refuses requests of client keys whose budget for the current period is used up.
+    """Builds the budget holds of requests whose client key has a budget.
 
     Args:
-        ledger: the usage ledger that counts each client key's periods.
+        keys: the keyspace budget counters live under.
+        clock: Unix time; periods end by it.
     """
 
-    def __init__(self, ledger: UsageLedger) -> None:
-        self._ledger = ledger
+    def __init__(self, keys: Keyspace, *, clock: Callable[[], float] = time.time) -> None:
+        self._keys = keys
+        self._clock = clock
 
-    async def check(self, client_key_id: str | None, budget: Budget | None) -> None:
-        """Return when ``client_key_id`` may make another request under ``budget`` (None is unlimited).
-
-        Raises:
-            BudgetExceeded: a ``GatewayError`` of kind ``rate_limit``, status 429, with ``retry_after``.
-            BackendError: the state backend failed.
-        """
+    def hold(self, client_key_id: str | None, budget: Budget | None) -> BudgetHold | None:
+        """The hold a request of ``client_key_id`` takes on ``budget`` (None when unlimited)."""
         if client_key_id is None or budget is None:
-            return
-        used = await self._ledger.period_usage(client_key_id, budget.period)
-        exceeded: str | None = None
-        if budget.requests is not None and used.requests >= budget.requests:
-            exceeded = f"{budget.requests} requests"
-        elif budget.tokens is not None and used.tokens >= budget.tokens:
-            exceeded = f"{budget.tokens} tokens"
-        elif budget.usd is not None and used.cost_usd >= budget.usd:
-            exceeded = f"${budget.usd:g}"
-        if exceeded is None:
-            return
-        now = self._ledger.clock()
-        _, end = period_bounds(budget.period, now)
-        raise BudgetExceeded(exceeded, budget.period, float(max(math.ceil(end - now), 1)))
+            return None
+        now = self._clock()
+        start, end = period_bounds(budget.period, now)
+        return BudgetHold(budget, self._keys.quota(client_key_id, budget.period, start), end - now)

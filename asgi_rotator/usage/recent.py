@@ -2,11 +2,15 @@
 
 Each scope (``-`` for global) has one bounded list under ``reqs:<scope>``: appending keeps the newest
 ``recent_requests.size`` summaries, and the list expires ``recent_requests.ttl`` seconds after its last append.
+Summaries are written in the background about once a second, never on a request's path (which keeps its two
+round trips, admit and finish); :meth:`RecentRequests.flush` writes what is pending at shutdown.
 An admin reads every configured scope's list merged; a global key the global list; a scoped key its scope's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,6 +19,9 @@ from ..config.observability import RecentRequestsConfig
 from ..state.base import StateBackend
 from ..state.keys import Keyspace
 from ..tracing.observation import RequestSummary
+
+#: Seconds a summary may wait before it is written with the others.
+_WRITE_EVERY = 1.0
 
 
 class RecentRequests:
@@ -35,15 +42,31 @@ class RecentRequests:
         self._size = config.size
         self._ttl = config.ttl
         self._scopes: list[str | None] = [None, *scopes]
+        self._pending: list[tuple[str, bytes]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def add(self, summary: RequestSummary) -> None:
-        """Keep ``summary`` in its scope's list (one backend write)."""
-        if self._size:
-            key = self._keys.recent_requests(summary.scope)
-            await self._backend.append(key, _json.dumps(summary.as_json()), self._size, ttl=self._ttl)
+        """Keep ``summary`` in its scope's list (written with the others of the next second)."""
+        if not self._size:
+            return
+        self._pending.append((self._keys.recent_requests(summary.scope), _json.dumps(summary.as_json())))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_soon())
+
+    async def _write_soon(self) -> None:
+        await asyncio.sleep(_WRITE_EVERY)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write the pending summaries now."""
+        pending, self._pending = self._pending, []
+        for key, blob in pending:
+            with contextlib.suppress(Exception):  # a lost summary must never fail anything else
+                await self._backend.append(key, blob, self._size, ttl=self._ttl)
 
     async def newest(self, scopes: list[str | None], limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` summaries of ``scopes``, newest first."""
+        """Up to ``limit`` summaries of ``scopes``, newest first (this replica's pending ones written first)."""
+        await self.flush()
         rows: list[dict[str, Any]] = []
         for scope in scopes:
             for raw in await self._backend.list(self._keys.recent_requests(scope)):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 
 import pytest
 
@@ -12,23 +11,6 @@ from asgi_rotator.errors import BackendError
 from asgi_rotator.state import MemoryBackend, StateBackend
 
 REDIS_URL = os.environ.get("ROTATOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def backend(request):
-    if request.param == "memory":
-        yield MemoryBackend()
-        return
-    from asgi_rotator.state.redis import RedisBackend
-
-    redis_backend = RedisBackend.from_url(REDIS_URL)
-    yield redis_backend
-    await redis_backend.aclose()
-
-
-@pytest.fixture
-def key() -> str:
-    return f"test:{uuid.uuid4().hex}"
 
 
 async def test_is_a_state_backend(backend):

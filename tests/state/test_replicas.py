@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import json
 import os
@@ -79,11 +80,12 @@ class Replica:
 def replicas(fake, tmp_path):
     started: list[Replica] = []
 
-    def start(provider: dict, count: int = 2, **state) -> list[Replica]:
+    def start(provider: dict, count: int = 2, extra: dict | None = None, **state) -> list[Replica]:
         config = {
             "providers": {"p": {"protocol": "openai_chat", "base_url": fake.url + "/v1", **provider}},
             "auth": {"api_keys": [PROXY_KEY]},
             "state": {"backend": "redis", "url": REDIS_URL, "prefix": f"test-{uuid.uuid4().hex[:8]}:", **state},
+            **(extra or {}),
         }
         path = tmp_path / "config.json"
         path.write_text(json.dumps(config))
@@ -194,3 +196,42 @@ def test_provider_state_kept_by_one_replica_is_injected_by_the_other(replicas, f
     model_turn = next(c for c in sent.body["contents"] if c["role"] == "model")
     assert next(p for p in model_turn["parts"] if "functionCall" in p)["thoughtSignature"] == Reply.signature
     assert sent.body["x_asked"] == ["look it up"]
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_bursts_land_exactly_on_rpm_daily_and_budget_caps(replicas, fake, count):
+    """60 concurrent requests per cap, spread over the replicas: exactly the cap is served, the rest refused."""
+    budget_key = "sk-proxy-budget-0000"
+    providers = {
+        name: {"protocol": "openai_chat", "base_url": fake.url + "/v1", "credentials": [credential]}
+        for name, credential in {
+            "rpm": {"key": "sk-burst-rpm-1111", "rpm": 10},
+            "daily": {"key": "sk-burst-day-2222", "daily": 5},
+        }.items()
+    }
+    extra = {
+        "providers": {**providers, "free": {**providers["rpm"], "credentials": ["sk-burst-free-3333"]}},
+        "auth": {"api_keys": [PROXY_KEY, {"key": budget_key, "budget": {"requests": 7}}]},
+        "routing": {"max_wait": 0},
+    }
+    started = replicas({"credentials": ["sk-unused-4444"]}, count=count, extra=extra)
+    fake.default = Reply(delay=0.05)
+    http = httpx.Client(limits=httpx.Limits(max_connections=64))  # one client: a new one per call is slow
+
+    def burst(model: str, key: str = PROXY_KEY) -> collections.Counter[int]:
+        def one(i: int) -> int:
+            reply = http.post(
+                started[i % count].url + "/v1/chat/completions",
+                json={"model": model, "messages": MESSAGES},
+                headers={"authorization": f"Bearer {key}"},
+                timeout=30,
+            )
+            return reply.status_code
+
+        with concurrent.futures.ThreadPoolExecutor(30) as pool:
+            return collections.Counter(pool.map(one, range(60)))
+
+    assert burst("rpm/m") == {200: 10, 503: 50}
+    assert burst("daily/m") == {200: 5, 503: 55}
+    assert burst("free/m", budget_key) == {200: 7, 429: 53}
+    http.close()

@@ -42,4 +42,4 @@ async def backend(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIter
 @pytest.fixture
 def ledger(backend: StateBackend, clock: FakeClock) -> UsageLedger:
     # A fresh prefix per test keeps Redis runs independent of each other and of earlier runs.
-    return UsageLedger(backend, Keyspace(f"test:{uuid.uuid4().hex}:"), clock=clock)
+    return UsageLedger(backend, Keyspace(f"test:{uuid.uuid4().hex}:"), scopes=["team-a", "a", "a:b"], clock=clock)

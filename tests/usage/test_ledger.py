@@ -30,7 +30,7 @@ def entry(**values: Any) -> dict[str, Any]:
 async def record(
     ledger: UsageLedger, provider: str, model: str, usage: Usage, cost: float | None, **extra: Any
 ) -> None:
-    await ledger.record(
+    ops = ledger.record_ops(
         provider=provider,
         model=model,
         credential=extra.get("credential"),
@@ -40,6 +40,7 @@ async def record(
         cost_usd=cost,
         cost_source="unknown" if cost is None else "config",
     )
+    await ledger._backend.write_many(ops)
 
 
 async def three_calls(ledger: UsageLedger, **extra: Any) -> None:
@@ -174,13 +175,69 @@ async def test_names_with_separators(ledger: UsageLedger) -> None:
     assert (await ledger.report(scope="a"))["by_model"] == {"ollama/llama3": entry(requests=1, input_tokens=2)}
 
 
-async def test_replicas_share_one_index(backend: StateBackend, clock: FakeClock, ledger: UsageLedger) -> None:
-    keys = ledger._keys
-    other = UsageLedger(backend, keys, clock=clock)
+async def test_replicas_share_the_counters(backend: StateBackend, clock: FakeClock, ledger: UsageLedger) -> None:
+    other = UsageLedger(backend, ledger._keys, clock=clock)
     await record(ledger, "openai", "gpt-4.1", Usage(input_tokens=1), 0.1)
     await record(other, "openai", "gpt-4.1", Usage(input_tokens=2), 0.2)
     await record(other, "openai", "gpt-4.1", Usage(input_tokens=3), 0.3)
-    assert await backend.list(keys.usage_index("-", "by_model")) == [b"openai/gpt-4.1"]
     for replica in (ledger, other):
         report = await replica.report()
         assert report["by_model"] == {"openai/gpt-4.1": entry(requests=3, input_tokens=6, cost_usd=0.6)}
+
+
+async def test_a_call_is_one_batch_of_a_handful_of_hashes(ledger: UsageLedger) -> None:
+    ops = ledger.record_ops(
+        provider="openai",
+        model="gpt-4.1",
+        credential="...abcd",
+        client_key="ck-1",
+        scope=None,
+        usage=Usage(input_tokens=10, output_tokens=5),
+        cost_usd=0.01,
+        cost_source="config",
+    )
+    assert [op[0] for op in ops] == ["hincr"] * 4  # all time, then the minute, hour and day buckets
+    assert sum(len(op[2]) for op in ops) == 4 * 3 + 4 * 3  # was 84 increments in 20 hashes
+
+
+async def test_keys_stay_bounded_whatever_the_model_names(backend: StateBackend, ledger: UsageLedger) -> None:
+    for i in range(300):
+        await record(ledger, "openai", f"model-{i}", Usage(input_tokens=1), 0.0)
+    keys = ledger._keys
+    report = await ledger.report()
+    assert len(report["by_model"]) == 300 and report["totals"]["requests"] == 300
+    if hasattr(backend, "_client"):
+        names = [k async for k in backend._client.scan_iter(match=keys.prefix + "*")]
+        assert len(names) == 4  # one all-time hash and one bucket per window, not two keys per model
+        for name in names:
+            ttl = await backend._client.pttl(name)
+            assert ttl > 0 or name.decode() == keys.usage_total("-")
+
+
+async def test_series_by_provider_and_model_over_time(ledger: UsageLedger, clock: FakeClock) -> None:
+    await record(ledger, "openai", "gpt-4.1", Usage(input_tokens=1, output_tokens=2), 0.25)
+    clock.advance(60)
+    await record(ledger, "openai", "gpt-4.1", Usage(input_tokens=3, output_tokens=4), 0.5)
+    await record(ledger, "anthropic", "claude", Usage(input_tokens=5), None)
+    series = await ledger.series("minute")
+    assert series["bucket_seconds"] == 60 and len(series["series"]) == 120
+    *_, before, latest = series["series"]
+    assert latest["t"] == clock.now // 60 * 60 and before["t"] == latest["t"] - 60
+    assert before["by_model"] == {
+        "openai/gpt-4.1": {"requests": 1, "input_tokens": 1, "output_tokens": 2, "cost_usd": 0.25}
+    }
+    assert latest["by_provider"] == {
+        "anthropic": {"requests": 1, "input_tokens": 5, "output_tokens": 0, "cost_usd": None},
+        "openai": {"requests": 1, "input_tokens": 3, "output_tokens": 4, "cost_usd": 0.5},
+    }
+    assert series["series"][0]["by_model"] == {}
+    day = await ledger.series("day")
+    assert day["bucket_seconds"] == 86400
+    assert day["series"][-1]["by_provider"]["openai"] == {
+        "requests": 2,
+        "input_tokens": 4,
+        "output_tokens": 6,
+        "cost_usd": 0.75,
+    }
+    with pytest.raises(ValueError, match="series"):
+        await ledger.series("week")

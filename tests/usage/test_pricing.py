@@ -113,3 +113,11 @@ def test_never_raises(litellm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert compute_cost(bad, Pricing(input=1.0), provider="p", model="m") == (5 / 1e6, "config")
     weird: Any = Usage(input_tokens="many")  # type: ignore[arg-type]
     assert compute_cost(weird, FULL, provider="p", model="m") == (None, "unknown")
+
+
+def test_an_estimated_cost_is_never_provider_reported() -> None:
+    from asgi_rotator.protocols.cost import provider_cost
+
+    assert provider_cost({}, {"prompt_tokens": 5, "estimated_cost": 0.5}) is None
+    assert provider_cost({}, {"input_cost": 0.1, "output_cost": 0.2, "estimated_cost": 9.0}) == pytest.approx(0.3)
+    assert provider_cost({"cost_details": {"estimated_cost": 0.5}}, {"prompt_tokens": 5}) is None
