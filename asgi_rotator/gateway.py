@@ -136,7 +136,7 @@ class Gateway:
             "metrics": admin.metrics,
             "trace": admin.trace,
         }
-        self._websocket = ResponsesWebSocket(self._auth, generation, responses_protocol)
+        self._websocket = ResponsesWebSocket(self._auth, generation, responses_protocol, tracer)
         self._closers: list[Callable[[], Awaitable[None]]] = [
             discovery.aclose,
             pool.aclose,

@@ -110,22 +110,43 @@ class Generation:
         return Call(request, protocol, caller.scope, headers, session, trace=trace), plan
 
     async def finish(
-        self, call: Call, caller: Caller, response: UnifiedResponse, body: dict[str, Any] | None = None
+        self,
+        call: Call,
+        caller: Caller,
+        response: UnifiedResponse,
+        body: dict[str, Any] | None = None,
+        *,
+        unstored: StoredResponse | None = None,
     ) -> StoredResponse | None:
         """Everything the next request may depend on: session evidence and Responses storage (the executor
         keeps provider state through the field cache).
 
         It runs before the answer's last byte goes out, so a client that continues at once finds it all.
+        ``unstored`` is the WebSocket connection's continuable response (see :meth:`record`).
         """
         if response.stop_reason != "error":  # a failed stream never sets session anchors
             await self._sessions.remember(call.session, call.scope, response.text, [c.id for c in response.tool_calls])
+        record = self.record(call, caller, response, body, unstored=unstored)
+        if record is not None:
+            await self._responses.save(record, call.request)
+        return record
+
+    def record(
+        self,
+        call: Call,
+        caller: Caller,
+        response: UnifiedResponse,
+        body: dict[str, Any] | None = None,
+        *,
+        unstored: StoredResponse | None = None,
+    ) -> StoredResponse | None:
+        """The Responses record of ``response``, not yet saved (None for protocols that store nothing); one
+        that continues ``unstored`` takes that response's items in (it lives only on its WebSocket)."""
         if not call.protocol.stores_responses:
             return None
         if body is None:
             body = call.protocol.format_response(response, call.request)
-        record = self._responses.stored(call.request, body, caller, call.session)
-        await self._responses.save(record, call.request)
-        return record
+        return self._responses.stored(call.request, body, caller, call.session, unstored=unstored)
 
     async def account(self, call: Call, caller: Caller, failed: bool, stream: StreamStats | None = None) -> None:
         """Usage, cost and metrics of the attempt that served the client (after the answer went out); a stream's

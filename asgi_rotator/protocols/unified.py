@@ -89,7 +89,19 @@ class Reasoning:
     extra: dict[str, Any] | None = None
 
 
-Part = Text | Media | ToolCall | ToolResult | Reasoning
+@dataclass(slots=True)
+class Opaque:
+    """A history block or item with no unified form (Anthropic ``server_tool_use``, Responses ``custom_tool_call``
+    ...), kept whole so a provider of the protocol that sent it gets it back verbatim, in its place.
+
+    ``protocol`` names the wire protocol ``data`` is written in; builders of other protocols never emit it.
+    """
+
+    protocol: str
+    data: dict[str, Any]
+
+
+Part = Text | Media | ToolCall | ToolResult | Reasoning | Opaque
 
 
 @dataclass(slots=True)

@@ -239,8 +239,10 @@ def _build_part(part: Part, role: str, names: dict[str, str], same_protocol: boo
             raise invalid_request(f"Tool calls may appear only in assistant messages ('{where}').", param=where)
         args = parse_arguments(part.arguments, where=f"{where}.tool_calls")
         out = _signed({"functionCall": {"id": part.id, "name": part.name, "args": args}}, part)
-    else:
+    elif isinstance(part, ToolResult):
         return {"functionResponse": _build_function_response(part, names, same_protocol, where)}
+    else:
+        return None  # another protocol's opaque history; the builder already dropped it with a warning
     if out is not None and same_protocol and part.extra:
         out.update(part.extra)
     return out
