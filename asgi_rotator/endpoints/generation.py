@@ -20,7 +20,8 @@ from ..http.event_stream import send_event_stream
 from ..planner import Plan, Planner
 from ..protocols._common import new_id, now
 from ..protocols.accumulate import StreamAccumulator
-from ..protocols.base import WireProtocol
+from ..protocols.base import StreamFormatter, WireProtocol
+from ..protocols.passthrough import PassthroughFormatter, passes_through, rewriter
 from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse
 from ..responses_api.service import ResponsesService
 from ..responses_api.store import StoredResponse
@@ -185,7 +186,7 @@ class Generation:
         response = await self._executor.generate(call, plan)
         response.id = new_id(call.protocol.id_prefix)
         response.created = response.created or now()
-        body = call.client_body(call.protocol.format_response(response, call.request))
+        body = call.client_body(answer_body(call, response))
         headers = served_headers(call)
         if call.target is not None:
             cost, _ = self._accounting.cost(call.target.provider, call.target.model, call.usage)
@@ -198,14 +199,14 @@ class Generation:
     async def _stream(self, call: Call, plan: Plan, caller: Caller, send: Send, receive: Receive) -> None:
         protocol = call.protocol
         response_id = new_id(protocol.id_prefix)
-        formatter = protocol.stream_formatter(call.request, response_id)
+        formatter = client_formatter(call, response_id)
         accumulator = StreamAccumulator(response_id, call.request.model)
 
         async def observe(event: StreamEvent) -> None:
             accumulator.feed(event)
             if event.kind in ("end", "error") and call.target is not None:
                 # Before the terminal frame goes out: a client may continue the moment it sees it.
-                await self.finish(call, caller, accumulator.response())
+                await self.finish(call, caller, accumulator.response(), formatter.final_response(event))
 
         def error_response(error: GatewayError) -> tuple[int, bytes, list[tuple[str, str]]]:
             return error.status, _json.dumps(protocol.format_error(error)), error_headers(error)
@@ -224,6 +225,27 @@ class Generation:
             # A client that went away still used what the upstream produced until then.
             stats = stream_stats(call, outcome.status, outcome.chunks, outcome.bytes)
             await self.account(call, caller, failed=outcome.status == "failed", stream=stats)
+
+
+def answer_body(call: Call, response: UnifiedResponse) -> dict[str, Any]:
+    """The client's body for a whole answer: the upstream's own when it speaks the client's protocol (with the
+    gateway's rewrites), else the unified answer formatted in the client's protocol."""
+    served = call.target.protocol.name if call.target is not None else None
+    if response.raw is not None and passes_through(call.protocol.name, served):
+        return rewriter(call.protocol, call.request, response.id).body(response.raw)
+    return call.protocol.format_response(response, call.request)
+
+
+def client_formatter(call: Call, response_id: str) -> PassthroughFormatter:
+    """The client's stream formatter: upstream payloads pass as they came when the serving provider speaks the
+    client's protocol; otherwise (or for events the gateway makes) the protocol's own formatter writes them."""
+    protocol = call.protocol
+    inner: StreamFormatter = protocol.stream_formatter(call.request, response_id)
+
+    def same_protocol() -> bool:
+        return passes_through(protocol.name, call.target.protocol.name if call.target is not None else None)
+
+    return PassthroughFormatter(inner, rewriter(protocol, call.request, response_id), same_protocol)
 
 
 def stream_stats(call: Call, outcome: str, chunks: int, size: int) -> StreamStats:

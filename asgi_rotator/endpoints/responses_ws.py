@@ -30,7 +30,7 @@ from ..responses_api.store import StoredResponse
 from ..tracing import RequestTrace, TraceWriter
 from ..types import Message, Receive, Scope, Send
 from ..upstream.call import Call
-from .generation import Generation, stream_stats
+from .generation import Generation, client_formatter, stream_stats
 
 
 class ResponsesWebSocket:
@@ -158,13 +158,15 @@ class _Connection:
         if not generate:
             await self.warm_up(call, response_id, trace)
             return
-        formatter = self.protocol.stream_formatter(request, response_id)
+        formatter = client_formatter(call, response_id)
         accumulator = StreamAccumulator(response_id, request.model)
         events = generation.stream_events(call, plan)
         frames = size = 0
+        final_body = None
         try:
             async for event in events:
                 accumulator.feed(event)
+                final_body = formatter.final_response(event) or final_body
                 for frame in formatter.feed(event):
                     text = _json.dumps_str(frame.data)
                     frames, size = frames + 1, size + len(text.encode())
@@ -174,7 +176,7 @@ class _Connection:
         finally:
             await events.aclose()  # type: ignore[attr-defined]
         final = accumulator.response()
-        record = await generation.finish(call, self.caller, final, unstored=self.unstored)
+        record = await generation.finish(call, self.caller, final, final_body, unstored=self.unstored)
         if trace is not None:
             trace.record("final_client_response", record.response if record else None, direction="response")
         failed = final.stop_reason == "error"

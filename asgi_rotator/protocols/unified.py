@@ -248,6 +248,8 @@ class UnifiedResponse:
     #: The provider's own response id, kept as metadata; never reused as the gateway's id.
     upstream_id: str | None = None
     warnings: list[ConversionWarning] = field(default_factory=list)
+    #: The provider's body as it came (after response adapters), for a client of the provider's protocol.
+    raw: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -299,6 +301,9 @@ class StreamEvent:
     stop_reason: StopReason | None = None
     native_stop_reason: str | None = None
     error: Any = None  # a GatewayError on "error"
+    #: The upstream payloads (SSE event name, data) read since the previous event, for a client of the provider's
+    #: protocol; None for an event the gateway made itself.
+    raw: list[tuple[str | None, Any]] | None = None
 
     @property
     def visible(self) -> bool:
