@@ -31,7 +31,9 @@ def passes_through(client_protocol: str, provider_protocol: str | None) -> bool:
 
 def rewriter(protocol: WireProtocol, request: UnifiedRequest, response_id: str) -> Rewriter:
     """The rewrites of an answer to ``request``, a client of ``protocol``, under the gateway's ``response_id``."""
-    return Rewriter(protocol.name, response_id, request.model, request.previous_response_id)
+    return Rewriter(
+        protocol.name, response_id, request.model, request.previous_response_id, include_usage=request.include_usage
+    )
 
 
 class Rewriter:
@@ -42,10 +44,20 @@ class Rewriter:
     the field cache and the trace are done with them.
     """
 
-    def __init__(self, protocol: str, response_id: str, model: str, previous_response_id: str | None = None) -> None:
+    def __init__(
+        self,
+        protocol: str,
+        response_id: str,
+        model: str,
+        previous_response_id: str | None = None,
+        *,
+        include_usage: bool = True,
+    ) -> None:
         self.protocol = protocol
         self.response_id = response_id
         self.model = model
+        #: Chat: the gateway always asks for stream usage (to account it); a client that did not sees none.
+        self.include_usage = include_usage
         #: Responses lineage is the gateway's: the client's own ``previous_response_id``, not the upstream's.
         self.previous_response_id = previous_response_id
         self._item_ids: dict[str, str] = {}
@@ -62,10 +74,14 @@ class Rewriter:
             out["id"], out["model"] = self.response_id, self.model
         return out
 
-    def payload(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """One stream payload with the rewrites applied (in place)."""
+    def payload(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """One stream payload with the rewrites applied (in place), or None when the client must not see it."""
         out = payload
         if self.protocol == "openai_chat":
+            if not self.include_usage and "usage" in out:
+                if not out.get("choices"):
+                    return None  # the usage-only chunk the client did not ask for
+                del out["usage"]
             if "id" in out:
                 out["id"] = self.response_id
             if "model" in out:
@@ -132,7 +148,8 @@ class PassthroughFormatter(StreamFormatter):
         made_here = self._inner.feed(event)
         if event.raw is None or not self._passes():
             return made_here
-        return [Frame(self._rewritten(payload), event=name) for name, payload in event.raw]
+        frames = [(name, self._rewritten(payload)) for name, payload in event.raw]
+        return [Frame(payload, event=name) for name, payload in frames if payload is not None]
 
     def final_response(self, event: StreamEvent) -> dict[str, Any] | None:
         """The whole response object an event's payloads carry (Responses ``response.completed``), rewritten as
@@ -141,8 +158,9 @@ class PassthroughFormatter(StreamFormatter):
             return None
         found = None
         for _, payload in event.raw:
-            if isinstance(payload, dict) and isinstance(payload.get("response"), dict):
-                found = self._rewritten(payload)["response"]
+            rewritten = self._rewritten(payload)
+            if isinstance(rewritten, dict) and isinstance(rewritten.get("response"), dict):
+                found = rewritten["response"]
         return found
 
     def _passes(self) -> bool:

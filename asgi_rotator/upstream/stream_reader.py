@@ -101,9 +101,14 @@ class StreamReader:
         return events
 
     def _carry(self, events: list[StreamEvent]) -> None:
-        """Attach the payloads read so far to the first of ``events`` (the rest came from the same payload)."""
+        """Attach the payloads read so far to the first of ``events`` (the rest came from the same payload).
+
+        Failures carry none: the gateway reports them in the client's words (a cut stream's last payload may be
+        a fragment no client could read).
+        """
         for event in events:
-            event.raw, self._unsent = self._unsent, []
+            if event.kind != "error":
+                event.raw, self._unsent = self._unsent, []
 
 
 def _cost_frame(text: str) -> float | None:
