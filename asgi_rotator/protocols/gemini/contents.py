@@ -186,8 +186,10 @@ def build_contents(
         if not parts:
             continue
         tool_turn = _is_tool_turn(parts)
-        # Parallel calls must be answered in one turn; a merged model turn keeps its calls together too.
-        if contents and contents[-1]["role"] == role and _is_tool_turn(contents[-1]["parts"]) == tool_turn:
+        # Parallel calls must be answered in one turn; a merged model turn keeps its calls together too. A Gemini
+        # client's own turns stay as it sent them.
+        mergeable = contents and contents[-1]["role"] == role and _is_tool_turn(contents[-1]["parts"]) == tool_turn
+        if mergeable and not same_protocol:
             contents[-1]["parts"].extend(parts)
         else:
             contents.append({"role": role, "parts": parts})
