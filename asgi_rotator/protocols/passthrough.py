@@ -12,7 +12,6 @@ module only decides what the client sees.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -40,8 +39,8 @@ class Rewriter:
     """The gateway's rewrites of one answer (a body, or a stream's payloads), in the provider's protocol.
 
     Item ids it mints are remembered, so a stream's events and its final snapshot name an item alike, and
-    rewriting a payload twice changes nothing more. Stream payloads are rewritten in place: by then the parse,
-    the field cache and the trace are done with them.
+    rewriting a payload twice changes nothing more. Bodies and payloads are rewritten in place: by then the
+    parse, the field cache and the trace are done with them.
     """
 
     def __init__(
@@ -64,8 +63,8 @@ class Rewriter:
         self._minted: set[str] = set()
 
     def body(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A copy of a whole (non-streamed) answer with the rewrites applied."""
-        out = copy.deepcopy(body)
+        """A whole (non-streamed) answer with the rewrites applied (in place)."""
+        out = body
         if self.protocol == "gemini":
             self._gemini(out)
         elif self.protocol == "openai_responses":
