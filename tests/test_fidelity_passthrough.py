@@ -54,6 +54,7 @@ STREAM_ANSWERS = [
     ("openai_chat", "openai_chat/stream_logprobs_usage"),
     ("anthropic_messages", "anthropic_messages/stream_web_search"),
     ("openai_responses", "openai_responses/stream_web_search"),
+    ("gemini", "gemini/stream_thought_signature"),
 ]
 
 
@@ -124,7 +125,7 @@ async def test_stream_events_pass_untouched_but_for_the_gateways_rewrites(protoc
     assert [event for event, _ in got] == [event for event, _ in sent]
     assert len(got) == len(sent)
     first = json.loads(sent[0][1])
-    upstream_id = first.get("id") or (first.get("message") or first.get("response") or {})["id"]
+    upstream_id = first.get("id") or first.get("responseId") or (first.get("message") or first.get("response"))["id"]
     assert upstream_id not in response.text  # the response id the client sees is the gateway's own
 
 
