@@ -113,7 +113,7 @@ def without_foreign_opaque(request: UnifiedRequest, target: str) -> list[Message
         kept = [p for p in message.parts if not isinstance(p, Opaque) or p.protocol == target]
         for part in message.parts:
             if isinstance(part, Opaque) and part.protocol != target:
-                kind = part.data.get("type")
+                kind = part.data.get("type") or next(iter(part.data), None)  # Gemini parts name their kind by key
                 request.warnings.append(
                     ConversionWarning(
                         "dropped_history",

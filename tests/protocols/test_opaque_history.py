@@ -42,3 +42,22 @@ def test_item_reference_is_still_refused() -> None:
     body = {"model": "m", "input": [{"type": "item_reference", "id": "msg_1"}]}
     with pytest.raises(Exception, match="item_reference"):
         get_protocol("openai_responses").parse_request(body)
+
+
+def test_gemini_code_execution_parts_go_back_to_gemini_and_nowhere_else() -> None:
+    code = {"executableCode": {"language": "PYTHON", "code": "print(1)"}}
+    result = {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "1\\n"}}
+    body = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "run it"}]},
+            {"role": "model", "parts": [code, result, {"text": "It printed 1."}]},
+            {"role": "user", "parts": [{"text": "thanks"}]},
+        ]
+    }
+    request = get_protocol("gemini").parse_request(body, model="gemini-2.5-pro")
+    native = get_protocol("gemini").build_request(request, "gemini-2.5-pro")
+    assert native.body["contents"][1]["parts"][:2] == [code, result]
+    chat = get_protocol("openai_chat").build_request(request, "m")
+    assert "executableCode" not in json.dumps(chat.body) and "It printed 1." in json.dumps(chat.body)
+    dropped = {w.message.split("'")[1] for w in request.warnings if w.code == "dropped_history"}
+    assert dropped == {"executableCode", "codeExecutionResult"}
