@@ -181,7 +181,7 @@ class Gateway:
             "requests": admin.requests,
             "dashboard": dashboard_page,
         }
-        self._websocket = ResponsesWebSocket(self._auth, generation, responses_protocol, hook=given.pre_request)
+        self._websocket = ResponsesWebSocket(self._auth, generation, responses_protocol, tracer, hook=given.pre_request)
         self._closers: list[Callable[[], Awaitable[None]]] = [
             discovery.aclose,
             pool.aclose,

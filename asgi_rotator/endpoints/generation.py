@@ -22,7 +22,8 @@ from ..http.event_stream import StreamOutcome, send_event_stream
 from ..planner import Plan, Planner
 from ..protocols._common import new_id, now
 from ..protocols.accumulate import StreamAccumulator
-from ..protocols.base import WireProtocol
+from ..protocols.base import StreamFormatter, WireProtocol
+from ..protocols.same_protocol import PassthroughFormatter, passes_through, rewriter
 from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse
 from ..responses_api.service import ResponsesService
 from ..responses_api.store import StoredResponse
@@ -156,6 +157,8 @@ class Generation:
         response: UnifiedResponse,
         body: dict[str, Any] | None = None,
         stream: StreamStats | None = None,
+        *,
+        unstored: StoredResponse | None = None,
     ) -> StoredResponse | None:
         """Everything the request leaves behind, in one write batch: the credential's slot back with its
         tokens, session evidence, the stored response, usage and the budget settled (the executor keeps
@@ -163,16 +166,14 @@ class Generation:
 
         It runs before the answer's last byte goes out, so a client that continues at once finds it all. A
         failing backend is logged, never raised: the answer was served.
+        ``unstored`` is the WebSocket connection's continuable response (see :meth:`record`).
         """
         ops: list[WriteOp] = []
         if response.stop_reason != "error":  # a failed stream never sets session anchors
             text, call_ids = response.text, [c.id for c in response.tool_calls]
             ops += self._sessions.remember_ops(call.session, call.scope, text, call_ids)
-        record = None
-        if call.protocol.stores_responses:
-            if body is None:
-                body = call.protocol.format_response(response, call.request)
-            record = self._responses.stored(call.request, body, caller, call.session)
+        record = self.record(call, caller, response, body, unstored=unstored)
+        if record is not None:
             ops += self._responses.save_ops(record, call.request)
             if call.trace is not None:
                 stored = call.request.store is not False
@@ -185,6 +186,23 @@ class Generation:
         ops += self._settle_ops(call, caller, stream)
         await self._write(ops)
         return record
+
+    def record(
+        self,
+        call: Call,
+        caller: Caller,
+        response: UnifiedResponse,
+        body: dict[str, Any] | None = None,
+        *,
+        unstored: StoredResponse | None = None,
+    ) -> StoredResponse | None:
+        """The Responses record of ``response``, not yet saved (None for protocols that store nothing); one
+        that continues ``unstored`` takes that response's items in (it lives only on its WebSocket)."""
+        if not call.protocol.stores_responses:
+            return None
+        if body is None:
+            body = call.protocol.format_response(response, call.request)
+        return self._responses.stored(call.request, body, caller, call.session, unstored=unstored)
 
     async def account(self, call: Call, caller: Caller, failed: bool, stream: StreamStats | None = None) -> None:
         """Metrics of the request (after the answer went out), and whatever :meth:`finish` did not settle: a
@@ -266,7 +284,7 @@ class Generation:
             response = await self._executor.generate(call, plan)
             response.id = new_id(call.protocol.id_prefix)
             response.created = response.created or now()
-            body = call.client_body(call.protocol.format_response(response, call.request))
+            body = call.client_body(answer_body(call, response))
             headers = served_headers(call)
             if call.target is not None:
                 cost, _ = self._accounting.cost(call.target.provider, call.target.model, call.usage)
@@ -282,7 +300,7 @@ class Generation:
     async def _stream(self, call: Call, plan: Plan, caller: Caller, send: Send, receive: Receive) -> None:
         protocol = call.protocol
         response_id = new_id(protocol.id_prefix)
-        formatter = protocol.stream_formatter(call.request, response_id)
+        formatter = client_formatter(call, response_id)
         accumulator = StreamAccumulator(response_id, call.request.model)
         progress = StreamOutcome()
 
@@ -295,7 +313,7 @@ class Generation:
                 outcome = "failed" if event.kind == "error" else "completed"
                 stats = stream_stats(call, outcome, progress.chunks, progress.bytes)
                 response = accumulator.response()
-                await self.finish(call, caller, response, stream=stats)
+                await self.finish(call, caller, response, formatter.final_response(event), stream=stats)
                 self.observe_answer(call, response)
 
         def error_response(error: GatewayError) -> tuple[int, bytes, list[tuple[str, str]]]:
@@ -325,6 +343,27 @@ class Generation:
 def _record_heartbeat(trace: RequestTrace | None) -> None:
     if trace is not None:
         trace.record("stream_heartbeat", None, direction="stream", component="client")
+
+
+def answer_body(call: Call, response: UnifiedResponse) -> dict[str, Any]:
+    """The client's body for a whole answer: the upstream's own when it speaks the client's protocol (with the
+    gateway's rewrites), else the unified answer formatted in the client's protocol."""
+    served = call.target.protocol.name if call.target is not None else None
+    if response.raw is not None and passes_through(call.protocol.name, served):
+        return rewriter(call.protocol, call.request, response.id).body(response.raw)
+    return call.protocol.format_response(response, call.request)
+
+
+def client_formatter(call: Call, response_id: str) -> PassthroughFormatter:
+    """The client's stream formatter: upstream payloads pass as they came when the serving provider speaks the
+    client's protocol; otherwise (or for events the gateway makes) the protocol's own formatter writes them."""
+    protocol = call.protocol
+    inner: StreamFormatter = protocol.stream_formatter(call.request, response_id)
+
+    def same_protocol() -> bool:
+        return passes_through(protocol.name, call.target.protocol.name if call.target is not None else None)
+
+    return PassthroughFormatter(inner, rewriter(protocol, call.request, response_id), same_protocol)
 
 
 def stream_stats(call: Call, outcome: str, chunks: int, size: int) -> StreamStats:

@@ -4,6 +4,10 @@ The client sends ``{"type": "response.create", ...}`` with the fields of ``POST 
 is implicit) and receives the same events as over SSE, one JSON text message each. Responses run one at a
 time per connection, in the order they arrive; a ``store: false`` response can still be continued on the
 same connection. A disconnect cancels the upstream call at once.
+
+``generate: false`` (the warm-up Codex and the openai SDK send before a turn) is answered here, never upstream:
+a completed, empty response that the next turn continues by ``previous_response_id``, its input items part of
+the conversation. Every turn writes its own trace.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ from ..http.auth import ClientAuth
 from ..protocols._common import new_id
 from ..protocols.accumulate import StreamAccumulator
 from ..protocols.base import WireProtocol
+from ..protocols.unified import StreamEvent, Usage
 from ..responses_api.store import StoredResponse
+from ..tracing import RequestTrace, TraceWriter
 from ..types import Message, Receive, Scope, Send
+from ..upstream.call import Call
 from .base import run_hook
-from .generation import Generation, stream_stats
+from .generation import Generation, client_formatter, stream_stats
 
 
 class ResponsesWebSocket:
@@ -35,14 +42,22 @@ class ResponsesWebSocket:
         auth: checks the client key presented on the handshake.
         generation: prepares, runs and accounts each response.
         protocol: the Responses protocol (the app's registered one).
+        tracer: writes one trace per turn.
     """
 
     def __init__(
-        self, auth: ClientAuth, generation: Generation, protocol: WireProtocol, *, hook: PreRequestHook | None = None
+        self,
+        auth: ClientAuth,
+        generation: Generation,
+        protocol: WireProtocol,
+        tracer: TraceWriter,
+        *,
+        hook: PreRequestHook | None = None,
     ) -> None:
         self._auth = auth
         self._generation = generation
         self._protocol = protocol
+        self._tracer = tracer
         self._hook = hook
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -55,7 +70,7 @@ class ResponsesWebSocket:
             await send({"type": "websocket.close", "code": 1008, "reason": "invalid API key"})
             return
         await send({"type": "websocket.accept"})
-        connection = _Connection(self._generation, self._protocol, caller, headers, send, self._hook)
+        connection = _Connection(self._generation, self._protocol, caller, headers, send, self._tracer, self._hook)
         await _serve(connection, receive)
 
 
@@ -109,6 +124,7 @@ class _Connection:
         caller: Caller,
         headers: dict[str, str],
         send: Send,
+        tracer: TraceWriter,
         hook: PreRequestHook | None,
     ) -> None:
         self.hook = hook
@@ -117,6 +133,7 @@ class _Connection:
         self.caller = caller
         self.headers = headers
         self.send = send
+        self.tracer = tracer
         self.unstored: StoredResponse | None = None
 
     async def handle(self, message: Message) -> None:
@@ -128,14 +145,23 @@ class _Connection:
         if not isinstance(event, dict) or event.get("type") != "response.create":
             await self.error(invalid_request("Send events of type 'response.create'.", param="type"))
             return
-        body: dict[str, Any] = {k: v for k, v in event.items() if k != "type"}
+        body: dict[str, Any] = {k: v for k, v in event.items() if k not in ("type", "generate")}
         body["stream"] = True
+        trace = self.tracer.begin(new_id(""), protocol=self.protocol.name, transport="websocket")
+        if trace is not None:
+            trace.owner = self.caller.owner
+            trace.record("raw_client_request", event, direction="request")
         try:
-            await self.respond(body)
+            await self.respond(body, generate=event.get("generate") is not False, trace=trace)
         except GatewayError as error:
+            if trace is not None:
+                trace.error("final_client_response", error, status=error.status)
             await self.error(error)
+        finally:
+            if trace is not None:
+                await trace.close()
 
-    async def respond(self, body: dict[str, Any]) -> None:
+    async def respond(self, body: dict[str, Any], *, generate: bool, trace: RequestTrace | None) -> None:
         generation = self.generation
         if self.hook is not None:
             seen = PreRequest(
@@ -150,17 +176,24 @@ class _Connection:
             )
             body = await run_hook(self.hook, seen)
         request = self.protocol.parse_request(body)
-        call, plan = await generation.prepare(self.protocol, request, self.caller, self.headers, unstored=self.unstored)
+        call, plan = await generation.prepare(
+            self.protocol, request, self.caller, self.headers, unstored=self.unstored, trace=trace
+        )
         response_id = new_id(self.protocol.id_prefix)
-        formatter = self.protocol.stream_formatter(request, response_id)
+        if not generate:
+            await self.warm_up(call, response_id, trace)
+            return
+        formatter = client_formatter(call, response_id)
         accumulator = StreamAccumulator(response_id, request.model)
         events = generation.stream_events(call, plan)
         frames = size = 0
         stats = None
+        final_body = None
         try:
             try:
                 async for event in events:
                     accumulator.feed(event)
+                    final_body = formatter.final_response(event) or final_body
                     for frame in formatter.feed(event):
                         text = _json.dumps_str(frame.data)
                         frames, size = frames + 1, size + len(text.encode())
@@ -171,13 +204,30 @@ class _Connection:
                 await events.aclose()  # type: ignore[attr-defined]
             final = accumulator.response()
             stats = stream_stats(call, "failed" if final.stop_reason == "error" else "completed", frames, size)
-            record = await generation.finish(call, self.caller, final, stream=stats)
+            record = await generation.finish(call, self.caller, final, final_body, stream=stats, unstored=self.unstored)
+            if trace is not None:
+                trace.record("final_client_response", record.response if record else None, direction="response")
         finally:
             # Whatever finish did not settle (the socket went away mid-answer) is settled here.
             failed = stats is None or stats.outcome == "failed"
             await generation.account(call, self.caller, failed=failed, stream=stats)
         if record is not None and request.store is False:
             self.unstored = record
+
+    async def warm_up(self, call: Call, response_id: str, trace: RequestTrace | None) -> None:
+        """Answer ``generate: false`` here: a completed, empty response, kept (never stored) for the next turn
+        to continue on this connection; no provider is asked."""
+        request = call.request
+        formatter = self.protocol.stream_formatter(request, response_id)
+        accumulator = StreamAccumulator(response_id, request.model)
+        start = StreamEvent("start", id=response_id, name=request.model)
+        for event in (start, StreamEvent("end", usage=Usage(), stop_reason="stop")):
+            accumulator.feed(event)
+            for frame in formatter.feed(event):
+                await self.send({"type": "websocket.send", "text": _json.dumps_str(frame.data)})
+        self.unstored = self.generation.record(call, self.caller, accumulator.response(), unstored=self.unstored)
+        if trace is not None and self.unstored is not None:
+            trace.record("final_client_response", self.unstored.response, direction="response", generate=False)
 
     async def error(self, error: GatewayError) -> None:
         payload = self.protocol.format_error(error)

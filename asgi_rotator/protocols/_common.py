@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import _json
 from ..errors import UpstreamError, invalid_request
-from .unified import Media
+from .unified import ConversionWarning, Media, Message, Opaque, UnifiedRequest
 
 
 def new_id(prefix: str) -> str:
@@ -99,3 +99,30 @@ def data_url(media: Media) -> str:
 def upstream_invalid(protocol: str, detail: str) -> UpstreamError:
     """A 502 for an upstream answer that is not valid for its protocol."""
     return UpstreamError("upstream_invalid", f"The upstream returned an invalid {protocol} response: {detail}")
+
+
+def without_foreign_opaque(request: UnifiedRequest, target: str) -> list[Message]:
+    """``request.messages`` without the opaque history of protocols other than ``target``.
+
+    Each dropped block or item is recorded as a warning; a message left with no parts is dropped with it.
+    """
+    if not any(isinstance(p, Opaque) and p.protocol != target for m in request.messages for p in m.parts):
+        return request.messages
+    messages: list[Message] = []
+    for i, message in enumerate(request.messages):
+        kept = [p for p in message.parts if not isinstance(p, Opaque) or p.protocol == target]
+        for part in message.parts:
+            if isinstance(part, Opaque) and part.protocol != target:
+                kind = part.data.get("type") or next(iter(part.data), None)  # Gemini parts name their kind by key
+                request.warnings.append(
+                    ConversionWarning(
+                        "dropped_history",
+                        f"The {part.protocol} history entry {kind!r} has no {target} form; it was dropped.",
+                        f"messages[{i}]",
+                        request.source_protocol,
+                        target,
+                    )
+                )
+        if kept:
+            messages.append(Message(message.role, kept, message.name, message.extra))
+    return messages

@@ -89,7 +89,19 @@ class Reasoning:
     extra: dict[str, Any] | None = None
 
 
-Part = Text | Media | ToolCall | ToolResult | Reasoning
+@dataclass(slots=True)
+class Opaque:
+    """A history block or item with no unified form (Anthropic ``server_tool_use``, Responses ``custom_tool_call``
+    ...), kept whole so a provider of the protocol that sent it gets it back verbatim, in its place.
+
+    ``protocol`` names the wire protocol ``data`` is written in; builders of other protocols never emit it.
+    """
+
+    protocol: str
+    data: dict[str, Any]
+
+
+Part = Text | Media | ToolCall | ToolResult | Reasoning | Opaque
 
 
 @dataclass(slots=True)
@@ -236,6 +248,8 @@ class UnifiedResponse:
     #: The provider's own response id, kept as metadata; never reused as the gateway's id.
     upstream_id: str | None = None
     warnings: list[ConversionWarning] = field(default_factory=list)
+    #: The provider's body as it came (after response adapters), for a client of the provider's protocol.
+    raw: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -287,6 +301,9 @@ class StreamEvent:
     stop_reason: StopReason | None = None
     native_stop_reason: str | None = None
     error: Any = None  # a GatewayError on "error"
+    #: The upstream payloads (SSE event name, data) read since the previous event, for a client of the provider's
+    #: protocol; None for an event the gateway made itself.
+    raw: list[tuple[str | None, Any]] | None = None
 
     @property
     def visible(self) -> bool:

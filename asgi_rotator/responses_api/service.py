@@ -58,10 +58,20 @@ class ResponsesService:
         return chain[-1].session if chain else None
 
     def stored(
-        self, request: UnifiedRequest, response: dict[str, Any], caller: Caller, session: str | None
+        self,
+        request: UnifiedRequest,
+        response: dict[str, Any],
+        caller: Caller,
+        session: str | None,
+        *,
+        unstored: StoredResponse | None = None,
     ) -> StoredResponse:
-        """The record of ``response`` (the body the client got) for storage or for WebSocket continuation."""
-        return StoredResponse(
+        """The record of ``response`` (the body the client got) for storage or for WebSocket continuation.
+
+        A response that continues ``unstored`` (a ``store: false`` or warm-up response that lives only on its
+        WebSocket) takes that response's items into its own input, so its lineage never names it.
+        """
+        record = StoredResponse(
             id=response["id"],
             owner=owner_of(caller, self._config),
             response=response,
@@ -69,6 +79,10 @@ class ResponsesService:
             previous_response_id=request.previous_response_id,
             session=session,
         )
+        if unstored is not None and request.previous_response_id == unstored.id:
+            record.input_items = unstored.input_items + unstored.output_items + record.input_items
+            record.previous_response_id = unstored.previous_response_id
+        return record
 
     async def check_room(self, request: UnifiedRequest, caller: Caller) -> None:
         """Refuse a request whose answer would be stored beyond its owner's byte limit (see the store)."""

@@ -120,6 +120,7 @@ class AttemptPipeline:
             if attempt.trace is not None:
                 attempt.trace.record("after_response_adapters", body, direction="response", component="provider")
         response = attempt.target.protocol.parse_response(body)
+        response.raw = body
         if attempt.trace is not None:
             attempt.trace.record("parsed_unified_response", response, direction="response", component="provider")
         await self._field_cache.extract_response(attempt.cache_ctx, body, response)

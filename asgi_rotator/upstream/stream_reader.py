@@ -34,6 +34,8 @@ class StreamReader:
         self._unified = collector.wants_unified
         #: Costs the upstream reported in cost frames, in order (the last one is the final usage's).
         self.costs: list[float] = []
+        #: Payloads read since the last event; they ride on the next one (see ``StreamEvent.raw``).
+        self._unsent: list[tuple[str | None, SSEData]] = []
 
     async def events(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[list[StreamEvent]]:
         """Canonical events per chunk; at the end, whatever terminal the parser decides."""
@@ -50,7 +52,9 @@ class StreamReader:
         tail: list[StreamEvent] = []
         for name, data in self.decoder.flush():
             tail += self._feed(name, data)
-        yield self._adapted(tail + self.parser.finish())
+        finished = self.parser.finish()
+        self._carry(finished)
+        yield self._adapted(tail + finished)
 
     async def completed(self) -> None:
         """The stream reached its success terminal: store what its field-cache rules collected."""
@@ -88,11 +92,23 @@ class StreamReader:
                 payload = self.attempt.chain.stream_payload(payload, self.attempt.adapter_ctx)
             if self._raw:
                 self.collector.raw_event(payload)
+        self._unsent.append((name, payload))
         events = self.parser.feed(name, payload)
+        self._carry(events)
         if self.trace is not None:
             for event in events:
                 self.trace.record("parsed_unified_stream_event", event, direction="stream")
         return events
+
+    def _carry(self, events: list[StreamEvent]) -> None:
+        """Attach the payloads read so far to the first of ``events`` (the rest came from the same payload).
+
+        Failures carry none: the gateway reports them in the client's words (a cut stream's last payload may be
+        a fragment no client could read).
+        """
+        for event in events:
+            if event.kind != "error":
+                event.raw, self._unsent = self._unsent, []
 
 
 def _cost_frame(text: str) -> float | None:

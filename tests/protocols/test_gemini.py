@@ -231,7 +231,7 @@ def test_parse_count_tokens_both_forms() -> None:
     [
         ({}, "contents"),
         ({"contents": [{"role": "system", "parts": [{"text": "x"}]}]}, "contents[0].role"),
-        ({"contents": [{"role": "user", "parts": [{"executableCode": {"code": "1"}}]}]}, "contents[0].parts[0]"),
+        ({"contents": [{"role": "user", "parts": [{}]}]}, "contents[0].parts[0]"),
         ({"contents": [{"role": "user", "parts": [{"functionCall": {"name": "f"}}]}]}, "contents[0].parts[0]"),
         (
             {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png"}}]}]},

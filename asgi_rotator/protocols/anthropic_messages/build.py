@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import invalid_request
+from .._common import without_foreign_opaque
 from ..base import NativeRequest
 from ..reasoning import ANTHROPIC_MIN_BUDGET, anthropic_budget, budget_for
 from ..unified import (
     ConversionWarning,
     Media,
     Message,
+    Opaque,
     Reasoning,
     ReasoningConfig,
     Text,
@@ -82,7 +84,7 @@ def build_messages(request: UnifiedRequest, same: bool) -> tuple[list[dict[str, 
     """
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
-    for i, message in enumerate(request.messages):
+    for i, message in enumerate(without_foreign_opaque(request, NAME)):
         where = f"messages[{i}]"
         if message.role in ("system", "developer"):
             for part in message.parts:
@@ -129,6 +131,8 @@ def _blocks(request: UnifiedRequest, message: Message, same: bool, where: str) -
             blocks.append(build_tool_use(part, same, at))
         elif isinstance(part, ToolResult):
             blocks.append(build_tool_result(part, same, at))
+        elif isinstance(part, Opaque):
+            blocks.append(part.data)  # only this protocol's own blocks get here (see without_foreign_opaque)
     return blocks
 
 

@@ -14,9 +14,10 @@ from typing import Any, Literal
 from ... import _json
 from ...errors import invalid_request
 from .._common import expect, optional, parse_arguments, require
-from ..unified import Family, Media, Part, Reasoning, Text, ToolCall, ToolResult
+from ..unified import Family, Media, Opaque, Part, Reasoning, Text, ToolCall, ToolResult
 
 FAMILY: Family = "anthropic"
+PROTOCOL = "anthropic_messages"
 TEXT_DOCUMENT = "text/plain"
 _ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 _TEXT_KEYS = frozenset({"type", "text"})
@@ -29,6 +30,7 @@ _ROLE_BLOCKS = {
     "assistant": frozenset({"text", "thinking", "redacted_thinking", "tool_use"}),
     "tool_result": frozenset({"text", "image", "document"}),
 }
+_MODELLED = frozenset().union(*_ROLE_BLOCKS.values())
 
 
 def _extra(raw: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
@@ -50,8 +52,14 @@ def parse_content(content: Any, where: str, role: str) -> list[Part]:
 
 
 def parse_block(raw: dict[str, Any], where: str, role: str) -> Part:
-    """One content block; blocks the role cannot hold, or with no unified form, are a 400."""
+    """One content block; a modelled block the role cannot hold is a 400.
+
+    Blocks the gateway does not model (``server_tool_use``, ``web_search_tool_result``, ``mcp_tool_use`` ...)
+    are kept whole, for an Anthropic provider to get back as sent.
+    """
     kind = require(raw, "type", str, f"{where}.")
+    if kind not in _MODELLED and role in ("user", "assistant"):
+        return Opaque(PROTOCOL, raw)
     allowed = _ROLE_BLOCKS.get(role, frozenset({"text"}))
     if kind not in allowed:
         raise invalid_request(f"Unsupported content block type {kind!r} in '{where}' for role {role!r}.", param=where)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from .._common import without_foreign_opaque
 from ..base import NativeRequest
 from ..reasoning import budget_for, level_for
 from ..unified import ConversionWarning, ReasoningConfig, ResponseFormat, ToolChoice, UnifiedRequest
@@ -44,7 +45,7 @@ def build_body(request: UnifiedRequest, model: str) -> dict[str, Any]:
     same = request.source_protocol == "gemini"
     raw = request.raw if same else {}
     body: dict[str, Any] = unknown(raw, KNOWN_FIELDS)
-    system, contents = build_contents(request.messages, model, same_protocol=same)
+    system, contents = build_contents(without_foreign_opaque(request, "gemini"), model, same_protocol=same)
     body["contents"] = contents
     if system is not None:
         body["systemInstruction"] = system

@@ -12,10 +12,11 @@ from typing import Any, Literal
 from ... import _json
 from ...errors import invalid_request
 from .._common import expect, new_id, parse_arguments, parse_data_url
-from ..unified import Family, Media, Message, Part, Reasoning, Role, Text, ToolCall, ToolResult
+from ..unified import Family, Media, Message, Opaque, Part, Reasoning, Role, Text, ToolCall, ToolResult
 from .fields import both, get, opt, req, unknown
 
 FAMILY: Family = "gemini"
+PROTOCOL = "gemini"
 #: Gemini 3 accepts this in place of a thought signature the gateway does not have.
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 _PART_KEYS = both("text", "thought", "thoughtSignature", "inlineData", "fileData", "functionCall", "functionResponse")
@@ -115,7 +116,10 @@ def _parse_part(raw: Any, where: str, role: str, pending: dict[str, list[str]]) 
         return media
     if signature:
         return Text("", signature=signature, signature_family=family, extra=extra)
-    raise invalid_request(f"Unsupported part in '{where}' (keys: {', '.join(sorted(raw)) or 'none'}).", param=where)
+    if not raw:
+        raise invalid_request(f"Empty part in '{where}'.", param=where)
+    # executableCode, codeExecutionResult and other parts with no unified form go back whole to Gemini.
+    return Opaque(PROTOCOL, raw)
 
 
 def _parse_function_response(raw: dict[str, Any], where: str, pending: dict[str, list[str]]) -> ToolResult:
@@ -186,8 +190,10 @@ def build_contents(
         if not parts:
             continue
         tool_turn = _is_tool_turn(parts)
-        # Parallel calls must be answered in one turn; a merged model turn keeps its calls together too.
-        if contents and contents[-1]["role"] == role and _is_tool_turn(contents[-1]["parts"]) == tool_turn:
+        # Parallel calls must be answered in one turn; a merged model turn keeps its calls together too. A Gemini
+        # client's own turns stay as it sent them.
+        mergeable = contents and contents[-1]["role"] == role and _is_tool_turn(contents[-1]["parts"]) == tool_turn
+        if mergeable and not same_protocol:
             contents[-1]["parts"].extend(parts)
         else:
             contents.append({"role": role, "parts": parts})
@@ -239,8 +245,10 @@ def _build_part(part: Part, role: str, names: dict[str, str], same_protocol: boo
             raise invalid_request(f"Tool calls may appear only in assistant messages ('{where}').", param=where)
         args = parse_arguments(part.arguments, where=f"{where}.tool_calls")
         out = _signed({"functionCall": {"id": part.id, "name": part.name, "args": args}}, part)
-    else:
+    elif isinstance(part, ToolResult):
         return {"functionResponse": _build_function_response(part, names, same_protocol, where)}
+    else:
+        return part.data  # Gemini's own opaque part (the builder drops other protocols' with a warning)
     if out is not None and same_protocol and part.extra:
         out.update(part.extra)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import invalid_request
-from .._common import data_url
+from .._common import data_url, without_foreign_opaque
 from ..base import NativeRequest
 from ..reasoning import effort_for
 from ..unified import (
@@ -28,7 +28,8 @@ def build_request(request: UnifiedRequest, model: str) -> NativeRequest:
     if request.source_protocol == "openai_chat":
         body.update((k, v) for k, v in request.raw.items() if k not in KNOWN_FIELDS)
     body["model"] = model
-    body["messages"] = [m for message in request.messages for m in _build_message(message)]
+    messages = without_foreign_opaque(request, "openai_chat")
+    body["messages"] = [m for message in messages for m in _build_message(message)]
     legacy = request.source_protocol == "openai_chat" and "functions" in request.raw and "tools" not in request.raw
     if request.tools:
         if legacy:

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .._common import without_foreign_opaque
 from ..base import NativeRequest
 from ..reasoning import effort_for, is_disabled
 from ..unified import (
     ConversionWarning,
     Media,
     Message,
+    Opaque,
     Part,
     Reasoning,
     ResponseFormat,
@@ -45,7 +47,7 @@ def build_request(request: UnifiedRequest, model: str) -> NativeRequest:
         )
 
     body["model"] = model
-    instructions, rest = _instructions(request.messages, same, raw.get("instructions"))
+    instructions, rest = _instructions(without_foreign_opaque(request, NAME), same, raw.get("instructions"))
     if instructions:
         body["instructions"] = instructions
     body["input"] = build_input(rest, same=same, warn=warn)
@@ -210,6 +212,10 @@ def build_input(messages: list[Message], *, same: bool, warn: Warn) -> list[dict
                 _flush(items, role, content, message, same)
                 content = []
                 items.append(function_output_item(part, same))
+            elif isinstance(part, Opaque):
+                _flush(items, role, content, message, same)
+                content = []
+                items.append(part.data)
             elif isinstance(part, Text):
                 content.append(with_extra({"type": "input_text", "text": part.text}, part.extra, same))
             elif isinstance(part, Media):
@@ -250,6 +256,8 @@ def _assistant_items(parts: list[Part], same: bool, warn: Warn) -> list[dict[str
                 item["summary"] = [{"type": "summary_text", "text": part.text}] if part.text else []
                 item["encrypted_content"] = part.redacted
                 items.append(with_extra(item, part.extra, same))
+        elif isinstance(part, Opaque):
+            items.append(part.data)
         elif isinstance(part, Media):
             warn("input", f"An assistant {part.kind} cannot be sent to the Responses API; it was dropped.")
     return items

@@ -12,9 +12,12 @@ from typing import Any
 from ... import _json
 from ...errors import invalid_request
 from .._common import data_url, expect, optional, parse_data_url, require
-from ..unified import Media, Message, Part, Reasoning, Text, ToolCall, ToolResult
+from ..unified import Media, Message, Opaque, Part, Reasoning, Text, ToolCall, ToolResult
 
+PROTOCOL = "openai_responses"
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
+#: Items that are never carried opaquely: an ``item_reference`` names stored state the gateway must resolve.
+_NOT_OPAQUE = frozenset({"item_reference"})
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 #: File types by extension: the API reads a file's type from its name (a fixed table: protocols do no I/O).
 _EXTENSIONS = {
@@ -99,6 +102,10 @@ def parse_input(raw: Any) -> list[Message]:
             _append(messages, "tool", [result])
         elif kind == "reasoning":
             _append(messages, "assistant", [_reasoning(item, where)])
+        elif isinstance(kind, str) and kind not in _NOT_OPAQUE:
+            # Items the gateway does not model (custom_tool_call, local_shell_call, web_search_call,
+            # additional_tools ...) go back whole, in place, to a Responses provider.
+            _append(messages, "tool" if kind.endswith("_output") else "assistant", [Opaque(PROTOCOL, item)])
         else:
             raise invalid_request(f"Unsupported input item type {kind!r} in '{where}'.", param=f"{where}.type")
     return messages
