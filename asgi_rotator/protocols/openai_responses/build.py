@@ -21,10 +21,12 @@ from ..unified import (
     Text,
     ToolCall,
     ToolChoice,
+    ToolDefinition,
     ToolResult,
     UnifiedRequest,
 )
-from .items import function_output_item, media_item, with_extra
+from .client_tools import native_call_item
+from .items import TOOL_ITEMS, function_output_item, media_item, with_extra
 from .requests import KNOWN_FIELDS, NAME
 
 Warn = Callable[[str, str], None]
@@ -48,7 +50,7 @@ def build_request(request: UnifiedRequest, model: str) -> NativeRequest:
     instructions, rest = _instructions(request.messages, same, raw.get("instructions"))
     if instructions:
         body["instructions"] = instructions
-    body["input"] = build_input(rest, same=same, warn=warn)
+    body["input"] = _tool_items(raw) + build_input(rest, same=same, warn=warn)
     tools = _tools(request, same)
     if tools:
         body["tools"] = tools
@@ -90,6 +92,14 @@ def build_request(request: UnifiedRequest, model: str) -> NativeRequest:
         if getattr(request, field) is not None:
             warn(field, f"The Responses API has no {field}; it was dropped.")
     return NativeRequest("/responses", body, stream=request.stream)
+
+
+def _tool_items(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Responses client's own tool-carrying input items (Codex's ``additional_tools``), replayed first."""
+    items = raw.get("input")
+    if not isinstance(items, list):
+        return []
+    return [item for item in items if isinstance(item, dict) and item.get("type") in TOOL_ITEMS]
 
 
 def _set(body: dict[str, Any], key: str, value: Any) -> None:
@@ -141,7 +151,8 @@ def _tools(request: UnifiedRequest, same: bool) -> list[dict[str, Any]]:
             merged.append(raw)
         else:
             merged += [t for t in [next(functions, None)] if t is not None]
-    return merged + list(functions)
+    # Tools that came inside input items (additional_tools, tool_search_output) go back there, not here.
+    return merged
 
 
 def _choice(choice: ToolChoice) -> Any:
@@ -198,8 +209,10 @@ def build_input(messages: list[Message], *, same: bool, warn: Warn) -> list[dict
     what had to be dropped.
     """
     items: list[dict[str, Any]] = []
+    kinds: dict[str, str] = {}  # call id -> the kind of tool it called, so its output item matches
     for message in messages:
         if message.role == "assistant":
+            kinds.update((p.id, p.client_kind) for p in message.parts if isinstance(p, ToolCall))
             items += _assistant_items(message.parts, same, warn)
             continue
         role = {"tool": "user", "system": "system" if same else "developer"}.get(message.role, message.role)
@@ -209,7 +222,7 @@ def build_input(messages: list[Message], *, same: bool, warn: Warn) -> list[dict
                 # Anthropic and Gemini put results in user turns: keep the order, split around them.
                 _flush(items, role, content, message, same)
                 content = []
-                items.append(function_output_item(part, same))
+                items.append(function_output_item(part, same, kinds.get(part.tool_call_id, "function")))
             elif isinstance(part, Text):
                 content.append(with_extra({"type": "input_text", "text": part.text}, part.extra, same))
             elif isinstance(part, Media):
@@ -238,6 +251,11 @@ def _assistant_items(parts: list[Part], same: bool, warn: Warn) -> list[dict[str
             else:
                 items.append(with_extra({"type": "message", "role": "assistant", "content": part.text}, extra, same))
                 text_extra = extra
+        elif isinstance(part, ToolCall) and (part.client_kind != "function" or part.namespace):
+            tool = ToolDefinition(part.name, client_kind=part.client_kind, namespace=part.namespace)
+            call = native_call_item("", part.id, part.name, part.arguments, "completed", tool)
+            del call["id"], call["status"]
+            items.append(call)
         elif isinstance(part, ToolCall):
             call = {"type": "function_call", "call_id": part.id, "name": part.name, "arguments": part.arguments or "{}"}
             items.append(with_extra(call, part.extra, same))
