@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import asdict, replace
 from typing import Any
 
 from .. import _json
@@ -21,6 +22,7 @@ from ..planner import Plan, Planner
 from ..protocols._common import new_id, now
 from ..protocols.accumulate import StreamAccumulator
 from ..protocols.base import WireProtocol
+from ..protocols.fidelity import applicable, lost_meaning, refusal, warnings_header
 from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse
 from ..responses_api.service import ResponsesService
 from ..responses_api.store import StoredResponse
@@ -97,7 +99,7 @@ class Generation:
         if protocol.stores_responses:
             await self._responses.check_room(request, caller)
             inherited = await self._responses.expand(request, caller, unstored=unstored)
-        plan = self._planner.plan(request.model, protocol.family)
+        plan = honoured(self._planner.plan(request.model, protocol.family), request)
         session = await self._sessions.resolve(request, headers, caller.scope, inherited=inherited)
         if trace is not None:
             trace.session_id = session
@@ -117,6 +119,9 @@ class Generation:
 
         It runs before the answer's last byte goes out, so a client that continues at once finds it all.
         """
+        warnings = applicable(call.request, call.target.protocol if call.target else None)
+        if warnings and call.trace is not None:
+            call.trace.record("conversion_warnings", [asdict(w) for w in warnings], direction="metadata")
         if response.stop_reason != "error":  # a failed stream never sets session anchors
             await self._sessions.remember(call.session, call.scope, response.text, [c.id for c in response.tool_calls])
         if not call.protocol.stores_responses:
@@ -205,6 +210,22 @@ class Generation:
             await self.account(call, caller, failed=outcome.status == "failed", stream=stats)
 
 
+def honoured(plan: Plan, request: UnifiedRequest) -> Plan:
+    """``plan`` without the targets that would lose a field that changes the answer's meaning.
+
+    Raises:
+        GatewayError: 400 naming the field, when no target is left.
+    """
+    if not request.source_only:
+        return plan
+    kept = tuple(t for t in plan.targets if lost_meaning(request, t.protocol) is None)
+    if not kept:
+        loss = lost_meaning(request, plan.targets[0].protocol)
+        assert loss is not None
+        raise refusal(loss, (t.protocol for t in plan.targets))
+    return replace(plan, targets=kept)
+
+
 def stream_stats(call: Call, outcome: str, chunks: int, size: int) -> StreamStats:
     """The measurements of a stream that just ended, from what ``call`` noted on the way."""
     return StreamStats(
@@ -225,6 +246,9 @@ def served_headers(call: Call) -> list[tuple[str, str]]:
         headers += [("x-rotator-provider", call.target.name), ("x-rotator-credential", call.credential.masked)]
     if call.attempts:
         headers.append(("x-rotator-attempts", ", ".join(a.header_value() for a in call.attempts)))
+    warned = warnings_header(applicable(call.request, call.target.protocol if call.target else None))
+    if warned is not None:
+        headers.append(warned)
     return headers
 
 

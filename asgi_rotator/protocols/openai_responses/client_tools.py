@@ -144,9 +144,9 @@ def parse_call(item: dict[str, Any], kind: str, where: str) -> ToolCall:
         action = require(item, "action", dict, f"{where}.")
         arguments = _json.dumps_str({k: v for k, v in action.items() if k != "type"})
         return ToolCall(call_id, LOCAL_SHELL, arguments, client_kind="local_shell")
-    arguments = item.get("arguments")
-    arguments = _json.dumps_str(arguments) if isinstance(arguments, dict) else expect(arguments, str, where)
-    return ToolCall(call_id, TOOL_SEARCH, arguments, client_kind="tool_search")
+    raw = item.get("arguments")
+    search = _json.dumps_str(raw) if isinstance(raw, dict) else expect(raw, str, f"{where}.arguments")
+    return ToolCall(call_id, TOOL_SEARCH, search, client_kind="tool_search")
 
 
 def search_result_text(item: dict[str, Any], where: str) -> str:

@@ -109,7 +109,9 @@ def parse_input(raw: Any, warnings: list[ConversionWarning] | None = None) -> li
         elif kind in HOSTED_CALLS:
             if warnings is not None:
                 message = f"The {kind} history in '{where}' was run by a hosted tool; it was dropped."
-                warnings.append(ConversionWarning("dropped_history", message, where, source_protocol="openai_responses"))
+                warnings.append(
+                    ConversionWarning("dropped_history", message, where, source_protocol="openai_responses")
+                )
         elif kind in TOOL_ITEMS:
             continue
         elif kind == "function_call_output":

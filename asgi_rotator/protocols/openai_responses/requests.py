@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from ...errors import invalid_request
 from .._common import expect, optional, require
+from ..fidelity import source_only
 from ..unified import (
     ConversionWarning,
     Message,
@@ -66,7 +67,7 @@ def parse_request(body: dict[str, Any], *, model: str | None, stream: bool) -> U
         request.tools += _tool(expect(tool, dict, f"tools[{i}]"), f"tools[{i}]", request)
     request.tools += _input_tools(body.get("input"), request)
     if optional(body, "background", bool):
-        _source_only(request, "background", "Only a Responses upstream can run a response in the background.")
+        source_only(request, "background", "Only a Responses upstream can run a response in the background.")
     request.tool_choice = _tool_choice(body.get("tool_choice"), request)
     request.parallel_tool_calls = optional(body, "parallel_tool_calls", bool)
     text = optional(body, "text", dict) or {}
@@ -133,10 +134,6 @@ def _hosted(request: UnifiedRequest, field: str, message: str) -> None:
     request.warnings.append(ConversionWarning(HOSTED, message, field, source_protocol=NAME))
 
 
-def _source_only(request: UnifiedRequest, field: str, message: str) -> None:
-    request.source_only.append(ConversionWarning("source_only", message, field, source_protocol=NAME))
-
-
 def _tool_choice(raw: Any, request: UnifiedRequest) -> ToolChoice | None:
     if raw is None:
         return None
@@ -161,7 +158,9 @@ def _tool_choice(raw: Any, request: UnifiedRequest) -> ToolChoice | None:
         return ToolChoice("tool", name=require(raw, "name", str, "tool_choice."))
     # A hosted tool (web_search, file_search, mcp ...) forced by type: replayed from raw for Responses; without
     # it the answer would not be the one asked for.
-    _source_only(request, "tool_choice", f"tool_choice forces the hosted {kind!r} tool; only a Responses upstream has it.")
+    source_only(
+        request, "tool_choice", f"tool_choice forces the hosted {kind!r} tool; only a Responses upstream has it."
+    )
     return None
 
 
