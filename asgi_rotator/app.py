@@ -55,6 +55,12 @@ class RotatorASGI:
             if provider.protocol not in self._given.protocols:
                 known = ", ".join(self._given.protocols.names())
                 raise ConfigError(f"providers.{name}.protocol: unknown protocol {provider.protocol!r}; known: {known}")
+            output = provider.default_output_protocol
+            if output is not None and output not in self._given.protocols:
+                known = ", ".join(self._given.protocols.names())
+                raise ConfigError(
+                    f"providers.{name}.default_output_protocol: unknown protocol {output!r}; known: {known}"
+                )
         validate_adapters(self.config, self._given.adapters)
         validate_rules(self.config)
         self._gateway: Gateway | None = None

@@ -22,6 +22,7 @@ from .endpoints.admin import Introspection
 from .endpoints.base import Endpoint, Request
 from .endpoints.generation import Generation, error_headers
 from .endpoints.models import ModelListing
+from .endpoints.output_protocol import requested_output
 from .endpoints.responses_ws import ResponsesWebSocket
 from .endpoints.stored_responses import StoredResponses
 from .errors import BackendError, ClientDisconnected, GatewayError
@@ -98,6 +99,7 @@ class Gateway:
             Executor(config, pool, upstream, field_cache, given.adapters, clock=clock, oauth=oauth),
             accounting,
             heartbeat_interval=config.streaming.heartbeat_interval,
+            protocols=given.protocols,
         )
         stored = StoredResponses(store)
         discovery = ModelDiscovery(
@@ -175,6 +177,7 @@ class Gateway:
                 started = True
             await send(message)
 
+        request: Request | None = None
         try:
             request = self._route(scope, receive, path, trace)
             protocol = request.protocol
@@ -183,6 +186,8 @@ class Gateway:
             return
         except Exception as exc:
             error = self._client_error(exc, scope, path)
+            if request is not None:
+                protocol = request.answer_protocol
             if trace is not None:
                 trace.error("gateway", error, status=error.status)
             if started:
@@ -216,7 +221,10 @@ class Gateway:
         if unmatched is not None or route is None:
             raise unmatched or GatewayError("not_found", f"No route for {path}.")
         protocol: WireProtocol = self._protocols.get(route.protocol)
-        return Request(route, protocol, caller, headers, query, receive, self._max_body, trace)
+        request = Request(route, protocol, caller, headers, query, receive, self._max_body, trace)
+        request.output_protocol = requested_output(self._protocols, headers)
+        request.output_requested = request.output_protocol is not None
+        return request
 
     @staticmethod
     def _client_error(exc: Exception, scope: Scope, path: str) -> GatewayError:

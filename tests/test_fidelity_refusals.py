@@ -17,7 +17,12 @@ from asgi_rotator.testing import Reply
 
 from .conftest import PROXY_KEY
 
-BASES = {"openai_chat": "{fake}/v1", "openai_responses": "{fake}/v1", "anthropic_messages": "{fake}", "gemini": "{fake}"}
+BASES = {
+    "openai_chat": "{fake}/v1",
+    "openai_responses": "{fake}/v1",
+    "anthropic_messages": "{fake}",
+    "gemini": "{fake}",
+}
 
 
 def config(*protocols: str) -> dict:

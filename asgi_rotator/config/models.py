@@ -249,6 +249,11 @@ class ProviderConfig(_Model):
     base_url: str = Field(
         description="What the protocol's official SDK takes as base_url; '{model}' stands for the upstream model."
     )
+    default_output_protocol: str | None = Field(
+        None,
+        description="Answer in this protocol's shape (body, stream events, errors) whatever the client spoke, "
+        "unless the request's X-Proxy-Output-Protocol header names another; aliases accepted.",
+    )
     query: dict[str, str] = Field(
         default_factory=dict, description="Fixed query parameters on every upstream request (e.g. api-version)."
     )

@@ -34,6 +34,16 @@ class Request:
     receive: Receive
     max_body_bytes: int
     trace: RequestTrace | None = None
+    #: The protocol the answer (body, stream events, errors) takes when it is not the client's: the
+    #: ``X-Proxy-Output-Protocol`` header's, else the serving provider's ``default_output_protocol``.
+    output_protocol: WireProtocol | None = None
+    #: The output protocol came from the request's header (it wins over a provider's default).
+    output_requested: bool = False
+
+    @property
+    def answer_protocol(self) -> WireProtocol:
+        """The protocol whose shape the answer and its errors take."""
+        return self.output_protocol or self.protocol
 
     async def json(self) -> dict[str, Any]:
         """The body as a JSON object: a 413 past the size limit, a 400 when it is not a JSON object."""

@@ -23,6 +23,7 @@ from ..protocols._common import new_id, now
 from ..protocols.accumulate import StreamAccumulator
 from ..protocols.base import WireProtocol
 from ..protocols.fidelity import applicable, lost_meaning, refusal, warnings_header
+from ..protocols.registry import ProtocolRegistry
 from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse
 from ..responses_api.service import ResponsesService
 from ..responses_api.store import StoredResponse
@@ -34,6 +35,7 @@ from ..upstream.call import Call
 from ..upstream.executor import Executor
 from ..usage.accounting import Accounting
 from .base import Request
+from .output_protocol import provider_default
 
 
 class Generation:
@@ -46,6 +48,7 @@ class Generation:
         executor: does the upstream work.
         accounting: budgets before, usage and cost after.
         heartbeat_interval: seconds of stream silence before a heartbeat (None disables them).
+        protocols: the app's protocols, for a provider's ``default_output_protocol``.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class Generation:
         accounting: Accounting,
         *,
         heartbeat_interval: float | None,
+        protocols: ProtocolRegistry,
     ) -> None:
         self._planner = planner
         self._sessions = sessions
@@ -64,12 +68,16 @@ class Generation:
         self._executor = executor
         self._accounting = accounting
         self._heartbeat_interval = heartbeat_interval
+        self._protocols = protocols
 
     async def generate(self, request: Request, send: Send) -> None:
         """``POST`` a generation in any client protocol; answers JSON or an event stream."""
         route, protocol = request.route, request.protocol
         parsed = protocol.parse_request(await request.json(), model=route.model, stream=route.stream)
         call, plan = await self.prepare(protocol, parsed, request.caller, request.headers, trace=request.trace)
+        if not request.output_requested:
+            request.output_protocol = provider_default(self._protocols, plan)
+        call.protocol = request.answer_protocol
         if parsed.stream:
             await self._stream(call, plan, request.caller, send, request.receive)
         else:
