@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..base import NativeRequest
-from ..reasoning import effort_for, is_disabled
+from ..reasoning import effort_for, is_disabled, takes_effort
 from ..unified import (
     ConversionWarning,
     Media,
@@ -65,10 +65,13 @@ def build_request(request: UnifiedRequest, model: str) -> NativeRequest:
         text["format"] = _format(request.response_format)
     if text:
         body["text"] = text
-    if request.reasoning is not None:
+    reasoning = request.reasoning if same or takes_effort(model) else None
+    if reasoning is not None:
         body["reasoning"] = _reasoning(request, raw.get("reasoning"))
+    elif request.reasoning is not None and not is_disabled(request.reasoning):
+        warn("reasoning", f"{model} is not an OpenAI reasoning model; the thinking setting was dropped.")
     include = list(raw.get("include") or ())
-    wanted = request.reasoning is not None and not is_disabled(request.reasoning)
+    wanted = reasoning is not None and not is_disabled(reasoning)
     if (wanted or _carries_state(request.messages)) and ENCRYPTED_REASONING not in include:
         # Ask for reasoning in a form that can be replayed without upstream storage (and only then:
         # models without reasoning reject the include).
