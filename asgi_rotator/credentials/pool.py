@@ -166,7 +166,7 @@ class CredentialPool:
         )
         resting = self.cooldowns.target_cooldown(values[-2:])
         if resting is not None:
-            raise NoCredentialAvailable(provider, resting[0], f"resting ({resting[1]} cooldown)")
+            raise NoCredentialAvailable(provider, resting[0], resting=resting[1])
         values = values[:-2]
         tail = dict(zip(extra, values[len(keys) :], strict=True))
         now = self._clock()
