@@ -1,0 +1,109 @@
+"""Recorded client traffic (tests/fixtures/clients, recorded from the real CLIs by scripts/record_clients)
+replayed through the gateway to providers of other protocols: Codex to Anthropic, Gemini and OpenAI Chat;
+Claude Code to OpenAI Chat and Gemini. Every turn must be accepted, reach the upstream as a valid request of
+that upstream's protocol (the fake upstream parses it with the protocol's own parser), keep the client's
+tools as function tools, and answer in a shape the client's SDK types accept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from asgi_rotator.protocols.openai_responses.client_tools import flat_name
+
+from .conftest import PROXY_KEY
+
+CLIENTS = Path(__file__).parent / "fixtures" / "clients"
+BASES = {"openai_chat": "{fake}/v1", "anthropic_messages": "{fake}", "gemini": "{fake}"}
+
+
+def exchanges(client: str, path: str) -> list[tuple[str, int, dict[str, Any]]]:
+    found = []
+    for fixture in sorted((CLIENTS / client).glob("*.json")):
+        recorded = json.loads(fixture.read_text())
+        for i, exchange in enumerate(recorded["exchanges"]):
+            if exchange["method"] == "POST" and exchange["path"] == path and isinstance(exchange.get("body"), dict):
+                found.append((fixture.stem, i, exchange["body"]))
+    return found
+
+
+def with_server_blocks_pending(cases: list[tuple[str, int, dict[str, Any]]]) -> list[Any]:
+    """Claude Code replays server_tool_use / web_search_tool_result blocks after a web search; the unified
+    types carry them (opaquely, dropped with a warning across protocols) only with the same-protocol half of
+    issue 16, so until that lands those turns are expected to fail."""
+    pending = pytest.mark.xfail(reason="server-tool history blocks await the opaque part type", strict=False)
+    return [
+        pytest.param(*case, marks=pending) if '"server_tool_use"' in json.dumps(case[2]) else case for case in cases
+    ]
+
+
+def replay(gateway, protocol: str, path: str, body: dict[str, Any]) -> httpx.Response:
+    config = {"providers": {"up": {"protocol": protocol, "base_url": BASES[protocol], "credentials": ["sk-1"]}}}
+    base = gateway(config)
+    with httpx.Client(base_url=base, headers={"authorization": f"Bearer {PROXY_KEY}"}, timeout=30) as client:
+        return client.post(path, json={**body, "model": "up/m"})
+
+
+def sse_payloads(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:") and line[5:].strip()]
+
+
+def expected_function_names(body: dict[str, Any]) -> set[str]:
+    """The names Codex's tools must reach a function-only upstream with (hosted tools excepted)."""
+    tools = list(body.get("tools") or ())
+    for item in body.get("input") or ():
+        if isinstance(item, dict) and item.get("type") == "additional_tools":
+            tools += item["tools"]
+    names: set[str] = set()
+    for tool in tools:
+        if tool["type"] == "namespace":
+            names |= {flat_name(tool["name"], member["name"]) for member in tool["tools"]}
+        elif tool["type"] in ("function", "custom"):
+            names.add(tool["name"])
+        elif tool["type"] == "tool_search" and tool.get("execution") == "client":
+            names.add("tool_search")
+    return names
+
+
+@pytest.mark.parametrize("protocol", sorted(BASES))
+@pytest.mark.parametrize(("name", "turn", "body"), exchanges("codex", "/v1/responses"))
+def test_codex_turns_through_function_only_providers(gateway, fake, protocol, name, turn, body):
+    answer = replay(gateway, protocol, "/v1/responses", body)
+    assert answer.status_code == 200, answer.text
+    [received] = fake.requests
+    assert received.request is not None  # the upstream's own parser accepted the body
+    upstream_tools = {t.name: t for t in received.request.tools}
+    assert set(upstream_tools) == expected_function_names(body)
+    for tool in body.get("tools") or ():
+        if tool["type"] == "custom":  # a freeform tool is a function of one string argument
+            assert upstream_tools[tool["name"]].parameters["required"] == ["input"]
+    final = sse_payloads(answer.text)[-1]
+    assert final["type"] == "response.completed"
+    openai.types.responses.Response.model_validate(final["response"])
+
+
+@pytest.mark.parametrize("protocol", ["gemini", "openai_chat"])
+@pytest.mark.parametrize(("name", "turn", "body"), with_server_blocks_pending(exchanges("claude-code", "/v1/messages")))
+def test_claude_code_turns_through_chat_and_gemini(gateway, fake, protocol, name, turn, body):
+    answer = replay(gateway, protocol, "/v1/messages", body)
+    forced = body.get("tool_choice", {}).get("name") == "web_search"
+    if forced:  # the web-search sub-request forces Anthropic's server tool: refused, naming the field
+        assert answer.status_code == 400 and "tool_choice" in answer.json()["error"]["message"]
+        assert fake.requests == []
+        return
+    assert answer.status_code == 200, answer.text
+    [received] = fake.requests
+    assert received.request is not None
+    client_tools = {t["name"] for t in body.get("tools") or () if t.get("type") in (None, "custom")}
+    assert {t.name for t in received.request.tools} == client_tools
+    events = sse_payloads(answer.text) if body.get("stream") else [answer.json()]
+    if body.get("stream"):
+        assert events[-1]["type"] == "message_stop"
+    else:
+        anthropic.types.Message.model_validate(events[0])
