@@ -7,6 +7,7 @@ tools as function tools, and answer in a shape the client's SDK types accept."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,10 @@ def test_codex_turns_through_function_only_providers(gateway, fake, protocol, na
     assert received.request is not None  # the upstream's own parser accepted the body
     upstream_tools = {t.name: t for t in received.request.tools}
     assert set(upstream_tools) == expected_function_names(body)
+    assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", name) for name in upstream_tools)  # all three accept
+    if protocol == "anthropic_messages":  # strictly alternating turns, opened by the user
+        roles = [m["role"] for m in received.body["messages"]]
+        assert roles[0] == "user" and all(a != b for a, b in zip(roles, roles[1:], strict=False))
     for tool in body.get("tools") or ():
         if tool["type"] == "custom":  # a freeform tool is a function of one string argument
             assert upstream_tools[tool["name"]].parameters["required"] == ["input"]
