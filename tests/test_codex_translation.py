@@ -148,3 +148,20 @@ def test_local_shell_and_tool_search_are_functions(sdk, fake, protocol):
         response = client.responses.create(model="up/m", input="find a calendar tool", tools=tools)
     [item] = response.output
     assert item.type == "tool_search_call" and item.arguments == {"query": "calendar"}
+
+
+def test_item_references_resolve_from_the_store_or_are_a_400(sdk, fake):
+    with sdk("anthropic_messages") as client:
+        first = client.responses.create(model="up/m", input="remember the word 'gateway'")
+        message_id = first.output[0].id
+        fake.requests.clear()
+        client.responses.create(
+            model="up/m",
+            previous_response_id=first.id,
+            input=[{"type": "item_reference", "id": message_id}, {"role": "user", "content": "say it again"}],
+        )
+        text = "".join(m.text for m in fake.requests[-1].request.messages)
+        assert text.count("Hello from the fake upstream.") == 2  # the lineage's answer and the referenced copy
+        with pytest.raises(openai.BadRequestError) as raised:
+            client.responses.create(model="up/m", input=[{"type": "item_reference", "id": "msg_unknown"}])
+    assert raised.value.body["param"] == "input[0].id"

@@ -73,7 +73,10 @@ class Generation:
     async def generate(self, request: Request, send: Send) -> None:
         """``POST`` a generation in any client protocol; answers JSON or an event stream."""
         route, protocol = request.route, request.protocol
-        parsed = protocol.parse_request(await request.json(), model=route.model, stream=route.stream)
+        body = await request.json()
+        if protocol.stores_responses:
+            body = await self._responses.resolve_references(body, request.caller)
+        parsed = protocol.parse_request(body, model=route.model, stream=route.stream)
         call, plan = await self.prepare(protocol, parsed, request.caller, request.headers, trace=request.trace)
         if not request.output_requested:
             request.output_protocol = provider_default(self._protocols, plan)
