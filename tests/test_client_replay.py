@@ -1,5 +1,5 @@
 """Recorded client traffic (tests/fixtures/clients, recorded from the real CLIs by scripts/record_clients)
-replayed through the gateway to providers of other protocols: Codex to Anthropic, Gemini and OpenAI Chat;
+replayed through the gateway: Codex to Anthropic, Gemini, OpenAI Chat (and its own Responses protocol);
 Claude Code to OpenAI Chat and Gemini. Every turn must be accepted, reach the upstream as a valid request of
 that upstream's protocol (the fake upstream parses it with the protocol's own parser), keep the client's
 tools as function tools, and answer in a shape the client's SDK types accept."""
@@ -21,7 +21,12 @@ from asgi_rotator.protocols.openai_responses.client_tools import flat_name
 from .conftest import PROXY_KEY
 
 CLIENTS = Path(__file__).parent / "fixtures" / "clients"
-BASES = {"openai_chat": "{fake}/v1", "anthropic_messages": "{fake}", "gemini": "{fake}"}
+BASES = {
+    "openai_chat": "{fake}/v1",
+    "anthropic_messages": "{fake}",
+    "gemini": "{fake}",
+    "openai_responses": "{fake}/v1",
+}
 
 
 def exchanges(client: str, path: str) -> list[tuple[str, int, dict[str, Any]]]:
@@ -72,7 +77,7 @@ def expected_function_names(body: dict[str, Any]) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("protocol", sorted(BASES))
+@pytest.mark.parametrize("protocol", ["anthropic_messages", "gemini", "openai_chat", "openai_responses"])
 @pytest.mark.parametrize(("name", "turn", "body"), exchanges("codex", "/v1/responses"))
 def test_codex_turns_through_function_only_providers(gateway, fake, protocol, name, turn, body):
     answer = replay(gateway, protocol, "/v1/responses", body)

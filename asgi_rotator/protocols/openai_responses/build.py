@@ -148,7 +148,12 @@ def _tools(request: UnifiedRequest, same: bool) -> list[dict[str, Any]]:
         return built
     # Same protocol: hosted tools replay verbatim, in their places (the tool list is part of the cached prefix).
     merged: list[dict[str, Any]] = []
-    functions = iter(built)
+    # Only the top-level functions; translated kinds replay verbatim from raw below.
+    functions = (
+        out
+        for out, tool in zip(built, request.tools, strict=True)
+        if tool.client_kind == "function" and tool.namespace is None
+    )
     for raw in request.raw.get("tools") or ():
         if isinstance(raw, dict) and raw.get("type", "function") != "function":
             merged.append(raw)
