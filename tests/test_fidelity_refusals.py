@@ -116,6 +116,11 @@ def test_dropped_tuning_is_listed_in_the_warnings_header(gateway, fake, stream):
     warnings = json.loads(answer.headers["x-rotator-warnings"])
     assert {w["field"] for w in warnings} == {"seed", "stop"}
     assert all(w["code"] == "dropped_field" and w["message"] for w in warnings)
+    trace = httpx.get(
+        base + f"/rotator/traces/{answer.headers['x-request-id']}", headers={"x-api-key": PROXY_KEY}
+    ).json()
+    traced = next(e["data"] for e in trace["entries"] if e["pass_name"] == "conversion_warnings")
+    assert {w["field"] for w in traced} == {"seed", "stop"}
 
 
 def test_same_protocol_answers_carry_no_warnings(gateway, fake):
