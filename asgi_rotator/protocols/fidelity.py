@@ -21,6 +21,8 @@ from .base import WireProtocol
 from .unified import ConversionWarning, UnifiedRequest
 
 WARNINGS_HEADER = "x-rotator-warnings"
+#: The warning code of an offered hosted tool (dropped only on the way to another protocol).
+HOSTED_TOOL = "hosted_tool"
 #: The header carries at most this many warnings (the trace has them all).
 _MAX_HEADER_WARNINGS = 20
 
@@ -32,7 +34,7 @@ def source_only(request: UnifiedRequest, field: str, message: str) -> None:
 
 def dropped_tool(request: UnifiedRequest, field: str, message: str) -> None:
     """Record a hosted tool the client offers (not forces): another protocol's model answers without it."""
-    request.warnings.append(ConversionWarning("hosted_tool", message, field, request.source_protocol))
+    request.warnings.append(ConversionWarning(HOSTED_TOOL, message, field, request.source_protocol))
 
 
 def lost_meaning(request: UnifiedRequest, target: WireProtocol) -> ConversionWarning | None:
@@ -56,13 +58,13 @@ def applicable(request: UnifiedRequest, served: WireProtocol | None) -> list[Con
     """The request's warnings that hold for the protocol that served it, without repeats (each attempt's build
     warns again), in first-seen order.
 
-    A parser's warnings (no ``target_protocol``: a hosted tool, hosted-tool history) name what only the client's
-    own protocol keeps, so they do not hold when that protocol served the request.
+    An offered hosted tool is replayed verbatim to a provider of the client's own protocol, so its warning does
+    not hold when that protocol served the request.
     """
     same = served is not None and served.name == request.source_protocol
     seen: dict[tuple[str, str | None, str], ConversionWarning] = {}
     for warning in request.warnings:
-        if warning.target_protocol is None and same:
+        if warning.code == HOSTED_TOOL and same:
             continue
         seen.setdefault((warning.code, warning.field, warning.message), warning)
     return list(seen.values())

@@ -6,9 +6,8 @@ from typing import Any, Literal
 
 from ...errors import invalid_request
 from .._common import expect, optional, require
-from ..fidelity import source_only
+from ..fidelity import dropped_tool, source_only
 from ..unified import (
-    ConversionWarning,
     Message,
     ReasoningConfig,
     ResponseFormat,
@@ -46,8 +45,6 @@ KNOWN_FIELDS = frozenset(
 )
 _MODES: dict[str, Literal["auto", "none", "required"]] = {"auto": "auto", "none": "none", "required": "required"}
 _TOOL_KEYS = frozenset({"type", "name", "description", "parameters", "strict"})
-#: Warning code for what only a Responses upstream can honour (hosted tools, a hosted tool_choice).
-HOSTED = "hosted_tool"
 
 
 def parse_request(body: dict[str, Any], *, model: str | None, stream: bool) -> UnifiedRequest:
@@ -103,7 +100,7 @@ def _tool(raw: dict[str, Any], where: str, request: UnifiedRequest) -> list[Tool
         # Hosted tools (web_search, file_search, mcp ...) run only at a Responses upstream, which gets them back
         # from raw. Offered, the model may do without them (dropped with a warning elsewhere); forced by
         # tool_choice, their loss changes the answer (see _tool_choice).
-        _hosted(request, where, f"The {kind!r} tool runs only at a Responses upstream; it was dropped.")
+        dropped_tool(request, where, f"The {kind!r} tool runs only at a Responses upstream; it was dropped.")
         return []
     return [
         ToolDefinition(
@@ -130,10 +127,6 @@ def _input_tools(items: Any, request: UnifiedRequest) -> list[ToolDefinition]:
     return tools
 
 
-def _hosted(request: UnifiedRequest, field: str, message: str) -> None:
-    request.warnings.append(ConversionWarning(HOSTED, message, field, source_protocol=NAME))
-
-
 def _tool_choice(raw: Any, request: UnifiedRequest) -> ToolChoice | None:
     if raw is None:
         return None
@@ -152,7 +145,7 @@ def _tool_choice(raw: Any, request: UnifiedRequest) -> ToolChoice | None:
         tools = require(raw, "tools", list, "tool_choice.")
         names = [t["name"] for t in tools if isinstance(t, dict) and t.get("type") == "function" and "name" in t]
         if len(names) < len(tools):
-            _hosted(request, "tool_choice.tools", "tool_choice allows hosted tools only a Responses upstream has.")
+            dropped_tool(request, "tool_choice.tools", "tool_choice allows hosted tools only a Responses upstream has.")
         return ToolChoice(_MODES[mode], allowed=names)
     if kind == "custom":
         return ToolChoice("tool", name=require(raw, "name", str, "tool_choice."))
