@@ -1,8 +1,9 @@
 """Recorded client traffic (tests/fixtures/clients, recorded from the real CLIs by scripts/record_clients)
 replayed through the gateway: Codex to Anthropic, Gemini, OpenAI Chat (and its own Responses protocol);
-Claude Code to OpenAI Chat and Gemini. Every turn must be accepted, reach the upstream as a valid request of
-that upstream's protocol (the fake upstream parses it with the protocol's own parser), keep the client's
-tools as function tools, and answer in a shape the client's SDK types accept."""
+Claude Code to OpenAI Chat and Gemini; Gemini CLI to Anthropic, OpenAI Chat and Responses. Every turn must be
+accepted, reach the upstream as a valid request of that upstream's protocol (the fake upstream parses it with
+the protocol's own parser), keep the client's tools as function tools, and answer in a shape the client's SDK
+types accept."""
 
 from __future__ import annotations
 
@@ -29,14 +30,18 @@ BASES = {
 }
 
 
-def exchanges(client: str, path: str) -> list[tuple[str, int, dict[str, Any]]]:
+def recorded(client: str) -> list[tuple[str, int, dict[str, Any]]]:
+    """Every recorded POST with a JSON body: (scenario, turn, exchange)."""
     found = []
     for fixture in sorted((CLIENTS / client).glob("*.json")):
-        recorded = json.loads(fixture.read_text())
-        for i, exchange in enumerate(recorded["exchanges"]):
-            if exchange["method"] == "POST" and exchange["path"] == path and isinstance(exchange.get("body"), dict):
-                found.append((fixture.stem, i, exchange["body"]))
+        for i, exchange in enumerate(json.loads(fixture.read_text())["exchanges"]):
+            if exchange["method"] == "POST" and isinstance(exchange.get("body"), dict):
+                found.append((fixture.stem, i, exchange))
     return found
+
+
+def exchanges(client: str, path: str) -> list[tuple[str, int, dict[str, Any]]]:
+    return [(name, i, exchange["body"]) for name, i, exchange in recorded(client) if exchange["path"] == path]
 
 
 def with_server_blocks_pending(cases: list[tuple[str, int, dict[str, Any]]]) -> list[Any]:
@@ -49,11 +54,21 @@ def with_server_blocks_pending(cases: list[tuple[str, int, dict[str, Any]]]) -> 
     ]
 
 
-def replay(gateway, protocol: str, path: str, body: dict[str, Any]) -> httpx.Response:
-    config = {"providers": {"up": {"protocol": protocol, "base_url": BASES[protocol], "credentials": ["sk-1"]}}}
+def replay(
+    gateway, protocol: str, path: str, body: dict[str, Any], query: dict[str, str] | None = None
+) -> httpx.Response:
+    """POST ``body`` to a gateway whose only provider ``up`` speaks ``protocol``; a Gemini path's model is an
+    alias of ``up/m``, every other body names ``up/m``."""
+    config: dict[str, Any] = {
+        "providers": {"up": {"protocol": protocol, "base_url": BASES[protocol], "credentials": ["sk-1"]}}
+    }
+    if path.startswith("/v1beta/models/"):
+        config["routing"] = {"aliases": {path.removeprefix("/v1beta/models/").partition(":")[0]: "up/m"}}
+    else:
+        body = {**body, "model": "up/m"}
     base = gateway(config)
     with httpx.Client(base_url=base, headers={"authorization": f"Bearer {PROXY_KEY}"}, timeout=30) as client:
-        return client.post(path, json={**body, "model": "up/m"})
+        return client.post(path, json=body, params=query)
 
 
 def sse_payloads(text: str) -> list[dict[str, Any]]:
@@ -117,3 +132,19 @@ def test_claude_code_turns_through_chat_and_gemini(gateway, fake, protocol, name
         assert events[-1]["type"] == "message_stop"
     else:
         anthropic.types.Message.model_validate(events[0])
+
+
+@pytest.mark.parametrize("protocol", ["anthropic_messages", "openai_chat", "openai_responses"])
+@pytest.mark.parametrize(("name", "turn", "exchange"), recorded("gemini-cli"))
+def test_gemini_cli_turns_through_other_providers(gateway, fake, protocol, name, turn, exchange):
+    body = exchange["body"]
+    answer = replay(gateway, protocol, exchange["path"], body, exchange["query"])
+    assert answer.status_code == 200, answer.text
+    [received] = fake.requests
+    assert received.request is not None
+    declared = {d["name"] for tool in body.get("tools") or () for d in tool.get("functionDeclarations") or ()}
+    assert {t.name for t in received.request.tools} == declared
+    chunks = sse_payloads(answer.text) if exchange["query"].get("alt") == "sse" else [answer.json()]
+    assert chunks[-1]["candidates"][0]["finishReason"]
+    if any("googleSearch" in tool for tool in body.get("tools") or ()):  # offered hosted search: dropped, said so
+        assert "googleSearch" in answer.headers["x-rotator-warnings"]
