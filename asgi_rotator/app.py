@@ -68,6 +68,12 @@ class RotatorASGI:
             if provider.protocol not in self._given.protocols:
                 known = ", ".join(self._given.protocols.names())
                 raise ConfigError(f"providers.{name}.protocol: unknown protocol {provider.protocol!r}; known: {known}")
+            output = provider.default_output_protocol
+            if output is not None and output not in self._given.protocols:
+                known = ", ".join(self._given.protocols.names())
+                raise ConfigError(
+                    f"providers.{name}.default_output_protocol: unknown protocol {output!r}; known: {known}"
+                )
         validate_adapters(self.config, self._given.adapters)
         validate_rules(self.config)
         protocols_used = {self._given.protocols.get(p.protocol) for p in self.config.providers.values()}

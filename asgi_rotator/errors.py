@@ -224,15 +224,21 @@ class UpstreamError(GatewayError):
 
 
 class NoCredentialAvailable(GatewayError):
-    """Every credential of a provider is cooling, capped or busy. ``retry_after`` is when the first frees up."""
+    """Every credential of a provider is cooling, capped or busy, or the target itself rests (``resting`` names
+    the cooldown's scope: model or provider). ``retry_after`` is when the first frees up."""
 
-    def __init__(self, provider: str, retry_after: float | None, reason: str = "available") -> None:
-        wait = f"; retry in {retry_after:.0f}s" if retry_after else ""
+    def __init__(
+        self, provider: str, retry_after: float | None, reason: str = "available", *, resting: str | None = None
+    ) -> None:
+        if resting is not None:
+            # The whole target cools (a model or provider cooldown), whatever its credentials' own states.
+            message = f"Provider {provider!r} is resting: its {resting} cooldown ends in {retry_after or 0:.0f}s."
+        else:
+            wait = f"; retry in {retry_after:.0f}s" if retry_after else ""
+            message = f"No credential of provider {provider!r} is {reason}{wait}."
         self._frozen = False
         self.provider = provider
-        super().__init__(
-            "no_credentials", f"No credential of provider {provider!r} is {reason}{wait}.", retry_after=retry_after
-        )
+        super().__init__("no_credentials", message, retry_after=retry_after)
 
 
 class BudgetExceeded(GatewayError):

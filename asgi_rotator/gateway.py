@@ -24,6 +24,7 @@ from .endpoints.base import Endpoint, Request
 from .endpoints.embeddings import Admission, Embeddings
 from .endpoints.generation import Generation, error_headers
 from .endpoints.models import ModelListing
+from .endpoints.output_protocol import requested_output
 from .endpoints.passthrough import Passthrough
 from .endpoints.responses_ws import ResponsesWebSocket
 from .endpoints.stored_responses import StoredResponses
@@ -125,6 +126,7 @@ class Gateway:
             pool,
             backend,
             heartbeat_interval=config.streaming.heartbeat_interval,
+            protocols=given.protocols,
         )
         admission = Admission(planner, accounting)
         embedding_calls = EmbeddingCalls(executor, upstream)
@@ -254,6 +256,7 @@ class Gateway:
                 started = True
             await send(message)
 
+        request: Request | None = None
         try:
             request = self._route(scope, receive, path, trace)
             protocol = request.protocol
@@ -267,6 +270,8 @@ class Gateway:
             return
         except Exception as exc:
             error = self._client_error(exc, scope, path)
+            if request is not None:
+                protocol = request.answer_protocol
             if trace is not None:
                 trace.error("gateway", error, status=error.status)
             if observation is not None:
@@ -302,9 +307,12 @@ class Gateway:
         if unmatched is not None or route is None:
             raise unmatched or GatewayError("not_found", f"No route for {path}.")
         protocol: WireProtocol = self._protocols.get(route.protocol)
-        return Request(
+        request = Request(
             route, protocol, caller, headers, query, receive, self._max_body, trace, hook=self._hook, path=path
         )
+        request.output_protocol = requested_output(self._protocols, headers)
+        request.output_requested = request.output_protocol is not None
+        return request
 
     @staticmethod
     def _client_error(exc: Exception, scope: Scope, path: str) -> GatewayError:

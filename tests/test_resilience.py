@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import openai
 import pytest
@@ -59,7 +61,8 @@ def test_one_models_failures_do_not_cool_the_providers_other_models(connect, fak
     assert client.chat.completions.create(model="alpha/healthy", messages=MESSAGES).choices[0].message.content
     with pytest.raises(openai.APIStatusError) as caught:  # the broken model itself is now resting
         client.chat.completions.create(model="alpha/broken", messages=MESSAGES)
-    assert caught.value.status_code == 503 and "model" in caught.value.message
+    assert caught.value.status_code == 503
+    assert re.search(r"Provider 'alpha' is resting: its model cooldown ends in \d+s\.", caught.value.message)
 
 
 def test_transient_failures_across_models_cool_the_provider(connect, fake):

@@ -272,6 +272,11 @@ class ProviderConfig(_Model):
         description="What the protocol's official SDK takes as base_url; for litellm, the api_base "
         "(leave it out for LiteLLM's default).",
     )
+    default_output_protocol: str | None = Field(
+        None,
+        description="Answer in this protocol's shape (body, stream events, errors) whatever the client spoke, "
+        "unless the request's X-Proxy-Output-Protocol header names another; aliases accepted.",
+    )
     query: dict[str, str] = Field(
         default_factory=dict, description="Fixed query parameters on every upstream request (e.g. api-version)."
     )

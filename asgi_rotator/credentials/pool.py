@@ -216,7 +216,7 @@ class CredentialPool:
         decision = await self._backend.admit(admission)
         if decision.outcome == "resting":
             scope_name = ("model", "provider")[decision.rest or 0]
-            raise NoCredentialAvailable(provider, decision.retry_after, f"resting ({scope_name} cooldown)")
+            raise NoCredentialAvailable(provider, decision.retry_after, resting=scope_name)
         if decision.outcome == "over_budget":
             assert budget is not None and decision.retry_after is not None
             raise budget.exceeded(decision.exceeded or "", decision.retry_after)

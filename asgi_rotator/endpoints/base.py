@@ -44,6 +44,16 @@ class Request:
     #: The app's ``pre_request`` hook, if it has one.
     hook: PreRequestHook | None = None
     path: str = ""
+    #: The protocol the answer (body, stream events, errors) takes when it is not the client's: the
+    #: ``X-Proxy-Output-Protocol`` header's, else the serving provider's ``default_output_protocol``.
+    output_protocol: WireProtocol | None = None
+    #: The output protocol came from the request's header (it wins over a provider's default).
+    output_requested: bool = False
+
+    @property
+    def answer_protocol(self) -> WireProtocol:
+        """The protocol whose shape the answer and its errors take."""
+        return self.output_protocol or self.protocol
 
     async def json(self) -> dict[str, Any]:
         """The body as a JSON object, through the ``pre_request`` hook: a 413 past the size limit, a 400 when

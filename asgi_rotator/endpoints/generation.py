@@ -10,6 +10,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import asdict, replace
 from typing import Any
 
 from .. import _json
@@ -23,6 +24,8 @@ from ..planner import Plan, Planner
 from ..protocols._common import new_id, now
 from ..protocols.accumulate import StreamAccumulator
 from ..protocols.base import StreamFormatter, WireProtocol
+from ..protocols.fidelity import applicable, lost_meaning, refusal, warnings_header
+from ..protocols.registry import ProtocolRegistry
 from ..protocols.same_protocol import PassthroughFormatter, passes_through, rewriter
 from ..protocols.unified import StreamEvent, UnifiedRequest, UnifiedResponse
 from ..responses_api.service import ResponsesService
@@ -37,6 +40,7 @@ from ..upstream.call import Call
 from ..upstream.executor import Executor
 from ..usage.accounting import Accounting
 from .base import Request
+from .output_protocol import provider_default
 
 logger = logging.getLogger("asgi_rotator")
 
@@ -53,6 +57,7 @@ class Generation:
         pool: gives the serving credential's slot back when the request finishes.
         backend: where the batch that finishes a request is written.
         heartbeat_interval: seconds of stream silence before a heartbeat (None disables them).
+        protocols: the app's protocols, for a provider's ``default_output_protocol``.
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class Generation:
         backend: StateBackend,
         *,
         heartbeat_interval: float | None,
+        protocols: ProtocolRegistry,
     ) -> None:
         self._planner = planner
         self._sessions = sessions
@@ -75,14 +81,21 @@ class Generation:
         self._pool = pool
         self._backend = backend
         self._heartbeat_interval = heartbeat_interval
+        self._protocols = protocols
 
     async def generate(self, request: Request, send: Send) -> None:
         """``POST`` a generation in any client protocol; answers JSON or an event stream."""
         route, protocol = request.route, request.protocol
-        parsed = protocol.parse_request(await request.json(), model=route.model, stream=route.stream)
+        body = await request.json()
+        if protocol.stores_responses:
+            body = await self._responses.resolve_references(body, request.caller)
+        parsed = protocol.parse_request(body, model=route.model, stream=route.stream)
         call, plan = await self.prepare(
             protocol, parsed, request.caller, request.headers, trace=request.trace, observation=request.observation
         )
+        if not request.output_requested:
+            request.output_protocol = provider_default(self._protocols, plan)
+        call.protocol = request.answer_protocol
         if parsed.stream:
             await self._stream(call, plan, request.caller, send, request.receive)
         else:
@@ -125,7 +138,7 @@ class Generation:
                     direction="metadata",
                     messages_after_expansion=len(request.messages),
                 )
-        plan = self._planner.plan(request.model, protocol.family)
+        plan = honoured(self._planner.plan(request.model, protocol.family), request)
         session, anchors = self._sessions.resolve(request, headers, caller.scope, inherited=inherited)
         if trace is not None:
             trace.session_id = session
@@ -168,6 +181,9 @@ class Generation:
         failing backend is logged, never raised: the answer was served.
         ``unstored`` is the WebSocket connection's continuable response (see :meth:`record`).
         """
+        warnings = applicable(call.request, call.target.protocol if call.target else None)
+        if warnings and call.trace is not None:
+            call.trace.record("conversion_warnings", [asdict(w) for w in warnings], direction="metadata")
         ops: list[WriteOp] = []
         if response.stop_reason != "error":  # a failed stream never sets session anchors
             text, call_ids = response.text, [c.id for c in response.tool_calls]
@@ -366,6 +382,22 @@ def client_formatter(call: Call, response_id: str) -> PassthroughFormatter:
     return PassthroughFormatter(inner, rewriter(protocol, call.request, response_id), same_protocol)
 
 
+def honoured(plan: Plan, request: UnifiedRequest) -> Plan:
+    """``plan`` without the targets that would lose a field that changes the answer's meaning.
+
+    Raises:
+        GatewayError: 400 naming the field, when no target is left.
+    """
+    if not request.source_only:
+        return plan
+    kept = tuple(t for t in plan.targets if lost_meaning(request, t.protocol) is None)
+    if not kept:
+        loss = lost_meaning(request, plan.targets[0].protocol)
+        assert loss is not None
+        raise refusal(loss, (t.protocol for t in plan.targets))
+    return replace(plan, targets=kept)
+
+
 def stream_stats(call: Call, outcome: str, chunks: int, size: int) -> StreamStats:
     """The measurements of a stream that just ended, from what ``call`` noted on the way."""
     return StreamStats(
@@ -386,6 +418,9 @@ def served_headers(call: Call) -> list[tuple[str, str]]:
         headers += [("x-rotator-provider", call.target.name), ("x-rotator-credential", call.credential.masked)]
     if call.attempts:
         headers.append(("x-rotator-attempts", ", ".join(a.header_value() for a in call.attempts)))
+    warned = warnings_header(applicable(call.request, call.target.protocol if call.target else None))
+    if warned is not None:
+        headers.append(warned)
     return headers
 
 

@@ -12,15 +12,30 @@ OpenAI Chat ``reasoning_effort`` and Responses ``reasoning.effort`` speak in lev
 
 A budget maps back to the smallest effort whose budget covers it. Anthropic requires a budget of at least
 1024 and below ``max_tokens``; :func:`anthropic_budget` enforces both.
+
+OpenAI models without reasoning reject ``reasoning_effort`` (and ``reasoning.effort``), so a thinking setting
+from another protocol becomes one only for the reasoning families (:func:`takes_effort`: o-series, gpt-5,
+gpt-oss, codex); for any other model it is dropped with a warning. A client of the provider's own protocol
+gets exactly what it sent.
 """
 
 from __future__ import annotations
+
+import re
 
 from .unified import ReasoningConfig
 
 EFFORT_BUDGETS: dict[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
 EFFORT_LEVELS: dict[str, str] = {"minimal": "low", "low": "low", "medium": "high", "high": "high"}
 ANTHROPIC_MIN_BUDGET = 1024
+
+
+_REASONING_FAMILY = re.compile(r"(?:o\d|gpt-5|gpt-oss|codex)", re.IGNORECASE)
+
+
+def takes_effort(model: str) -> bool:
+    """True for OpenAI reasoning model families, which take an effort level (the name's last ``/`` segment)."""
+    return _REASONING_FAMILY.match(model.rpartition("/")[2]) is not None
 
 
 def budget_for(config: ReasoningConfig) -> int | None:

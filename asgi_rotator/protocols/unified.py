@@ -21,6 +21,9 @@ Role = Literal["system", "developer", "user", "assistant", "tool"]
 Family = Literal["openai", "anthropic", "gemini"]
 
 #: Canonical stop reasons; the native reason is kept next to them.
+#: Responses tool kinds that travel to other protocols as function tools (see :class:`ToolDefinition`).
+ClientToolKind = Literal["function", "custom", "local_shell", "tool_search"]
+
 StopReason = Literal["stop", "max_tokens", "tool_use", "content_filter", "error", "incomplete", "unknown"]
 
 
@@ -62,6 +65,10 @@ class ToolCall:
     #: The legacy Chat ``function_call`` form, written back the way it came.
     legacy_function_call: bool = False
     extra: dict[str, Any] | None = None
+    #: The client-side tool kind the call stands for (see :attr:`ToolDefinition.client_kind`).
+    client_kind: ClientToolKind = "function"
+    #: The Responses namespace of the called tool (``name`` is then the flattened name).
+    namespace: str | None = None
 
 
 @dataclass(slots=True)
@@ -128,6 +135,11 @@ class ToolDefinition:
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
     extra: dict[str, Any] | None = None
+    #: What the client declared: a plain function, or a Responses tool that reaches other protocols as one
+    #: (``custom`` freeform tools, ``local_shell``, client-executed ``tool_search``); calls map back by name.
+    client_kind: ClientToolKind = "function"
+    #: The Responses ``namespace`` the tool belongs to; ``name`` is then the flattened name.
+    namespace: str | None = None
 
 
 @dataclass(slots=True)
@@ -232,6 +244,9 @@ class UnifiedRequest:
     #: The client's body as parsed; same-protocol builders replay its unknown keys.
     raw: dict[str, Any] = field(default_factory=dict)
     warnings: list[ConversionWarning] = field(default_factory=list)
+    #: Fields whose loss would change the answer's meaning (``n`` > 1, ``logprobs``, audio output, hosted
+    #: tools ...): only a provider of the client's own protocol honours them; any other refuses the request.
+    source_only: list[ConversionWarning] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..caller import Caller
 from ..config.models import ResponsesConfig
+from ..errors import invalid_request
 from ..protocols._common import new_id
 from ..protocols.base import WireProtocol
 from ..protocols.unified import UnifiedRequest
@@ -57,6 +58,35 @@ class ResponsesService:
         request.history_expanded = True
         return chain[-1].session if chain else None
 
+    async def resolve_references(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        """``body`` with each ``item_reference`` input item replaced by the stored item it names.
+
+        An item can be referenced from the lineage of the request's ``previous_response_id`` (the items the
+        gateway stored: each response's input and output items).
+
+        Raises:
+            GatewayError: 400 naming the reference when no such item is stored for the caller.
+        """
+        items = body.get("input")
+        if not isinstance(items, list) or not any(_is_reference(item) for item in items):
+            return body
+        previous = body.get("previous_response_id")
+        chain = await self.store.lineage(previous, caller) if isinstance(previous, str) and previous else []
+        stored = {item.get("id"): item for r in chain for item in r.input_items + r.output_items}
+        resolved = []
+        for i, item in enumerate(items):
+            if not _is_reference(item):
+                resolved.append(item)
+            elif item.get("id") in stored:
+                resolved.append(stored[item["id"]])
+            else:
+                raise invalid_request(
+                    f"Item reference {item.get('id')!r} in 'input[{i}]' names no item stored in the lineage of "
+                    "previous_response_id.",
+                    param=f"input[{i}].id",
+                )
+        return {**body, "input": resolved}
+
     def stored(
         self,
         request: UnifiedRequest,
@@ -92,6 +122,10 @@ class ResponsesService:
     def save_ops(self, record: StoredResponse, request: UnifiedRequest) -> list[WriteOp]:
         """The writes that persist ``record``, unless the client said ``store: false``."""
         return self.store.put_ops(record) if request.store is not False else []
+
+
+def _is_reference(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == "item_reference"
 
 
 def input_items(raw: Any) -> list[dict[str, Any]]:

@@ -253,14 +253,19 @@ def test_parse_string_input_and_untyped_items() -> None:
             ToolChoice("auto", allowed=["a"]),
             True,
         ),
-        ({"type": "web_search_preview"}, None, True),
-        ({"type": "custom", "name": "apply_patch"}, None, True),
+        ({"type": "custom", "name": "apply_patch"}, ToolChoice("tool", name="apply_patch"), False),
     ],
 )
 def test_parse_tool_choice(choice: Any, expected: ToolChoice | None, warned: bool) -> None:
     request = RESPONSES.parse_request({"model": "m", "input": "x", "tool_choice": choice})
     assert request.tool_choice == expected
     assert [w.code for w in request.warnings] == (["hosted_tool"] if warned else [])
+
+
+def test_a_forced_hosted_tool_is_honoured_only_by_a_responses_upstream() -> None:
+    request = RESPONSES.parse_request({"model": "m", "input": "x", "tool_choice": {"type": "web_search_preview"}})
+    assert request.tool_choice is None and request.warnings == []
+    assert [w.field for w in request.source_only] == ["tool_choice"]
 
 
 @pytest.mark.parametrize(

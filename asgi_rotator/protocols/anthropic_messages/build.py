@@ -79,7 +79,8 @@ def build_body(request: UnifiedRequest, model: str) -> dict[str, Any]:
 def build_messages(request: UnifiedRequest, same: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``system`` blocks and strictly alternating turns.
 
-    System and developer messages anywhere collapse into ``system``; tool results become user-turn
+    System and developer messages collapse into ``system``, except that an Anthropic client's own
+    mid-conversation ``system`` message keeps its place; tool results become user-turn
     ``tool_result`` blocks (first in their turn, as Anthropic requires); consecutive same-role turns merge.
     """
     system: list[dict[str, Any]] = []
@@ -87,11 +88,17 @@ def build_messages(request: UnifiedRequest, same: bool) -> tuple[list[dict[str, 
     for i, message in enumerate(without_foreign_opaque(request, NAME)):
         where = f"messages[{i}]"
         if message.role in ("system", "developer"):
+            blocks = []
             for part in message.parts:
                 if not isinstance(part, Text):
                     raise invalid_request("Anthropic Messages takes only text in system instructions.", param=where)
                 if part.text:
-                    system.append(build_text(part, same))
+                    blocks.append(build_text(part, same))
+            if same and turns:
+                # Claude Code's mid-conversation system message (beta mid-conversation-system) keeps its place.
+                turns.append({"role": "system", "content": blocks})
+            else:
+                system += blocks
             continue
         role = "assistant" if message.role == "assistant" else "user"
         blocks = _blocks(request, message, same, where)

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from ...errors import invalid_request
 from .._common import expect, optional, require
+from ..fidelity import dropped_tool, source_only
 from ..reasoning import EFFORT_BUDGETS
 from ..unified import (
     Message,
@@ -69,11 +70,12 @@ def parse_request(body: dict[str, Any], *, model: str | None, operation: str, st
     request.messages = ([system] if system else []) + _parse_messages(require(body, "messages", list))
     tools = optional(body, "tools", list)
     if tools is not None:
-        parsed = (_parse_tool(expect(t, dict, f"tools[{i}]"), f"tools[{i}]") for i, t in enumerate(tools))
+        parsed = (_parse_tool(expect(t, dict, f"tools[{i}]"), f"tools[{i}]", request) for i, t in enumerate(tools))
         request.tools = [t for t in parsed if t is not None]
     choice = optional(body, "tool_choice", dict)
     if choice is not None:
         request.tool_choice, request.parallel_tool_calls = _parse_tool_choice(choice)
+        _forced_server_tool(request, tools or [])
     request.stop = optional(body, "stop_sequences", list)
     for i, sequence in enumerate(request.stop or ()):
         expect(sequence, str, f"stop_sequences[{i}]")
@@ -123,9 +125,13 @@ def _parse_messages(raw_messages: list[Any]) -> list[Message]:
     return messages
 
 
-def _parse_tool(raw: dict[str, Any], where: str) -> ToolDefinition | None:
+def _parse_tool(raw: dict[str, Any], where: str, request: UnifiedRequest) -> ToolDefinition | None:
     if raw.get("type") not in CUSTOM_TOOL_TYPES:
-        return None  # a server tool (web search, code execution ...): replayed from raw on same-protocol paths
+        # A server tool (web search, code execution ...): replayed from raw on same-protocol paths.
+        dropped_tool(
+            request, where, f"The server tool {raw.get('type')!r} runs only at an Anthropic upstream; it was dropped."
+        )
+        return None
     extra = {k: v for k, v in raw.items() if k not in _TOOL_KEYS}
     return ToolDefinition(
         name=require(raw, "name", str, f"{where}."),
@@ -134,6 +140,19 @@ def _parse_tool(raw: dict[str, Any], where: str) -> ToolDefinition | None:
         strict=optional(raw, "strict", bool, f"{where}."),
         extra=extra or None,
     )
+
+
+def _forced_server_tool(request: UnifiedRequest, tools: list[Any]) -> None:
+    """A tool_choice naming a server tool: without that tool the answer is not the one asked for."""
+    choice = request.tool_choice
+    if choice is None or choice.mode != "tool" or any(t.name == choice.name for t in request.tools):
+        return
+    if any(isinstance(t, dict) and t.get("name") == choice.name for t in tools):
+        source_only(
+            request,
+            "tool_choice",
+            f"tool_choice forces the server tool {choice.name!r}; only an Anthropic upstream runs it.",
+        )
 
 
 def _parse_tool_choice(raw: dict[str, Any]) -> tuple[ToolChoice, bool | None]:

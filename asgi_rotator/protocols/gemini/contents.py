@@ -173,17 +173,24 @@ def parse_system(raw: Any, where: str = "systemInstruction") -> Message:
 def build_contents(
     messages: list[Message], model: str, *, same_protocol: bool
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """``(systemInstruction, contents)`` for a Gemini request; system and developer messages become the former."""
+    """``(systemInstruction, contents)`` for a Gemini request: leading system and developer messages become the
+    former; later ones stay in place as user turns."""
     names = {p.id: p.name for m in messages for p in m.parts if isinstance(p, ToolCall)}
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if message.role in ("system", "developer"):
+            texts = []
             for part in message.parts:
                 if not isinstance(part, Text):
                     raise invalid_request(f"Gemini system instructions hold only text ('{where}').", param=where)
-                system.append({"text": part.text})
+                texts.append({"text": part.text})
+            if contents:
+                # A mid-conversation instruction keeps its place: Gemini has no system turn, so a user turn.
+                contents.append({"role": "user", "parts": texts})
+            else:
+                system += texts
             continue
         role = "model" if message.role == "assistant" else "user"
         parts = [p for part in message.parts if (p := _build_part(part, role, names, same_protocol, where))]

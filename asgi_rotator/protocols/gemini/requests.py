@@ -10,6 +10,7 @@ from typing import Any
 
 from ...errors import invalid_request
 from .._common import expect
+from ..fidelity import dropped_tool, source_only
 from ..unified import ReasoningConfig, ResponseFormat, ToolChoice, ToolDefinition, UnifiedRequest
 from .contents import parse_contents, parse_system
 from .fields import both, get, opt, req, to_json_schema, unknown
@@ -57,6 +58,11 @@ def parse_request(body: dict[str, Any], *, model: str | None, operation: str, st
     for i, tool in enumerate(opt(body, "tools", list, where) or []):
         tool = expect(tool, dict, f"{where}tools[{i}]")
         declarations = opt(tool, "functionDeclarations", list, f"{where}tools[{i}].") or []
+        hosted = [k for k in tool if k not in ("functionDeclarations", "function_declarations")]
+        if hosted:
+            dropped_tool(
+                request, f"{where}tools[{i}]", f"The {hosted[0]} tool runs only at a Gemini upstream; it was dropped."
+            )
         request.tools += [
             _parse_declaration(d, f"{where}tools[{i}].functionDeclarations[{j}]") for j, d in enumerate(declarations)
         ]
@@ -119,6 +125,11 @@ def _parse_generation_config(request: UnifiedRequest, config: dict[str, Any], wh
             "Field 'generationConfig.candidateCount' above 1 is not supported by this gateway.",
             param=f"{where}candidateCount",
         )
+    if opt(config, "responseLogprobs", bool, where) or opt(config, "logprobs", int, where):
+        source_only(request, f"{where}responseLogprobs", "logprobs are given only by a Gemini upstream.")
+    modalities = opt(config, "responseModalities", list, where) or []
+    if any(str(m).upper() != "TEXT" for m in modalities) or get(config, "speechConfig") is not None:
+        source_only(request, f"{where}responseModalities", "Audio and image output need a Gemini upstream.")
     request.response_format = _parse_response_format(config, where)
     thinking = opt(config, "thinkingConfig", dict, where)
     if thinking is not None:

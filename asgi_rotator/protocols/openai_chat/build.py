@@ -7,8 +7,9 @@ from typing import Any
 from ...errors import invalid_request
 from .._common import data_url, without_foreign_opaque
 from ..base import NativeRequest
-from ..reasoning import effort_for
+from ..reasoning import effort_for, takes_effort
 from ..unified import (
+    ConversionWarning,
     Media,
     Message,
     ResponseFormat,
@@ -25,7 +26,8 @@ from .requests import KNOWN_FIELDS
 def build_request(request: UnifiedRequest, model: str) -> NativeRequest:
     """Build a Chat Completions body for ``model`` from a unified request."""
     body: dict[str, Any] = {}
-    if request.source_protocol == "openai_chat":
+    same = request.source_protocol == "openai_chat"
+    if same:
         body.update((k, v) for k, v in request.raw.items() if k not in KNOWN_FIELDS)
     body["model"] = model
     messages = without_foreign_opaque(request, "openai_chat")
@@ -53,9 +55,19 @@ def build_request(request: UnifiedRequest, model: str) -> NativeRequest:
     _set(body, "frequency_penalty", request.frequency_penalty)
     if request.response_format is not None:
         body["response_format"] = _build_response_format(request.response_format)
-    if request.reasoning is not None:
+    if request.reasoning is not None and (same or takes_effort(model)):
         effort = "none" if request.reasoning.enabled is False else effort_for(request.reasoning)
         _set(body, "reasoning_effort", effort)
+    elif request.reasoning is not None and request.reasoning.enabled is not False:
+        request.warnings.append(
+            ConversionWarning(
+                "dropped_field",
+                f"{model} is not an OpenAI reasoning model; the thinking setting was dropped.",
+                "reasoning",
+                request.source_protocol,
+                target_protocol="openai_chat",
+            )
+        )
     _set(body, "user", request.user)
     _set(body, "prompt_cache_key", request.prompt_cache_key)
     if request.source_protocol == "openai_chat":

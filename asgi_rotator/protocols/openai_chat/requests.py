@@ -7,6 +7,7 @@ from typing import Any, Literal
 from ... import _json
 from ...errors import invalid_request
 from .._common import expect, optional, parse_data_url, require
+from ..fidelity import source_only
 from ..unified import (
     Media,
     Message,
@@ -95,7 +96,24 @@ def parse_request(body: dict[str, Any], *, model: str | None, stream: bool) -> U
     request.prompt_cache_key = optional(body, "prompt_cache_key", str)
     request.metadata = optional(body, "metadata", dict)
     request.store = optional(body, "store", bool)
+    _meaningful_fields(body, request)
     return request
+
+
+def _meaningful_fields(body: dict[str, Any], request: UnifiedRequest) -> None:
+    """Fields only a Chat upstream honours, whose loss would change the answer."""
+    n = optional(body, "n", int)
+    if n is not None and n > 1:
+        source_only(request, "n", f"n={n} asks for {n} choices; other protocols answer with one.")
+    if optional(body, "logprobs", bool) or optional(body, "top_logprobs", int):
+        source_only(request, "logprobs", "logprobs are given only by an OpenAI Chat upstream.")
+    modalities = optional(body, "modalities", list) or []
+    if "audio" in modalities or optional(body, "audio", dict) is not None:
+        source_only(
+            request, "modalities" if "audio" in modalities else "audio", "Audio output needs an OpenAI Chat upstream."
+        )
+    if optional(body, "web_search_options", dict) is not None:
+        source_only(request, "web_search_options", "Web search in Chat runs only at an OpenAI Chat upstream.")
 
 
 def _parse_messages(raw_messages: list[Any]) -> list[Message]:

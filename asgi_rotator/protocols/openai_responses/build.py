@@ -11,7 +11,7 @@ from typing import Any
 
 from .._common import without_foreign_opaque
 from ..base import NativeRequest
-from ..reasoning import effort_for, is_disabled
+from ..reasoning import effort_for, is_disabled, takes_effort
 from ..unified import (
     ConversionWarning,
     Media,
@@ -23,10 +23,12 @@ from ..unified import (
     Text,
     ToolCall,
     ToolChoice,
+    ToolDefinition,
     ToolResult,
     UnifiedRequest,
 )
-from .items import function_output_item, media_item, with_extra
+from .client_tools import native_call_item
+from .items import TOOL_ITEMS, function_output_item, media_item, with_extra
 from .requests import KNOWN_FIELDS, NAME
 
 Warn = Callable[[str, str], None]
@@ -50,7 +52,7 @@ def build_request(request: UnifiedRequest, model: str) -> NativeRequest:
     instructions, rest = _instructions(without_foreign_opaque(request, NAME), same, raw.get("instructions"))
     if instructions:
         body["instructions"] = instructions
-    body["input"] = build_input(rest, same=same, warn=warn)
+    body["input"] = _tool_items(raw) + build_input(rest, same=same, warn=warn)
     tools = _tools(request, same)
     if tools:
         body["tools"] = tools
@@ -65,10 +67,13 @@ def build_request(request: UnifiedRequest, model: str) -> NativeRequest:
         text["format"] = _format(request.response_format)
     if text:
         body["text"] = text
-    if request.reasoning is not None:
+    reasoning = request.reasoning if same or takes_effort(model) else None
+    if reasoning is not None:
         body["reasoning"] = _reasoning(request, raw.get("reasoning"))
+    elif request.reasoning is not None and not is_disabled(request.reasoning):
+        warn("reasoning", f"{model} is not an OpenAI reasoning model; the thinking setting was dropped.")
     include = list(raw.get("include") or ())
-    wanted = request.reasoning is not None and not is_disabled(request.reasoning)
+    wanted = reasoning is not None and not is_disabled(reasoning)
     if (wanted or _carries_state(request.messages)) and ENCRYPTED_REASONING not in include:
         # Ask for reasoning in a form that can be replayed without upstream storage (and only then:
         # models without reasoning reject the include).
@@ -92,6 +97,14 @@ def build_request(request: UnifiedRequest, model: str) -> NativeRequest:
         if getattr(request, field) is not None:
             warn(field, f"The Responses API has no {field}; it was dropped.")
     return NativeRequest("/responses", body, stream=request.stream)
+
+
+def _tool_items(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Responses client's own tool-carrying input items (Codex's ``additional_tools``), replayed first."""
+    items = raw.get("input")
+    if not isinstance(items, list):
+        return []
+    return [item for item in items if isinstance(item, dict) and item.get("type") in TOOL_ITEMS]
 
 
 def _set(body: dict[str, Any], key: str, value: Any) -> None:
@@ -137,13 +150,19 @@ def _tools(request: UnifiedRequest, same: bool) -> list[dict[str, Any]]:
         return built
     # Same protocol: hosted tools replay verbatim, in their places (the tool list is part of the cached prefix).
     merged: list[dict[str, Any]] = []
-    functions = iter(built)
+    # Only the top-level functions; translated kinds replay verbatim from raw below.
+    functions = (
+        out
+        for out, tool in zip(built, request.tools, strict=True)
+        if tool.client_kind == "function" and tool.namespace is None
+    )
     for raw in request.raw.get("tools") or ():
         if isinstance(raw, dict) and raw.get("type", "function") != "function":
             merged.append(raw)
         else:
             merged += [t for t in [next(functions, None)] if t is not None]
-    return merged + list(functions)
+    # Tools that came inside input items (additional_tools, tool_search_output) go back there, not here.
+    return merged
 
 
 def _choice(choice: ToolChoice) -> Any:
@@ -200,8 +219,10 @@ def build_input(messages: list[Message], *, same: bool, warn: Warn) -> list[dict
     what had to be dropped.
     """
     items: list[dict[str, Any]] = []
+    kinds: dict[str, str] = {}  # call id -> the kind of tool it called, so its output item matches
     for message in messages:
         if message.role == "assistant":
+            kinds.update((p.id, p.client_kind) for p in message.parts if isinstance(p, ToolCall))
             items += _assistant_items(message.parts, same, warn)
             continue
         role = {"tool": "user", "system": "system" if same else "developer"}.get(message.role, message.role)
@@ -211,7 +232,7 @@ def build_input(messages: list[Message], *, same: bool, warn: Warn) -> list[dict
                 # Anthropic and Gemini put results in user turns: keep the order, split around them.
                 _flush(items, role, content, message, same)
                 content = []
-                items.append(function_output_item(part, same))
+                items.append(function_output_item(part, same, kinds.get(part.tool_call_id, "function")))
             elif isinstance(part, Opaque):
                 _flush(items, role, content, message, same)
                 content = []
@@ -244,6 +265,13 @@ def _assistant_items(parts: list[Part], same: bool, warn: Warn) -> list[dict[str
             else:
                 items.append(with_extra({"type": "message", "role": "assistant", "content": part.text}, extra, same))
                 text_extra = extra
+        elif isinstance(part, ToolCall) and (part.client_kind != "function" or part.namespace):
+            tool = ToolDefinition(part.name, client_kind=part.client_kind, namespace=part.namespace)
+            call = native_call_item("", part.id, part.name, part.arguments, "completed", tool)
+            del call["id"], call["status"]
+            # A Responses client's own call item (parsed whole into extra) goes back to a Responses upstream verbatim.
+            verbatim = same and part.extra is not None and part.extra.get("type") == call["type"]
+            items.append(dict(part.extra) if verbatim and part.extra is not None else call)
         elif isinstance(part, ToolCall):
             call = {"type": "function_call", "call_id": part.id, "name": part.name, "arguments": part.arguments or "{}"}
             items.append(with_extra(call, part.extra, same))

@@ -13,8 +13,10 @@ from typing import Any
 from ...errors import GatewayError
 from .._common import new_id, now
 from ..base import Frame, StreamFormatter
-from ..unified import StreamEvent, UnifiedRequest, Usage
+from ..unified import StreamEvent, ToolDefinition, UnifiedRequest, Usage
+from .client_tools import native_call_item, tool_table
 from .responses import (
+    CALL_PREFIXES,
     UPSTREAM_FAILED,
     call_item,
     message_item,
@@ -43,6 +45,9 @@ class ResponsesStreamFormatter(StreamFormatter):
         self._summary_open = False
         self._call_index: int | None = None  # the tool index of the open function_call item
         self._usage: Usage | None = None
+        self._translated = tool_table(request.tools)  # tools that go back as their own item types
+        self._open_tool: ToolDefinition | None = None  # the open call's translated tool
+        self._arguments = ""  # that call's arguments, sent whole when it closes
 
     def feed(self, event: StreamEvent) -> list[Frame]:
         if self._done:
@@ -69,11 +74,18 @@ class ResponsesStreamFormatter(StreamFormatter):
             frames += self._close()
         elif kind == "tool_call_start":
             frames += self._close()
-            item = call_item(new_id("fc_"), event.id or new_id("call_"), event.name or "", "", "in_progress")
+            call_id, name = event.id or new_id("call_"), event.name or ""
+            tool = self._translated.get(name)
+            if tool is None:
+                item = call_item(new_id("fc_"), call_id, name, "", "in_progress")
+            else:
+                item = native_call_item(new_id(CALL_PREFIXES[tool.client_kind]), call_id, name, "", "in_progress", tool)
             frames += self._open_item(item)
-            self._call_index = event.index
-        elif kind == "tool_call_delta" and event.text:
-            if self._is_open("function_call") and self._call_index == event.index:
+            self._call_index, self._open_tool, self._arguments = event.index, tool, ""
+        elif kind == "tool_call_delta" and event.text and self._call_index == event.index:
+            if self._open_tool is not None:
+                self._arguments += event.text  # a translated call's item is whole only with all its arguments
+            elif self._is_open("function_call"):
                 assert self._open is not None
                 self._open["arguments"] += event.text
                 frames.append(self._item_frame("response.function_call_arguments.delta", delta=event.text))
@@ -96,6 +108,22 @@ class ResponsesStreamFormatter(StreamFormatter):
                 error = GatewayError("server_error", str(error or "The upstream stream failed."))
             frames += self._fail(error, self._usage)
         return frames
+
+    def _close_translated(self, item: dict[str, Any], tool: ToolDefinition, status: str) -> list[Frame]:
+        """Complete a translated call's item from its whole arguments (Codex reads ``input`` from the deltas
+        of a ``custom_tool_call``)."""
+        done = native_call_item(item["id"], item["call_id"], tool.name, self._arguments, status, tool)
+        item.clear()
+        item.update(done)
+        if item["type"] == "custom_tool_call":
+            text = item["input"]
+            return [
+                self._item_frame("response.custom_tool_call_input.delta", delta=text),
+                self._item_frame("response.custom_tool_call_input.done", input=text),
+            ]
+        if item["type"] == "function_call":
+            return [self._item_frame("response.function_call_arguments.done", arguments=item["arguments"])]
+        return []
 
     # -- frames --------------------------------------------------------------------------------------------
 
@@ -177,6 +205,8 @@ class ResponsesStreamFormatter(StreamFormatter):
             item["content"], item["status"] = [part], status
         elif item["type"] == "reasoning":
             frames += self._close_summary()
+        elif self._open_tool is not None:
+            frames += self._close_translated(item, self._open_tool, status)
         else:
             item["arguments"] = item["arguments"] or "{}"
             frames.append(self._item_frame("response.function_call_arguments.done", arguments=item["arguments"]))
@@ -185,5 +215,5 @@ class ResponsesStreamFormatter(StreamFormatter):
             self._frame("response.output_item.done", output_index=len(self._output), item=copy.deepcopy(item))
         )
         self._output.append(item)
-        self._open, self._text, self._call_index = None, "", None
+        self._open, self._text, self._call_index, self._open_tool = None, "", None, None
         return frames

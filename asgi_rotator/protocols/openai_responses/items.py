@@ -12,12 +12,23 @@ from typing import Any
 from ... import _json
 from ...errors import invalid_request
 from .._common import data_url, expect, optional, parse_data_url, require
-from ..unified import Media, Message, Opaque, Part, Reasoning, Text, ToolCall, ToolResult
+from ..unified import ConversionWarning, Media, Message, Opaque, Part, Reasoning, Text, ToolCall, ToolResult
+from .client_tools import flat_name, parse_call, search_result_text
 
 PROTOCOL = "openai_responses"
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
 #: Items that are never carried opaquely: an ``item_reference`` names stored state the gateway must resolve.
 _NOT_OPAQUE = frozenset({"item_reference"})
+#: Calls of Codex's own tool kinds: function calls once translated (see :mod:`.client_tools`).
+_CLIENT_CALLS = frozenset({"custom_tool_call", "local_shell_call", "tool_search_call"})
+#: Results of those calls (``local_shell_call_output`` names its call by ``id``).
+_CLIENT_OUTPUTS = frozenset({"custom_tool_call_output", "local_shell_call_output", "tool_search_output"})
+#: Hosted tools' calls: the provider ran them, so their history means nothing to another provider.
+HOSTED_CALLS = frozenset(
+    {"web_search_call", "file_search_call", "code_interpreter_call", "image_generation_call", "mcp_call"}
+)
+#: Items that carry tools rather than conversation; the request parser reads them.
+TOOL_ITEMS = frozenset({"additional_tools"})
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 #: File types by extension: the API reads a file's type from its name (a fixed table: protocols do no I/O).
 _EXTENSIONS = {
@@ -36,7 +47,7 @@ _SUFFIXES = {media_type: suffix for suffix, media_type in _EXTENSIONS.items()}
 #: Keys each shape models itself; anything else is kept in ``extra``.
 _KNOWN = {
     "message": frozenset({"type", "id", "status", "role", "content"}),
-    "function_call": frozenset({"type", "id", "status", "call_id", "name", "arguments"}),
+    "function_call": frozenset({"type", "id", "status", "call_id", "name", "arguments", "namespace"}),
     "function_call_output": frozenset({"type", "id", "status", "call_id", "output"}),
     "reasoning": frozenset({"type", "id", "status", "summary", "encrypted_content"}),
     "text": frozenset({"type", "text", "annotations", "logprobs"}),
@@ -52,8 +63,9 @@ def extra_of(raw: dict[str, Any], shape: str) -> dict[str, Any] | None:
     return extra or None
 
 
-def parse_input(raw: Any) -> list[Message]:
-    """The ``input`` field (a string or a list of items) as unified messages."""
+def parse_input(raw: Any, warnings: list[ConversionWarning] | None = None) -> list[Message]:
+    """The ``input`` field (a string or a list of items) as unified messages; ``warnings`` gets what was
+    dropped (hosted tools' call history)."""
     if isinstance(raw, str):
         return [Message("user", [Text(raw)])]
     messages: list[Message] = []
@@ -84,13 +96,25 @@ def parse_input(raw: Any) -> list[Message]:
                 arguments = _json.dumps_str(arguments)
             elif arguments is not None:
                 arguments = expect(arguments, str, f"{where}.arguments")
+            namespace = optional(item, "namespace", str, f"{where}.")
             call = ToolCall(
                 require(item, "call_id", str, f"{where}."),
-                require(item, "name", str, f"{where}."),
+                flat_name(namespace, require(item, "name", str, f"{where}.")),
                 arguments or "{}",
                 extra=extra_of(item, "function_call"),
+                namespace=namespace,
             )
             _append(messages, "assistant", [call])
+        elif kind in _CLIENT_CALLS:
+            _append(messages, "assistant", [parse_call(item, kind, where)])
+        elif kind in _CLIENT_OUTPUTS:
+            _append(messages, "tool", [_client_output(item, kind, where)])
+        elif kind in HOSTED_CALLS:
+            # A hosted tool's history goes back verbatim to a Responses upstream, and is dropped (with a
+            # warning) on the way to any other: see without_foreign_opaque.
+            _append(messages, "assistant", [Opaque(PROTOCOL, item)])
+        elif kind in TOOL_ITEMS:
+            continue
         elif kind == "function_call_output":
             output = require(item, "output", (str, list), f"{where}.")
             content = [Text(output)] if isinstance(output, str) else _content(output, f"{where}.output")
@@ -109,6 +133,16 @@ def parse_input(raw: Any) -> list[Message]:
         else:
             raise invalid_request(f"Unsupported input item type {kind!r} in '{where}'.", param=f"{where}.type")
     return messages
+
+
+def _client_output(item: dict[str, Any], kind: str, where: str) -> ToolResult:
+    if kind == "tool_search_output":
+        call_id = require(item, "call_id", str, f"{where}.")
+        return ToolResult(call_id, [Text(search_result_text(item, where))], extra=dict(item))
+    call_id = optional(item, "call_id", str, f"{where}.") or require(item, "id", str, f"{where}.")
+    output = require(item, "output", (str, list), f"{where}.")
+    content = [Text(output)] if isinstance(output, str) else _content(output, f"{where}.output")
+    return ToolResult(call_id, [p for p in content if isinstance(p, Text | Media)], extra=dict(item))
 
 
 def _reasoning(item: dict[str, Any], where: str) -> Reasoning:
@@ -210,8 +244,16 @@ def with_extra(item: dict[str, Any], extra: dict[str, Any] | None, same: bool) -
     return item
 
 
-def function_output_item(result: ToolResult, same: bool) -> dict[str, Any]:
-    """A ``function_call_output`` item: text as a string, with media as a list of parts."""
+#: The output item type answering a call of each tool kind (Codex answers local_shell calls as functions).
+_OUTPUT_TYPES = {"custom": "custom_tool_call_output"}
+
+
+def function_output_item(result: ToolResult, same: bool, kind: str = "function") -> dict[str, Any]:
+    """A ``function_call_output`` item (or the output type of ``kind``'s calls): text as a string, with media
+    as a list of parts. A client tool's output item (parsed whole into ``extra``) replays verbatim on
+    same-protocol paths."""
+    if same and result.extra is not None and "type" in result.extra:
+        return dict(result.extra)
     output: Any
     if any(isinstance(p, Media) for p in result.content):
         output = [
@@ -226,7 +268,7 @@ def function_output_item(result: ToolResult, same: bool) -> dict[str, Any]:
         text = "".join(p.text for p in result.content if isinstance(p, Text))
         # The Responses API has no error flag on tool outputs: say it in the output rather than lose it.
         output = f"Error: {text}" if result.is_error else text
-    item = {"type": "function_call_output", "call_id": result.tool_call_id, "output": output}
+    item = {"type": _OUTPUT_TYPES.get(kind, "function_call_output"), "call_id": result.tool_call_id, "output": output}
     return with_extra(item, result.extra, same)
 
 

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from ...errors import invalid_request
 from .._common import expect, optional, require
+from ..fidelity import dropped_tool, source_only
 from ..unified import (
-    ConversionWarning,
     Message,
     ReasoningConfig,
     ResponseFormat,
@@ -16,7 +16,8 @@ from ..unified import (
     ToolDefinition,
     UnifiedRequest,
 )
-from .items import parse_input
+from .client_tools import is_client_executed, parse_tool
+from .items import TOOL_ITEMS, parse_input
 
 NAME = "openai_responses"
 #: Top-level fields this protocol understands; on same-protocol paths every other key passes through.
@@ -44,8 +45,6 @@ KNOWN_FIELDS = frozenset(
 )
 _MODES: dict[str, Literal["auto", "none", "required"]] = {"auto": "auto", "none": "none", "required": "required"}
 _TOOL_KEYS = frozenset({"type", "name", "description", "parameters", "strict"})
-#: Warning code for what only a Responses upstream can honour (hosted tools, a hosted tool_choice).
-HOSTED = "hosted_tool"
 
 
 def parse_request(body: dict[str, Any], *, model: str | None, stream: bool) -> UnifiedRequest:
@@ -60,11 +59,12 @@ def parse_request(body: dict[str, Any], *, model: str | None, stream: bool) -> U
     if instructions:
         request.messages.append(Message("system", [Text(instructions)]))
     if body.get("input") is not None:
-        request.messages += parse_input(body["input"])
+        request.messages += parse_input(body["input"], request.warnings)
     for i, tool in enumerate(optional(body, "tools", list) or ()):
-        parsed = _tool(expect(tool, dict, f"tools[{i}]"), f"tools[{i}]", request)
-        if parsed is not None:
-            request.tools.append(parsed)
+        request.tools += _tool(expect(tool, dict, f"tools[{i}]"), f"tools[{i}]", request)
+    request.tools += _input_tools(body.get("input"), request)
+    if optional(body, "background", bool):
+        source_only(request, "background", "Only a Responses upstream can run a response in the background.")
     request.tool_choice = _tool_choice(body.get("tool_choice"), request)
     request.parallel_tool_calls = optional(body, "parallel_tool_calls", bool)
     text = optional(body, "text", dict) or {}
@@ -92,24 +92,39 @@ def _conversation(named: Any) -> str | None:
     return expect(named, str, "conversation") or None
 
 
-def _tool(raw: dict[str, Any], where: str, request: UnifiedRequest) -> ToolDefinition | None:
+def _tool(raw: dict[str, Any], where: str, request: UnifiedRequest) -> list[ToolDefinition]:
     kind = optional(raw, "type", str, f"{where}.") or "function"
+    if is_client_executed(raw):
+        return parse_tool(raw, where)
     if kind != "function":
-        # Hosted tools (web_search, file_search, mcp, custom ...) have no unified form: a Responses upstream
-        # gets them back from raw; for any other upstream they would silently vanish, which changes meaning.
-        _hosted(request, where, f"The {kind!r} tool exists only in the Responses API.")
-        return None
-    return ToolDefinition(
-        require(raw, "name", str, f"{where}."),
-        optional(raw, "description", str, f"{where}."),
-        optional(raw, "parameters", dict, f"{where}."),
-        optional(raw, "strict", bool, f"{where}."),
-        extra={k: v for k, v in raw.items() if k not in _TOOL_KEYS} or None,
-    )
+        # Hosted tools (web_search, file_search, mcp ...) run only at a Responses upstream, which gets them back
+        # from raw. Offered, the model may do without them (dropped with a warning elsewhere); forced by
+        # tool_choice, their loss changes the answer (see _tool_choice).
+        dropped_tool(request, where, f"The {kind!r} tool runs only at a Responses upstream; it was dropped.")
+        return []
+    return [
+        ToolDefinition(
+            require(raw, "name", str, f"{where}."),
+            optional(raw, "description", str, f"{where}."),
+            optional(raw, "parameters", dict, f"{where}."),
+            optional(raw, "strict", bool, f"{where}."),
+            extra={k: v for k, v in raw.items() if k not in _TOOL_KEYS} or None,
+        )
+    ]
 
 
-def _hosted(request: UnifiedRequest, field: str, message: str) -> None:
-    request.warnings.append(ConversionWarning(HOSTED, message, field, source_protocol=NAME))
+def _input_tools(items: Any, request: UnifiedRequest) -> list[ToolDefinition]:
+    """Tools that arrive inside ``input``: Codex's ``additional_tools`` items and what a client-executed
+    ``tool_search`` found (``tool_search_output``), so the model can call them."""
+    tools: list[ToolDefinition] = []
+    if not isinstance(items, list):
+        return tools
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or item.get("type") not in (*TOOL_ITEMS, "tool_search_output"):
+            continue
+        for j, tool in enumerate(optional(item, "tools", list, f"input[{i}].") or ()):
+            tools += _tool(expect(tool, dict, f"input[{i}].tools[{j}]"), f"input[{i}].tools[{j}]", request)
+    return tools
 
 
 def _tool_choice(raw: Any, request: UnifiedRequest) -> ToolChoice | None:
@@ -130,10 +145,15 @@ def _tool_choice(raw: Any, request: UnifiedRequest) -> ToolChoice | None:
         tools = require(raw, "tools", list, "tool_choice.")
         names = [t["name"] for t in tools if isinstance(t, dict) and t.get("type") == "function" and "name" in t]
         if len(names) < len(tools):
-            _hosted(request, "tool_choice.tools", "tool_choice allows hosted tools only a Responses upstream has.")
+            dropped_tool(request, "tool_choice.tools", "tool_choice allows hosted tools only a Responses upstream has.")
         return ToolChoice(_MODES[mode], allowed=names)
-    # A hosted tool (web_search, file_search, mcp, custom ...) forced by type: replayed from raw for Responses.
-    _hosted(request, "tool_choice", f"tool_choice forces the {kind!r} tool, which exists only in the Responses API.")
+    if kind == "custom":
+        return ToolChoice("tool", name=require(raw, "name", str, "tool_choice."))
+    # A hosted tool (web_search, file_search, mcp ...) forced by type: replayed from raw for Responses; without
+    # it the answer would not be the one asked for.
+    source_only(
+        request, "tool_choice", f"tool_choice forces the hosted {kind!r} tool; only a Responses upstream has it."
+    )
     return None
 
 

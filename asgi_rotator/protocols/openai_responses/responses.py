@@ -8,7 +8,18 @@ from ...errors import GatewayError
 from .._common import new_id, upstream_invalid
 from ..cost import provider_cost
 from ..openai_chat.responses import format_error as _chat_error
-from ..unified import Part, Reasoning, StopReason, Text, ToolCall, UnifiedRequest, UnifiedResponse, Usage
+from ..unified import (
+    Part,
+    Reasoning,
+    StopReason,
+    Text,
+    ToolCall,
+    ToolDefinition,
+    UnifiedRequest,
+    UnifiedResponse,
+    Usage,
+)
+from .client_tools import native_call_item, tool_table
 from .requests import NAME
 
 #: Canonical stop reasons that end a Response as ``incomplete``, with the ``incomplete_details.reason``.
@@ -19,6 +30,8 @@ INCOMPLETE_REASONS: dict[str, str] = {
 }
 #: The only error codes the Response schema allows that say something about our error kinds.
 UPSTREAM_FAILED = "The upstream failed to complete the response."
+#: Id prefixes of the items translated tools' calls come back as.
+CALL_PREFIXES = {"function": "fc_", "custom": "ctc_", "local_shell": "lsh_", "tool_search": "tsc_"}
 _ERROR_CODES = {"rate_limit": "rate_limit_exceeded", "quota_exceeded": "rate_limit_exceeded"}
 
 
@@ -131,8 +144,9 @@ def parse_response(body: dict[str, Any]) -> UnifiedResponse:
     )
 
 
-def output_items(parts: list[Part]) -> list[dict[str, Any]]:
-    """Unified parts as completed Responses output items, in order (a text run is one message)."""
+def output_items(parts: list[Part], tools: dict[str, ToolDefinition] | None = None) -> list[dict[str, Any]]:
+    """Unified parts as completed Responses output items, in order (a text run is one message); calls of
+    translated tools (``tools``, by upstream name) come back as their own item types."""
     items: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, Reasoning):
@@ -147,7 +161,12 @@ def output_items(parts: list[Part]) -> list[dict[str, Any]]:
             else:
                 items.append(message_item(new_id("msg_"), part.text, "completed"))
         elif isinstance(part, ToolCall):
-            items.append(call_item(new_id("fc_"), part.id, part.name, part.arguments or "{}", "completed"))
+            tool = (tools or {}).get(part.name)
+            if tool is not None:
+                prefix = CALL_PREFIXES[tool.client_kind]
+                items.append(native_call_item(new_id(prefix), part.id, part.name, part.arguments, "completed", tool))
+            else:
+                items.append(call_item(new_id("fc_"), part.id, part.name, part.arguments or "{}", "completed"))
     return items
 
 
@@ -250,7 +269,7 @@ def format_response(response: UnifiedResponse, request: UnifiedRequest) -> dict[
         request,
         response.created,
         status,
-        output_items(response.parts),
+        output_items(response.parts, tool_table(request.tools)),
         response.usage,
         incomplete=incomplete,
         error=error,
