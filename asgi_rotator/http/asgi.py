@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -32,9 +32,8 @@ def request_headers(scope: Scope) -> dict[str, str]:
     return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", ())}
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
-    """The whole request body, or a 413 once it grows past ``limit`` bytes."""
-    chunks: list[bytes] = []
+async def body_chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:
+    """The request body as it arrives, or a 413 once it grows past ``limit`` bytes."""
     size = 0
     while True:
         message = await receive()
@@ -44,9 +43,14 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise GatewayError("payload_too_large", f"The request body is larger than {limit} bytes.")
-        chunks.append(chunk)
+        yield chunk
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body, or a 413 once it grows past ``limit`` bytes."""
+    return b"".join([chunk async for chunk in body_chunks(receive, limit)])
 
 
 def encode_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from tempfile import SpooledTemporaryFile
 from typing import IO
 
-from ..errors import ClientDisconnected, GatewayError, invalid_request
+from ..errors import invalid_request
 from ..types import Receive
+from .asgi import body_chunks
 
 _IN_MEMORY = 1024 * 1024
 _READ_SIZE = 64 * 1024
@@ -79,18 +80,10 @@ async def spool_form(receive: Receive, content_type: str, limit: int, fields: tu
     spooled: IO[bytes] = SpooledTemporaryFile(max_size=_IN_MEMORY)  # noqa: SIM115 - owned by the SpooledForm
     size = 0
     try:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnected
-            chunk = message.get("body", b"")
+        async for chunk in body_chunks(receive, limit):
             size += len(chunk)
-            if size > limit:
-                raise GatewayError("payload_too_large", f"The request body is larger than {limit} bytes.")
             spooled.write(chunk)
             scanner.feed(chunk)
-            if not message.get("more_body", False):
-                break
     except BaseException:
         spooled.close()
         raise

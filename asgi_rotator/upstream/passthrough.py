@@ -9,7 +9,7 @@ for the endpoint to stream to the client.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,33 +57,25 @@ class PassthroughCalls:
 
         async def attempt(target: Target, lease: Lease, budget: float) -> tuple[PassthroughAnswer, int | None]:
             check_passthrough_provider(target.protocol, target.provider)
+            content: AsyncIterable[bytes] | None = None
             if not isinstance(body, dict):
-                length, chunks = body.replayed({"model": target.model})
+                length, content = body.replayed({"model": target.model})
                 headers = {"content-type": body.content_type, "content-length": str(length), "accept": "*/*"}
                 native = NativeRequest(path, {}, headers=headers)
-                http_request = self._transport.build(
-                    target.config,
-                    target.protocol,
-                    lease.credential,
-                    native,
-                    call.client_headers,
-                    model=target.model,
-                    timeout=budget,
-                    content=chunks,
-                )
                 traced: Any = {"multipart_bytes": length, "model": target.model}
             else:
                 native = NativeRequest(path, {**body, "model": target.model}, headers={"accept": "*/*"})
-                http_request = self._transport.build(
-                    target.config,
-                    target.protocol,
-                    lease.credential,
-                    native,
-                    call.client_headers,
-                    model=target.model,
-                    timeout=budget,
-                )
                 traced = native.body
+            http_request = self._transport.build(
+                target.config,
+                target.protocol,
+                lease.credential,
+                native,
+                call.client_headers,
+                model=target.model,
+                timeout=budget,
+                content=content,
+            )
             if call.trace is not None:
                 call.trace.record(
                     "provider_request",
