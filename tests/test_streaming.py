@@ -133,3 +133,27 @@ def test_client_disconnect_closes_the_upstream_within_a_second(gateway, fake):
             break
         time.sleep(0.02)
     assert usage["requests"] == 1 and usage["streams"]["disconnected"] == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_upstream_connections_are_reused(_upstream_server, gateway, fake, stream):
+    """A finished stream hands its upstream connection back to the pool, as a JSON answer does: five requests
+    in a row reach the provider over one connection (a new one per stream would be a TLS handshake each)."""
+    swappable, _ = _upstream_server
+    client_ports: list[int] = []
+
+    async def counting(scope, receive, send):
+        if scope["type"] == "http":
+            client_ports.append(scope["client"][1])
+        await fake(scope, receive, send)
+
+    swappable.app = counting
+    base = gateway({"providers": {"up": openai_provider("sk-reuse-1111")}})
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        for _ in range(5):
+            if stream:
+                chunks = list(client.chat.completions.create(model="up/m", messages=MESSAGES, stream=True))
+                assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            else:
+                assert client.chat.completions.create(model="up/m", messages=MESSAGES).choices[0].message.content
+    assert len(client_ports) == 5 and len(set(client_ports)) == 1

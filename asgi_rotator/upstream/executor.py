@@ -31,7 +31,7 @@ from .call import AttemptContext, AttemptRecord, Call
 from .failures import Failures
 from .oauth import OAuthCredentials
 from .tokens import estimate_tokens
-from .transport import UpstreamTransport, guarded_chunks
+from .transport import UpstreamTransport, drain, guarded_chunks
 
 T = TypeVar("T")
 #: How an attempt's request goes out: read whole, or opened as a stream.
@@ -108,7 +108,7 @@ class Executor:
         async for target, lease, budget in self._leases(call, plan, failures):
             started = self._clock()
             held: list[StreamEvent] = []  # events before the first visible output, dropped on fallback
-            visible = False
+            visible = ended = False
             http_request = None
             try:
                 first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
@@ -140,8 +140,11 @@ class Executor:
                                     call.usage.provider_cost_usd = reader.costs[-1]  # the final usage's own cost wins
                                 call.lease = lease  # given back by the batch that finishes the request
                                 await reader.completed()
+                                ended = True
                             yield event
                 finally:
+                    if ended:
+                        await drain(chunks)
                     await response.aclose()
             except GatewayError as exc:
                 error = exc if http_request is None else as_upstream(exc)

@@ -24,6 +24,8 @@ from .auth import auth_headers
 from .litellm_transport import LITELLM_EXTENSION
 
 _MAX_ERROR_BODY = 64 * 1024
+#: How long a finished stream's leftovers may take to arrive before its connection is closed instead of reused.
+_DRAIN_SECONDS = 0.05
 
 
 class UpstreamTransport:
@@ -234,6 +236,21 @@ def error_from_answer(
     except _json.JSONDecodeError:
         body = {"error": {"message": text[:500] or f"HTTP {status}"}}
     return protocol.upstream_error(status, body, headers).evolve_upstream(details={"credential": credential.masked})
+
+
+async def drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read what is left of a finished stream (usually just the chunked body's terminator) so its connection
+    goes back to the pool instead of being closed: a new connection per stream costs a TLS handshake each.
+
+    An upstream that keeps talking past its terminal event is cut off after a short wait or 64 KiB.
+    """
+    read = 0
+    with contextlib.suppress(UpstreamError, TimeoutError):
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            async for chunk in chunks:
+                read += len(chunk)
+                if read > _MAX_ERROR_BODY:
+                    return
 
 
 async def guarded_chunks(
