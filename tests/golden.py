@@ -8,6 +8,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from asgi_rotator.http.asgi import read_body
 from asgi_rotator.types import Receive, Scope, Send
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
@@ -35,12 +36,7 @@ class GoldenUpstream:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, limit=1 << 30)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         self.requests.append({"path": scope["path"], "headers": headers, "body": json.loads(body or b"{}")})
         fixture = self.queue.popleft()

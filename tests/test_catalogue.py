@@ -14,6 +14,7 @@ import pytest
 from asgi_rotator import ConfigError, RotatorASGI, load_config
 from asgi_rotator.catalogue import PRESETS, all_presets, subscriptions
 from asgi_rotator.config.models import ProviderConfig
+from asgi_rotator.http.asgi import read_body
 from asgi_rotator.testing import FakeUpstream, Reply
 
 from .catalogue_upstreams import Hosts, ListingUpstream, openai_pages
@@ -170,12 +171,7 @@ class FakeAzure:
         self.seen: list[dict[str, Any]] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, limit=1 << 30)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         self.seen.append(
             {

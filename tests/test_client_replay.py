@@ -23,6 +23,7 @@ from google.genai import types as gtypes
 from openai.types.responses import ResponseStreamEvent
 
 from asgi_rotator import RotatorASGI
+from asgi_rotator.http.asgi import read_body
 from asgi_rotator.types import Receive, Scope, Send
 
 from .conftest import PROXY_KEY
@@ -51,12 +52,7 @@ class RecordedUpstream:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, limit=1 << 30)
         self.requests.append(json.loads(body))
         answer = self.answers.popleft()
         if isinstance(answer, dict):  # a JSON reply

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from asgi_rotator.http.asgi import read_body
 from asgi_rotator.testing import FakeUpstream
 
 CLAUDE_IDENTITY = "You are Claude Code, Anthropic's official CLI for Claude."
@@ -145,12 +146,7 @@ class SubscriptionFake:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, limit=1 << 30)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         path = scope["path"]
         text = body.decode()

@@ -20,6 +20,7 @@ import pytest
 from asgi_rotator import cli
 from asgi_rotator.catalogue.subscriptions import SUBSCRIPTION_PRESETS
 from asgi_rotator.errors import LoginError
+from asgi_rotator.http.asgi import read_body
 from asgi_rotator.login.flows import login
 from asgi_rotator.login.specs import LOGINS
 
@@ -38,12 +39,7 @@ class AuthServer:
         self.seen: list[tuple[str, dict[str, Any]]] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, limit=1 << 30)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         if headers.get("content-type", "").startswith("application/json"):
             fields = json.loads(body)

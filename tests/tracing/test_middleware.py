@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from asgi_rotator.config.models import TraceConfig
+from asgi_rotator.http.asgi import read_body
 from asgi_rotator.tracing import REDACTED, TraceWriter, TracingMiddleware, current_trace
 
 SECRET = "sk-proj-secretvalue-0123456789"
@@ -17,12 +18,7 @@ PROXY_KEY = "proxy-client-key-abcdef"
 
 
 async def json_app(scope: Any, receive: Any, send: Any) -> None:
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            break
+    body = await read_body(receive, limit=1 << 30)
     request = json.loads(body)
     trace = current_trace(scope)
     if trace is not None:
