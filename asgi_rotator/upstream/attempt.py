@@ -80,9 +80,7 @@ class AttemptPipeline:
         if any(entry["stage"] == "inject_raw" for entry in cache_ctx.report):
             attempt.record_cache("after_field_cache_injection", "inject_raw")
 
-        http_request = self._transport.build(
-            target.config, target.protocol, credential, native, call.client_headers, model=target.model, timeout=budget
-        )
+        http_request = self._transport.build(target, credential, native, call.client_headers, timeout=budget)
         if trace is not None:
             trace.record(
                 "provider_request",
@@ -104,12 +102,10 @@ class AttemptPipeline:
         if chain.has_request:
             native = chain.request(native, _adapter_context(call, target, lease))
         return self._transport.build(
-            target.config,
-            target.protocol,
+            target,
             lease.credential,
             native,
             call.client_headers,
-            model=target.model,
             timeout=budget,
         )
 

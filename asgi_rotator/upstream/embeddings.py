@@ -36,12 +36,10 @@ class EmbeddingCalls:
         async def attempt(target: Target, lease: Lease, budget: float) -> tuple[EmbeddingResponse, int | None]:
             native = build_provider_request(request, target.protocol, target.model)
             http_request = self._transport.build(
-                target.config,
-                target.protocol,
+                target,
                 lease.credential,
                 native,
                 call.client_headers,
-                model=target.model,
                 timeout=budget,
             )
             if call.trace is not None:

@@ -67,12 +67,10 @@ class PassthroughCalls:
                 native = NativeRequest(path, {**body, "model": target.model}, headers={"accept": "*/*"})
                 traced = native.body
             http_request = self._transport.build(
-                target.config,
-                target.protocol,
+                target,
                 lease.credential,
                 native,
                 call.client_headers,
-                model=target.model,
                 timeout=budget,
                 content=content,
             )

@@ -18,6 +18,7 @@ from .. import _json
 from ..config.models import ProviderConfig, ServerConfig
 from ..credentials.identity import Credential
 from ..errors import UpstreamError
+from ..planner import Target
 from ..protocols.base import NativeRequest, WireProtocol
 from ..tracing.redaction import secret_forms
 from .auth import auth_headers
@@ -52,22 +53,21 @@ class UpstreamTransport:
 
     def build(
         self,
-        provider: ProviderConfig,
-        protocol: WireProtocol,
+        target: Target,
         credential: Credential,
         native: NativeRequest,
         client_headers: Mapping[str, str],
         *,
-        model: str,
         timeout: float | None = None,
         content: AsyncIterable[bytes] | None = None,
     ) -> httpx.Request:
-        """The HTTP request for ``native`` to ``model``, authenticated with ``credential``.
+        """The HTTP request for ``native`` to ``target``'s provider and model, authenticated with ``credential``.
 
         ``timeout`` is what is left of the request's budget; it caps the read timeout. ``content`` streams a
         body that is not JSON (an upload) instead of ``native.body``; ``native.headers`` then say its type
         and length.
         """
+        provider, protocol, model = target.config, target.protocol, target.model
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if native.stream else "application/json",
