@@ -7,6 +7,7 @@ Gemini protocols, with credential rotation, cooldowns and fallback behind them.
 
 from __future__ import annotations
 
+from ._version import __version__
 from .app import RotatorASGI
 from .config import RotatorConfig, load_config
 from .errors import (
@@ -21,8 +22,6 @@ from .errors import (
 )
 from .middleware import ProtocolRouter, StreamingGuard
 from .tracing import TracingMiddleware
-
-__version__ = "0.1.0"
 
 __all__ = [
     "APIStatusError",

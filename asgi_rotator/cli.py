@@ -85,10 +85,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def server_stack() -> tuple[str, str]:
+    """uvicorn's event loop and HTTP parser: uvloop and httptools when installed (the ``serve`` extra), as
+    uvicorn's ``auto`` would choose, named here so the startup line can say which."""
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    try:
+        import httptools  # noqa: F401
+
+        http = "httptools"
+    except ImportError:
+        http = "h11"
+    return loop, http
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     config = load_config(args.config)  # fail here, with a readable message, rather than in a worker
+    loop, http = server_stack()
+    hint = ""
+    if (loop, http) != ("uvloop", "httptools"):
+        hint = " (pip install 'asgi-rotator[serve]' for uvloop and httptools)"
+    print(f"asgi-rotator: serving on {loop} with {http}{hint}", file=sys.stderr)
     if args.config:
         os.environ["ROTATOR_CONFIG"] = os.path.abspath(args.config)
     if args.workers > 1:
@@ -100,6 +123,8 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
+            loop=loop,
+            http=http,
             log_level=args.log_level,
             log_config=_log_config(args.log_level),
         )
@@ -110,7 +135,13 @@ def _serve(args: argparse.Namespace) -> int:
         if args.fake_upstream:
             app = with_fake_upstream(app)
         uvicorn.run(
-            app, host=args.host, port=args.port, log_level=args.log_level, log_config=_log_config(args.log_level)
+            app,
+            host=args.host,
+            port=args.port,
+            loop=loop,
+            http=http,
+            log_level=args.log_level,
+            log_config=_log_config(args.log_level),
         )
     return 0
 

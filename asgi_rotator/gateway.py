@@ -48,6 +48,7 @@ from .tracing.observation import Observation, RequestObserver
 from .tracing.otel import Telemetry
 from .tracing.request_log import RequestLog
 from .types import Message, Receive, Scope, Send
+from .upstream.aiohttp_transport import AiohttpTransport
 from .upstream.discovery import ModelDiscovery
 from .upstream.embedding_batcher import EmbeddingBatcher
 from .upstream.embeddings import EmbeddingCalls
@@ -88,9 +89,7 @@ class Gateway:
         clock = given.clock
         keys = Keyspace(config.state.prefix)
         backend = given.backend or backend_from_config(config.state, clock=clock)
-        http_transport = given.upstream_transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-        )
+        http_transport = given.upstream_transport or AiohttpTransport(config.server)
         upstream = UpstreamTransport(http_transport, config.server, litellm=_litellm_transport(config, given.protocols))
         responses_protocol = given.protocols.get("openai_responses")
         pool = CredentialPool(config, backend, keys, clock=clock)

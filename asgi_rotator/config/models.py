@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from .._version import __version__ as _VERSION
 from ..catalogue import apply_preset
 from .observability import LoggingConfig, OtelConfig, RecentRequestsConfig
 
@@ -606,6 +607,12 @@ class StateConfig(_Model):
         None, description="HMAC key for credential fingerprints; set the same value on every replica."
     )
     lease_ttl: float = Field(60.0, gt=0, description="How long a dead replica's in-flight slots stay taken.")
+    memory_max_keys: int = Field(
+        100_000,
+        gt=0,
+        description="Entries the memory backend keeps at most (about 150 MB); past it, the least recently used "
+        "(a stale conversation or stored response) are dropped before their TTL ends.",
+    )
     encryption_key: SecretStr | None = Field(
         None,
         description="Fernet key (cryptography) that shares refreshed OAuth tokens between replicas, encrypted; "
@@ -644,6 +651,24 @@ class ServerConfig(_Model):
     )
     connect_timeout: float = Field(10.0, gt=0, description="Upstream connect timeout in seconds.")
     read_timeout: float = Field(600.0, gt=0, description="Upstream read timeout for non-streamed requests, in seconds.")
+    max_connections: int = Field(1000, gt=0, description="Upstream connections open at once, streams included.")
+    pool_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a request waits for a free upstream connection before it is answered 503 (never counted "
+        "as an upstream timeout: nothing is cooled).",
+    )
+    proxy: str | None = Field(
+        None,
+        description="HTTP proxy URL for every upstream request; without it HTTP_PROXY, HTTPS_PROXY and NO_PROXY apply.",
+    )
+    verify_tls: bool = Field(True, description="Verify upstream TLS certificates.")
+    ca_bundle: str | None = Field(
+        None, description="A PEM file of CA certificates to verify upstreams with instead of certifi's."
+    )
+    user_agent: str = Field(
+        f"asgi-rotator/{_VERSION}", description="User-Agent of upstream requests (a provider's headers override it)."
+    )
 
 
 class DiscoveryConfig(_Model):

@@ -1,16 +1,21 @@
 """The default backend: one process, plain dictionaries.
 
 Every operation runs without awaiting anything, so under asyncio each one is atomic without a lock.
-Expired entries are dropped when touched and swept every few thousand writes, so memory stays bounded.
+Entries with a TTL are tracked in a heap of expiry times, so each write drops what has expired with a few
+heap pops instead of a scan of the store. Beyond ``max_keys`` entries the least recently used go first, as
+under Redis's ``allkeys-lru``: a stale conversation goes before a rate window or cooldown that every
+admission reads. Memory stays bounded however many distinct conversations pass through.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .admission import Admission, Admitted, Row, admitted_writes, choose, evaluate, over_budget
 from .base import WriteOp
@@ -18,18 +23,25 @@ from .keys import part
 
 
 class MemoryBackend:
-    """State for a single process. Not shared between workers: use Redis for that."""
+    """State for a single process. Not shared between workers: use Redis for that.
 
-    _SWEEP_EVERY = 4096
+    Args:
+        clock: the time source (tests pass a fake one).
+        max_keys: values, hashes and lists kept at most; past it, the least recently used are dropped early.
+    """
 
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time, max_keys: int = 100_000) -> None:
         self._clock = clock
-        # Counters live beside plain values, as decimal text, so ``get`` reads them as Redis would.
+        self._max_keys = max_keys
+        # Counters live beside plain values, as decimal text, so ``get`` reads them as Redis would. Each
+        # table's order is its recency: a read or write moves the key to the end.
         self._values: dict[str, tuple[bytes, float | None]] = {}
         self._leases: dict[str, dict[str, float]] = {}
         self._hashes: dict[str, tuple[dict[str, int], float | None]] = {}
         self._lists: dict[str, tuple[deque[bytes], float | None]] = {}
-        self._writes = 0
+        self._tables: tuple[dict[str, Any], ...] = (self._values, self._hashes, self._lists)
+        #: (expiry, key, table index) for entries written with a TTL; rows of since-rewritten keys are skipped.
+        self._expiries: list[tuple[float, str, int]] = []
 
     def _expiry(self, ttl: float | None) -> float | None:
         return None if ttl is None else self._clock() + ttl
@@ -37,16 +49,30 @@ class MemoryBackend:
     def _live(self, expires: float | None) -> bool:
         return expires is None or expires > self._clock()
 
-    def _wrote(self) -> None:
-        self._writes += 1
-        if self._writes % self._SWEEP_EVERY:
-            return
+    def _wrote(self, table: int, key: str, expires: float | None) -> None:
+        """Track a new entry's expiry, drop what has expired, and the least recently used past ``max_keys``."""
+        heap, tables = self._expiries, self._tables
+        if expires is not None:
+            heapq.heappush(heap, (expires, key, table))
         now = self._clock()
-        self._values = {k: v for k, v in self._values.items() if v[1] is None or v[1] > now}
-        self._lists = {k: v for k, v in self._lists.items() if v[1] is None or v[1] > now}
-        self._hashes = {k: v for k, v in self._hashes.items() if v[1] is None or v[1] > now}
-        leases = {key: {h: exp for h, exp in holders.items() if exp > now} for key, holders in self._leases.items()}
-        self._leases = {key: holders for key, holders in leases.items() if holders}
+        while heap and heap[0][0] <= now:
+            until, stale, index = heapq.heappop(heap)
+            entry = tables[index].get(stale)
+            if entry is not None and entry[1] == until:
+                del tables[index][stale]
+        while len(self._values) + len(self._hashes) + len(self._lists) > self._max_keys:
+            largest = max(tables, key=len)
+            del largest[next(iter(largest))]
+        if len(heap) > 2 * self._max_keys:
+            # Rewrites leave stale rows behind; rebuilding from the live entries keeps the heap bounded too.
+            live = [row for row in heap if (tables[row[2]].get(row[1]) or (None, None))[1] == row[0]]
+            heapq.heapify(live)
+            self._expiries = live
+
+    @staticmethod
+    def _used(table: dict[str, Any], key: str) -> None:
+        """Mark ``key`` as just used: it moves to the end of its table's order."""
+        table[key] = table.pop(key)
 
     async def get(self, key: str) -> bytes | None:
         entry = self._values.get(key)
@@ -55,6 +81,7 @@ class MemoryBackend:
         if not self._live(entry[1]):
             del self._values[key]
             return None
+        self._used(self._values, key)
         return entry[0]
 
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
@@ -73,8 +100,10 @@ class MemoryBackend:
         return chain
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
-        self._values[key] = (value, self._expiry(ttl))
-        self._wrote()
+        expires = self._expiry(ttl)
+        self._values.pop(key, None)
+        self._values[key] = (value, expires)
+        self._wrote(0, key, expires)
 
     async def write_many(self, ops: list[WriteOp]) -> None:
         for op in ops:
@@ -94,16 +123,22 @@ class MemoryBackend:
         if entry is None or not self._live(entry[1]):
             entry = ({}, self._expiry(ttl))
             self._hashes[key] = entry
+            self._wrote(1, key, entry[1])
+        else:
+            self._used(self._hashes, key)
         counters = entry[0]
         for name, amount in fields.items():
             counters[name] = counters.get(name, 0) + amount
-        self._wrote()
 
     async def get_counters(self, keys: list[str]) -> list[dict[str, int]]:
         out = []
         for key in keys:
             entry = self._hashes.get(key)
-            out.append(dict(entry[0]) if entry is not None and self._live(entry[1]) else {})
+            if entry is not None and self._live(entry[1]):
+                self._used(self._hashes, key)
+                out.append(dict(entry[0]))
+            else:
+                out.append({})
         return out
 
     async def delete(self, key: str) -> None:
@@ -116,18 +151,22 @@ class MemoryBackend:
         entry = self._values.get(key)
         if entry is None or not self._live(entry[1]):
             value, expires = amount, self._expiry(ttl)
+            self._values[key] = (str(value).encode(), expires)
+            self._wrote(0, key, expires)
         else:
-            value, expires = int(entry[0]) + amount, entry[1]
-        self._values[key] = (str(value).encode(), expires)
-        self._wrote()
+            value = int(entry[0]) + amount
+            del self._values[key]
+            self._values[key] = (str(value).encode(), entry[1])
         return value
 
     async def extend_deadline(self, key: str, until: float, payload: bytes) -> tuple[float, bytes]:
         entry = self._values.get(key)
         if entry is not None and self._live(entry[1]) and entry[1] is not None and entry[1] >= until:
+            self._used(self._values, key)
             return entry[1], entry[0]
+        self._values.pop(key, None)
         self._values[key] = (payload, until)
-        self._wrote()
+        self._wrote(0, key, until)
         return until, payload
 
     async def acquire_lease(
@@ -187,11 +226,15 @@ class MemoryBackend:
         entry = self._values.get(key)
         if entry is None or entry[1] is None:
             return 0.0
+        self._used(self._values, key)
         return max(entry[1] - now, 0.0)
 
     def _count(self, key: str | None) -> float:
         entry = self._values.get(key) if key is not None else None
-        return float(entry[0]) if entry is not None and self._live(entry[1]) else 0.0
+        if key is None or entry is None or not self._live(entry[1]):
+            return 0.0
+        self._used(self._values, key)
+        return float(entry[0])
 
     async def renew_leases(self, leases: Sequence[tuple[str, str]], ttl: float) -> None:
         now = self._clock()
@@ -215,13 +258,17 @@ class MemoryBackend:
         entry = self._lists.get(key)
         items = entry[0] if entry is not None and self._live(entry[1]) else deque(maxlen=max_len)
         items.append(value)
-        self._lists[key] = (items, self._expiry(ttl) if ttl is not None else entry[1] if entry else None)
-        self._wrote()
+        expires = self._expiry(ttl) if ttl is not None else entry[1] if entry else None
+        self._lists.pop(key, None)
+        self._lists[key] = (items, expires)
+        if entry is None or expires != entry[1]:
+            self._wrote(2, key, expires)
 
     async def list(self, key: str) -> list[bytes]:
         entry = self._lists.get(key)
         if entry is None or not self._live(entry[1]):
             return []
+        self._used(self._lists, key)
         return list(entry[0])
 
     async def aclose(self) -> None:

@@ -17,7 +17,7 @@ import httpx
 from .. import _json
 from ..config.models import ProviderConfig, ServerConfig
 from ..credentials.identity import Credential
-from ..errors import UpstreamError
+from ..errors import GatewayError, UpstreamError
 from ..planner import Target
 from ..protocols.base import NativeRequest, WireProtocol
 from ..tracing.redaction import secret_forms
@@ -30,7 +30,8 @@ _DRAIN_SECONDS = 0.05
 
 
 class UpstreamTransport:
-    """Sends native requests for the executor on one pooled httpx transport.
+    """Sends native requests for the executor on one pooled transport (the gateway's
+    :class:`~asgi_rotator.upstream.aiohttp_transport.AiohttpTransport`, or the one a test passes in).
 
     It talks to the transport directly, not through an ``httpx.AsyncClient``: the gateway needs none of a
     client's cookies, auth flows, redirects or URL merging, and skipping them is a large share of the
@@ -50,6 +51,7 @@ class UpstreamTransport:
         self._timeout = httpx.Timeout(server.read_timeout, connect=server.connect_timeout)
         self._forward = tuple(h.lower() for h in server.forward_headers)
         self._max_body = server.max_upstream_body_bytes
+        self._user_agent = server.user_agent
 
     def build(
         self,
@@ -69,6 +71,7 @@ class UpstreamTransport:
         """
         provider, protocol, model = target.config, target.protocol, target.model
         headers = {
+            "user-agent": self._user_agent,
             "content-type": "application/json",
             "accept": "text/event-stream" if native.stream else "application/json",
             # Compressed answers are decoded if an upstream sends them anyway; asking for none saves the work.
@@ -109,7 +112,7 @@ class UpstreamTransport:
         timeout: float,
     ) -> Any:
         """GET ``native`` (a listing, say) outside any request's budget; a non-2xx answer raises UpstreamError."""
-        headers = {"accept": "application/json", **native.headers, **provider.headers}
+        headers = {"user-agent": self._user_agent, "accept": "application/json", **native.headers, **provider.headers}
         headers.update(auth_headers(provider, protocol, credential.secret))
         request = httpx.Request(
             "GET",
@@ -193,6 +196,10 @@ async def _mapped_errors() -> AsyncIterator[None]:
     """httpx's exceptions as the gateway's, the most specific first (as httpx maps httpcore's)."""
     try:
         yield
+    except httpx.PoolTimeout as exc:
+        # Local congestion, not the upstream's fault: nothing is cooled, and the client may retry shortly.
+        message = f"The gateway has no free upstream connection ({exc}); retry shortly."
+        raise GatewayError("no_credentials", message, retry_after=1) from exc
     except httpx.TimeoutException as exc:
         raise UpstreamError("timeout", f"The upstream did not answer in time ({type(exc).__name__}).") from exc
     except httpx.DecodingError as exc:

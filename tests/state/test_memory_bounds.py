@@ -1,0 +1,57 @@
+"""The memory backend stays bounded: expired entries go without a scan of the store, and past ``max_keys``
+the least recently used go first, never a window or cooldown that admissions keep reading."""
+
+from __future__ import annotations
+
+from asgi_rotator import RotatorASGI
+from asgi_rotator.state import MemoryBackend, backend_from_config
+
+from ..clock import FakeClock
+
+
+def _size(backend: MemoryBackend) -> int:
+    return len(backend._values) + len(backend._hashes) + len(backend._lists)
+
+
+async def test_expired_entries_are_dropped_by_later_writes():
+    clock = FakeClock()
+    backend = MemoryBackend(clock=clock)
+    for i in range(1000):
+        await backend.set(f"conversation:{i}", b"x" * 100, ttl=60)
+        await backend.write_many([("hincr", f"usage:{i}", {"requests": 1}, 60)])
+        await backend.append(f"history:{i}", b"entry", 10, ttl=60)
+    assert _size(backend) == 3000
+    clock.advance(61)
+    await backend.set("after", b"1", ttl=60)
+    assert _size(backend) == 1
+    assert len(backend._expiries) == 1
+
+
+async def test_past_max_keys_the_least_recently_used_go_first():
+    backend = MemoryBackend(max_keys=100)
+    await backend.incr("window:minute", 1, ttl=120)
+    await backend.set("cooldown:key", b"{}", ttl=3600)
+    for i in range(5000):
+        await backend.set(f"response:{i}", b"stored", ttl=86400)
+        if i % 50 == 0:  # what every admission reads stays recent
+            assert await backend.get("window:minute") is not None
+            assert await backend.get("cooldown:key") is not None
+    assert _size(backend) == 100
+    assert await backend.get("response:4999") == b"stored"
+    assert await backend.get("response:0") is None
+    assert await backend.incr("window:minute", 1, ttl=120) == 2
+
+
+async def test_rewrites_do_not_grow_the_expiry_heap_without_bound():
+    backend = MemoryBackend(max_keys=10)
+    for i in range(1000):
+        await backend.set("last_used", str(i).encode(), ttl=3600)
+    assert len(backend._expiries) <= 2 * 10 + 1
+    assert await backend.get("last_used") == b"999"
+
+
+def test_the_config_sets_the_bound():
+    app = RotatorASGI({"providers": {}, "state": {"memory_max_keys": 123}})
+    backend = backend_from_config(app.config.state)
+    assert isinstance(backend, MemoryBackend)
+    assert backend._max_keys == 123
