@@ -89,6 +89,20 @@ async def test_a_configured_proxy_receives_every_upstream_request(upstream):
     assert request["key"] == KEY
 
 
+async def test_proxies_from_the_environment_apply_unless_no_proxy_names_the_host(upstream, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", upstream.url)
+    proxied = gateway("http://provider.invalid/v1")
+    await ask(proxied)
+    await proxied.aclose()
+    assert upstream.requests[-1]["path"] == "http://provider.invalid/v1/chat/completions"
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    direct = gateway(upstream.url + "/v1")
+    await ask(direct)
+    await direct.aclose()
+    assert upstream.requests[-1]["path"] == "/v1/chat/completions"
+
+
 async def test_cookies_set_by_an_upstream_are_never_sent_back(upstream):
     upstream.default = respond(200, GOOD, {"set-cookie": "session=tenant-a; Path=/"})
     app = gateway(upstream.url + "/v1")

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
@@ -31,8 +32,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     A request takes one of ``server.max_connections`` slots for as long as its response is open and waits at
     most ``server.pool_timeout`` for one (``httpx.PoolTimeout``, a local condition, not an upstream timeout).
-    Proxies come from ``server.proxy`` or the environment; no cookies are kept (one tenant's upstream cookies
-    must never reach another's request); answers are passed on undecoded for httpx to decode.
+    Proxies come from ``server.proxy`` or the environment (``HTTP(S)_PROXY`` and ``NO_PROXY``, read once at
+    construction: aiohttp's own ``trust_env`` reads them and ``~/.netrc``, on a thread, for every request);
+    no cookies are kept (one tenant's upstream cookies must never reach another's request); answers are
+    passed on undecoded for httpx to decode.
     """
 
     def __init__(self, server: ServerConfig) -> None:
@@ -40,6 +43,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(server.max_connections)
         self._pool_timeout = server.pool_timeout
+        self._env_proxies = {} if server.proxy else urllib.request.getproxies_environment()
+        self._proxy_for: dict[tuple[str, str], str | None] = {}
 
     def _open_session(self) -> aiohttp.ClientSession:
         server = self._server
@@ -50,7 +55,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=server.proxy is None,
             auto_decompress=False,
             timeout=aiohttp.ClientTimeout(total=None),
         )
@@ -95,7 +99,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=headers.multi_items(),
                 data=data,
                 allow_redirects=False,
-                proxy=self._server.proxy,
+                proxy=self._proxy(request.url),
                 timeout=_timeout(timeout.get("connect"), timeout.get("read")),
                 skip_auto_headers=_NO_AUTO_HEADERS,
             )
@@ -106,6 +110,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
         )
+
+    def _proxy(self, url: httpx.URL) -> str | None:
+        """The proxy for ``url``: the configured one, else the environment's for its scheme unless ``NO_PROXY``
+        names its host (decided once per scheme and host)."""
+        if self._server.proxy or not self._env_proxies:
+            return self._server.proxy
+        origin = (url.scheme, url.host)
+        if origin not in self._proxy_for:
+            bypass = "no" in self._env_proxies and urllib.request.proxy_bypass_environment(url.host, self._env_proxies)
+            self._proxy_for[origin] = None if bypass else self._env_proxies.get(url.scheme)
+        return self._proxy_for[origin]
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
