@@ -118,7 +118,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             return self._server.proxy
         origin = (url.scheme, url.host)
         if origin not in self._proxy_for:
-            bypass = "no" in self._env_proxies and urllib.request.proxy_bypass_environment(url.host, self._env_proxies)
+            bypass = "no" in self._env_proxies and urllib.request.proxy_bypass(url.host)
             self._proxy_for[origin] = None if bypass else self._env_proxies.get(url.scheme)
         return self._proxy_for[origin]
 
