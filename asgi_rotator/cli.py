@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import copy
 import dataclasses
+import gc
 import json
 import os
 import sys
@@ -134,6 +135,9 @@ def _serve(args: argparse.Namespace) -> int:
         app: Any = RotatorASGI(config)
         if args.fake_upstream:
             app = with_fake_upstream(app)
+        # Everything imported and configured by now lives as long as the process: leaving it out of the
+        # collector's scans saves about a tenth of the CPU of each request (docs/performance.md).
+        gc.freeze()
         uvicorn.run(
             app,
             host=args.host,
@@ -178,7 +182,9 @@ def app_from_environment() -> Any:
     """App factory for uvicorn workers: the config file comes from ``ROTATOR_CONFIG``."""
     from .app import RotatorASGI
 
-    return RotatorASGI()
+    app = RotatorASGI()
+    gc.freeze()
+    return app
 
 
 def _login(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import deque
 from typing import Any
@@ -39,6 +40,8 @@ async def _root(request: Any) -> PlainTextResponse:
 
 
 def gateway() -> Starlette:
-    return Starlette(
+    host = Starlette(
         routes=[Route("/", _root), Mount("/llm", app=RotatorASGI(os.environ["BENCH_GATEWAY_CONFIG"]))],
     )
+    gc.freeze()  # what `asgi-rotator serve` does, and docs/performance.md advises hosts to do once set up
+    return host

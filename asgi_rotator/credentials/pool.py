@@ -97,6 +97,9 @@ class CredentialPool:
             self._pools[(scope, name)] = [from_config(name, c, scope, fp_key) for c in entries]
         self._active: dict[str, Lease] = {}
         self._renewer: asyncio.Task[None] | None = None
+        #: A credential's keys for a model, built once: (lease, cooldowns, last used). Bounded, since clients
+        #: choose model names.
+        self._keys_for: dict[tuple[str | None, str, str, str], tuple[str, tuple[str, ...], str]] = {}
 
     def credentials(self, provider: str, scope: str | None = None) -> list[Credential]:
         """The credentials a request of ``scope`` may use for ``provider`` (a scope never sees global ones)."""
@@ -180,14 +183,14 @@ class CredentialPool:
         eligible = [c for c in credentials if c.id not in exclude and (min_tier is None or c.priority <= min_tier)]
         contenders = []
         for credential in eligible:
-            base, group_key = self.cooldowns.credential_keys(credential, model)
+            lease_key, cooldown_keys, last_used_key = self._contender_keys(credential, model)
             contenders.append(
                 Contender(
                     id=credential.id,
-                    lease_key=self._keys.lease(credential),
+                    lease_key=lease_key,
                     max_concurrency=credential.max_concurrency,
-                    cooldown_keys=(base, group_key) if group_key else (base,),
-                    last_used_key=self._keys.last_used(credential),
+                    cooldown_keys=cooldown_keys,
+                    last_used_key=last_used_key,
                     tier=credential.priority,
                     windows=self.windows.windows(credential, model),
                     counters=((self.windows.credential_minute_key(credential), 90.0),),
@@ -230,6 +233,19 @@ class CredentialPool:
         if decision.filled is not None:
             await self._cap_reached(credential, model, decision.filled)
         return lease, None, False
+
+    def _contender_keys(self, credential: Credential, model: str) -> tuple[str, tuple[str, ...], str]:
+        """The lease, cooldown and last-used keys of ``credential`` for ``model``."""
+        cache_key = (credential.scope, credential.provider, credential.id, model)
+        found = self._keys_for.get(cache_key)
+        if found is None:
+            if len(self._keys_for) >= 10_000:
+                self._keys_for.clear()
+            base, group_key = self.cooldowns.credential_keys(credential, model)
+            cooldowns = (base, group_key) if group_key else (base,)
+            found = self._keys.lease(credential), cooldowns, self._keys.last_used(credential)
+            self._keys_for[cache_key] = found
+        return found
 
     async def _cap_reached(self, credential: Credential, model: str, resets_in: float) -> None:
         """The cap's ``cooldown`` mode, once a credential used a window up (rare: one write per window)."""
