@@ -22,10 +22,10 @@ from ..errors import ConfigError
 Fingerprint = Callable[[str], str]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class Overlay:
     """The runtime changes, in the order they apply: removals, then replacements, then credential changes of
-    providers that come from the file."""
+    providers that come from the file. Its ``repr`` names what changed, never a secret."""
 
     version: int = 0
     #: Providers added or replaced, as a config file would hold them.
@@ -39,6 +39,9 @@ class Overlay:
     #: Scopes added or replaced (``api_keys``: client keys of the scope, as ``auth.api_keys`` entries).
     scopes: dict[str, dict[str, Any]] = field(default_factory=dict)
     removed_scopes: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"Overlay(version={self.version}, providers={sorted(self.providers)}, scopes={sorted(self.scopes)})"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Overlay:
@@ -118,7 +121,7 @@ class Overlay:
         found = [i for i, masked in ids.items() if ref in (i, masked)]
         if len(found) != 1:
             problem = "matches several credentials; use its id" if found else "names no credential"
-            raise LookupError(f"'{ref}' {problem} of provider '{provider}'.")
+            raise LookupError(f"The credential given {problem} of provider '{provider}'.")
         gone = found[0]
         new = self._copy()
         lists = [new.providers[provider].get("credentials", [])] if provider in new.providers else []

@@ -19,7 +19,7 @@ from ..config.loader import validate_config
 from ..config.models import RotatorConfig
 from ..credentials.identity import fingerprint
 from ..credentials.sealing import Sealer
-from ..errors import ConfigError, GatewayError, MissingDependency, invalid_request
+from ..errors import BackendError, ConfigError, GatewayError, MissingDependency, invalid_request
 from ..state.base import StateBackend
 from ..state.keys import Keyspace
 from .overlay import Overlay
@@ -79,12 +79,17 @@ class RuntimeConfig:
         start with (the file alone when the stored changes do not apply here, which is logged)."""
         self._store = RuntimeStore(backend, keys, fingerprint=self._fingerprint, sealer=self._sealer, local=self._local)
         config = self._base
-        overlay = await self._store.load()
         try:
-            config = await self._effective(overlay)
-        except (ConfigError, MissingDependency) as exc:
-            logger.error("asgi_rotator: runtime configuration version %d does not apply: %s", overlay.version, exc)
-        self._applied = overlay.version
+            overlay = await self._store.load()
+        except BackendError as exc:
+            logger.warning("asgi_rotator: runtime configuration changes not read yet (%s); the poll retries", exc)
+            self._applied = -1  # no version is -1: the first poll that reaches the backend applies the newest
+        else:
+            try:
+                config = await self._effective(overlay)
+            except (ConfigError, MissingDependency) as exc:
+                logger.error("asgi_rotator: runtime configuration version %d does not apply: %s", overlay.version, exc)
+            self._applied = overlay.version
         self._poller = asyncio.create_task(self._poll(self._base.state.runtime_poll_interval))
         return config
 
