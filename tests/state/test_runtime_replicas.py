@@ -8,6 +8,7 @@ import base64
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,7 +32,7 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 POLL = 0.1
 
 
-def replica(upstream: FakeUpstream, prefix: str, encryption_key: str | None) -> RotatorASGI:
+def replica(upstream: FakeUpstream, prefix: str, encryption_key: str | None, traces: Path | None = None) -> RotatorASGI:
     state: dict[str, Any] = {
         "backend": "redis",
         "url": REDIS_URL,
@@ -41,7 +42,13 @@ def replica(upstream: FakeUpstream, prefix: str, encryption_key: str | None) -> 
     }
     if encryption_key is not None:
         state["encryption_key"] = encryption_key
-    config = {"providers": {}, "auth": {"api_keys": [PROXY_KEY], "admin_keys": [ADMIN_KEY]}, "state": state}
+    config: dict[str, Any] = {
+        "providers": {},
+        "auth": {"api_keys": [PROXY_KEY], "admin_keys": [ADMIN_KEY]},
+        "state": state,
+    }
+    if traces is not None:
+        config["trace"] = {"enabled": True, "dir": str(traces)}
     return RotatorASGI(config, upstream_transport=httpx.ASGITransport(app=upstream))
 
 
@@ -96,15 +103,17 @@ async def prefix() -> AsyncIterator[str]:
     await redis.aclose()
 
 
-async def test_a_provider_added_on_one_replica_serves_on_the_other_sealed(prefix):
+async def test_a_provider_added_on_one_replica_serves_on_the_other_sealed(prefix, tmp_path):
     key = Fernet.generate_key().decode()
     upstream = FakeUpstream()
-    a, b = replica(upstream, prefix, key), replica(upstream, prefix, key)
+    a, b = replica(upstream, prefix, key), replica(upstream, prefix, key, traces=tmp_path)
     await b.startup()
     added = await add_provider(a)
     await asyncio.sleep(POLL * 5)
     client = sdk(b)
-    completion = await client.chat.completions.create(model="rt/m", messages=MESSAGES)
+    # A prompt that quotes the key: B's trace redactor learned it with the change.
+    leaky = [{"role": "user", "content": f"is {RUNTIME_KEY} my key?"}]
+    completion = await client.chat.completions.create(model="rt/m", messages=leaky)
     view = await b.runtime.view()
     stored = await raw_values(prefix)
 
@@ -121,6 +130,8 @@ async def test_a_provider_added_on_one_replica_serves_on_the_other_sealed(prefix
     assert view["applied_version"] == 2 and view["providers"]["rt"]["credentials"][0]["masked"] == "...4242"
     assert b"config:runtime" in stored
     assert_no_secret(stored)
+    traces = [path.read_text() for path in tmp_path.rglob("*.jsonl")]
+    assert traces and "my key?" in "".join(traces) and RUNTIME_KEY not in "".join(traces)
 
 
 async def test_without_an_encryption_key_the_secret_stays_on_the_replica_that_received_it(prefix):
