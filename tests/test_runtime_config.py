@@ -207,10 +207,11 @@ async def test_unknown_names_are_404_and_bodies_obey_the_size_limit(upstream, tr
             await admin.delete("/rotator/config/providers/file/credentials/...zzzz"),
             await admin.post("/rotator/config/providers/ghost/credentials", json={"key": "sk-ghost-1234"}),
         ]
+        wrong_method = await admin.post("/rotator/config/providers/file")
         huge = await admin.put("/rotator/config/providers/big", json={**PROVIDER, "headers": {"x": "y" * 100_000}})
     await app.aclose()
     assert [a.status_code for a in missing] == [404, 404, 404, 404]
-    assert huge.status_code == 413
+    assert huge.status_code == 413 and wrong_method.status_code == 405
 
 
 async def test_requests_in_flight_finish_on_the_configuration_they_started_on(upstream, trace_dir):

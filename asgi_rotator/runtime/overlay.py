@@ -99,7 +99,7 @@ class Overlay:
         """Add one credential (a key string, or ``{key, priority, max_concurrency, rpm, tpm, daily}``)."""
         where = f"providers.{provider}.credentials"
         (added,) = _entries([entry], where)
-        if not isinstance(added.get("key"), str):
+        if not isinstance(added, dict) or not isinstance(added.get("key"), str):
             raise ConfigError(f"{where}: a credential added at runtime needs its key (a string)")
         secret = added["key"].strip()
         if fingerprint(secret) in self._credential_ids(provider, base, fingerprint):
