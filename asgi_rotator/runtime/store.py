@@ -20,8 +20,9 @@ from ..state.base import StateBackend
 from ..state.keys import Keyspace
 from .overlay import Fingerprint, Overlay
 
-#: How long one change may hold the lock (it reads, checks and writes one document).
-LOCK_TTL = 10.0
+#: How long one change may hold the lock: it reads, checks and writes one document, and its check may import
+#: LiteLLM (seconds) for the first provider that uses it.
+LOCK_TTL = 30.0
 #: How long a change waits for another replica's change to finish.
 LOCK_WAIT = 5.0
 

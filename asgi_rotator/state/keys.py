@@ -41,7 +41,7 @@ is ``<scope or ->:<provider>:<credential fingerprint>`` (never a raw key).
                                                              large as the runtime changes
                                                              made (the admin API removes)
     config:version                           value           none                        RuntimeStore
-    config:lock                              lease set (1)   10 s (one change)           RuntimeStore
+    config:lock                              lease set (1)   30 s (one change)           RuntimeStore
 
 ``oauth:<cred>`` holds an OAuth credential's newest tokens encrypted with ``state.encryption_key`` (Fernet);
 it is written only when that key is set. ``<cred>`` of an OAuth file is the fingerprint of its path.
