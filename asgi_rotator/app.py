@@ -20,8 +20,11 @@ from .litellm_loader import load_litellm
 from .pipeline import AdapterRegistry, builtin_adapters, validate_adapters, validate_rules
 from .protocols import builtin_protocols
 from .protocols.registry import ProtocolRegistry
+from .runtime import RuntimeConfig
 from .state import StateBackend
+from .state.keys import Keyspace
 from .types import Message, Receive, Scope, Send
+from .upstream.connections import Connections
 
 
 class RotatorASGI:
@@ -42,6 +45,10 @@ class RotatorASGI:
         pre_request: an async hook run on every request before it is routed: it may inspect or modify the
             body, or deny the request by raising :class:`~asgi_rotator.errors.RequestDenied` (see
             :mod:`asgi_rotator.hooks`).
+
+    Attributes:
+        runtime: add, change and remove providers, scopes and credentials without a restart
+            (:class:`~asgi_rotator.runtime.RuntimeConfig`; the ``/rotator/config`` admin routes call it).
     """
 
     def __init__(
@@ -56,31 +63,16 @@ class RotatorASGI:
         pre_request: PreRequestHook | None = None,
     ) -> None:
         self.config = load_config(config)
+        self.runtime = RuntimeConfig(self.config, start=self.startup, check=self._check_runtime, apply=self._swap)
         self._given = Collaborators(
-            protocols or builtin_protocols(),
-            adapters or builtin_adapters(),
-            backend,
-            upstream_transport,
-            clock,
-            pre_request,
+            protocols or builtin_protocols(), adapters or builtin_adapters(), self.runtime, clock, pre_request
         )
-        for name, provider in self.config.providers.items():
-            if provider.protocol not in self._given.protocols:
-                known = ", ".join(self._given.protocols.names())
-                raise ConfigError(f"providers.{name}.protocol: unknown protocol {provider.protocol!r}; known: {known}")
-            output = provider.default_output_protocol
-            if output is not None and output not in self._given.protocols:
-                known = ", ".join(self._given.protocols.names())
-                raise ConfigError(
-                    f"providers.{name}.default_output_protocol: unknown protocol {output!r}; known: {known}"
-                )
-        validate_adapters(self.config, self._given.adapters)
-        validate_rules(self.config)
-        protocols_used = {self._given.protocols.get(p.protocol) for p in self.config.providers.values()}
-        if any(protocol.upstream == "litellm" for protocol in protocols_used):
-            # Imported here, at construction, so no request ever waits for it (and it is missing loudly, now).
-            load_litellm()
+        self._backend, self._upstream_transport = backend, upstream_transport
+        self._check(self.config)
+        # Imported here, at construction, so no request ever waits for it (and it is missing loudly, now).
+        self._load_litellm(self.config)
         self._gateway: Gateway | None = None
+        self._connections: Connections | None = None
         self._starting: asyncio.Lock | None = None
         self._client = InProcessClient(self)
 
@@ -88,20 +80,67 @@ class RotatorASGI:
         return f"RotatorASGI(providers={sorted(self.config.providers)!r})"
 
     async def startup(self) -> Gateway:
-        """Start the gateway now (idempotent); lazy start and lifespan both come here."""
+        """Start the gateway now (idempotent); lazy start and lifespan both come here. The runtime
+        configuration changes in the state backend apply from the start."""
         if self._gateway is None:
             if self._starting is None:
                 self._starting = asyncio.Lock()
             async with self._starting:
                 if self._gateway is None:
-                    self._gateway = Gateway(self.config, self._given)
+                    connections = Connections(
+                        self.config, backend=self._backend, http=self._upstream_transport, clock=self._given.clock
+                    )
+                    config = await self.runtime.attach(connections.backend, Keyspace(self.config.state.prefix))
+                    self._connections = connections
+                    self._gateway = Gateway(config, self._given, connections)
         return self._gateway
 
     async def shutdown(self) -> None:
         """Close upstream connections and the state backend."""
-        gateway, self._gateway = self._gateway, None
+        gateway, connections, self._gateway, self._connections = self._gateway, self._connections, None, None
+        await self.runtime.detach()
         if gateway is not None:
             await gateway.aclose()
+        if connections is not None:
+            await connections.aclose()
+
+    async def _swap(self, config: RotatorConfig) -> None:
+        """Serve ``config`` from now on: new requests go to a new gateway, those in flight finish on the old."""
+        old = self._gateway
+        if old is None or self._connections is None:
+            return
+        self._gateway = Gateway(config, self._given, self._connections)
+        await old.retire()
+
+    def _check(self, config: RotatorConfig) -> None:
+        """What validation alone cannot know: this app's protocols and adapters.
+
+        Raises:
+            ConfigError: naming the field.
+        """
+        protocols = self._given.protocols
+        for name, provider in config.providers.items():
+            if provider.protocol not in protocols:
+                known = ", ".join(protocols.names())
+                raise ConfigError(f"providers.{name}.protocol: unknown protocol {provider.protocol!r}; known: {known}")
+            output = provider.default_output_protocol
+            if output is not None and output not in protocols:
+                known = ", ".join(protocols.names())
+                raise ConfigError(
+                    f"providers.{name}.default_output_protocol: unknown protocol {output!r}; known: {known}"
+                )
+        validate_adapters(config, self._given.adapters)
+        validate_rules(config)
+
+    def _load_litellm(self, config: RotatorConfig) -> None:
+        """Import LiteLLM when a provider goes through it (MissingDependency, naming the extra, without it)."""
+        if any(self._given.protocols.get(p.protocol).upstream == "litellm" for p in config.providers.values()):
+            load_litellm()
+
+    async def _check_runtime(self, config: RotatorConfig) -> None:
+        """:meth:`_check` for a runtime change; LiteLLM, if it is new, is imported off the event loop."""
+        self._check(config)
+        await asyncio.to_thread(self._load_litellm, config)
 
     # -- the Python API: the same pipeline as HTTP, without a server ---------------------------------------
 

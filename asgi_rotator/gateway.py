@@ -13,8 +13,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import httpx
-
 from . import _json
 from .caller import IN_PROCESS_CALLER
 from .config.models import RotatorConfig
@@ -27,33 +25,32 @@ from .endpoints.models import ModelListing
 from .endpoints.output_protocol import requested_output
 from .endpoints.passthrough import Passthrough
 from .endpoints.responses_ws import ResponsesWebSocket
+from .endpoints.runtime_config import RuntimeConfigRoutes
 from .endpoints.stored_responses import StoredResponses
 from .errors import BackendError, ClientDisconnected, GatewayError
 from .hooks import PreRequestHook
 from .http.asgi import encode_headers, relative_path, request_headers, send_bytes
 from .http.auth import ClientAuth, scrub_query_key
 from .http.routes import Route, match, protocol_for_path
-from .litellm_loader import loaded_litellm
 from .pipeline import AdapterRegistry, FieldCache
 from .planner import Planner
 from .protocols.base import WireProtocol
 from .protocols.registry import ProtocolRegistry
 from .responses_api.service import ResponsesService
 from .responses_api.store import ResponseStore
+from .runtime import RuntimeConfig
 from .sessions import SessionTracker
-from .state import StateBackend, backend_from_config
 from .state.keys import Keyspace
 from .tracing import SCOPE_REQUEST_ID, RequestTrace, TraceWriter, TracingMiddleware, current_trace
 from .tracing.observation import Observation, RequestObserver
 from .tracing.otel import Telemetry
 from .tracing.request_log import RequestLog
 from .types import Message, Receive, Scope, Send
-from .upstream.aiohttp_transport import AiohttpTransport
+from .upstream.connections import Connections
 from .upstream.discovery import ModelDiscovery
 from .upstream.embedding_batcher import EmbeddingBatcher
 from .upstream.embeddings import EmbeddingCalls
 from .upstream.executor import Executor
-from .upstream.litellm_transport import LiteLLMTransport
 from .upstream.oauth import OAuthCredentials
 from .upstream.passthrough import PassthroughCalls
 from .upstream.token_endpoint import TokenEndpoint
@@ -66,31 +63,34 @@ logger = logging.getLogger("asgi_rotator")
 
 @dataclass(frozen=True, slots=True)
 class Collaborators:
-    """What the composition root takes from outside: the app's registries and the test seams."""
+    """What the composition root takes from outside: the app's registries, its runtime configuration and the
+    test seams."""
 
     protocols: ProtocolRegistry
     adapters: AdapterRegistry
-    backend: StateBackend | None = None
-    upstream_transport: httpx.AsyncBaseTransport | None = None
+    runtime: RuntimeConfig
     clock: Callable[[], float] = time.time
     #: The host app's hook, run on every request's body before it is routed.
     pre_request: PreRequestHook | None = None
 
 
 class Gateway:
-    """Everything one app instance runs on. Built at startup, closed at shutdown.
+    """Everything one configuration runs on. Built at startup and for each runtime configuration change, which
+    retires the previous one: a retired gateway finishes the requests it has, then closes.
 
     Args:
         config: the validated configuration.
-        given: the registries, and the backend, upstream transport and clock when the caller brings its own.
+        given: the registries, the runtime configuration, and the clock when the caller brings its own.
+        connections: the state backend and upstream transports, shared by every gateway of the app and closed
+            by the app, not here.
     """
 
-    def __init__(self, config: RotatorConfig, given: Collaborators) -> None:
+    def __init__(self, config: RotatorConfig, given: Collaborators, connections: Connections) -> None:
         clock = given.clock
         keys = Keyspace(config.state.prefix)
-        backend = given.backend or backend_from_config(config.state, clock=clock)
-        http_transport = given.upstream_transport or AiohttpTransport(config.server)
-        upstream = UpstreamTransport(http_transport, config.server, litellm=_litellm_transport(config, given.protocols))
+        backend, http_transport = connections.backend, connections.http
+        litellm = connections.litellm(config, given.protocols)
+        upstream = UpstreamTransport(http_transport, config.server, litellm=litellm)
         responses_protocol = given.protocols.get("openai_responses")
         pool = CredentialPool(config, backend, keys, clock=clock)
         store = ResponseStore(backend, keys, config.responses)
@@ -160,6 +160,7 @@ class Gateway:
             tracer=tracer,
             recent=recent,
         )
+        runtime = RuntimeConfigRoutes(given.runtime)
         #: The route table: each route's endpoint name to the callable that serves it.
         self._endpoints: dict[str, Endpoint] = {
             "generate": generation.generate,
@@ -181,33 +182,57 @@ class Gateway:
             "trace": admin.trace,
             "requests": admin.requests,
             "dashboard": dashboard_page,
+            "config_show": runtime.show,
+            "config_reset": runtime.reset,
+            "config_provider_put": runtime.put_provider,
+            "config_provider_delete": runtime.remove_provider,
+            "config_credential_add": runtime.add_credential,
+            "config_credential_delete": runtime.remove_credential,
+            "config_scope_put": runtime.put_scope,
+            "config_scope_delete": runtime.remove_scope,
         }
         self._websocket = ResponsesWebSocket(self._auth, generation, responses_protocol, tracer, hook=given.pre_request)
         self._closers: list[Callable[[], Awaitable[None]]] = [
             discovery.aclose,
             pool.aclose,
-            upstream.aclose,
             self._observer.flush,
             recent.flush,
-            backend.aclose,
         ]
+        self._in_flight = 0
+        self._retired = False
         #: Request ids in and out, and the client-side trace passes around an observed dispatch.
         self._traced = TracingMiddleware(self._observed, writer=tracer)
 
     async def aclose(self) -> None:
-        """Stop background discovery, close the pool's lease renewer and the upstream connections, finish
-        writing request summaries, and close the state backend."""
-        for close in self._closers:
+        """Stop background discovery, close the pool's lease renewer and finish writing request summaries
+        (the connections stay open for the app's other gateways)."""
+        closers, self._closers = self._closers, []
+        for close in closers:
             await close()
+
+    async def retire(self) -> None:
+        """Take no more requests (the app sends them to a newer gateway) and close once the last one ends."""
+        self._retired = True
+        if not self._in_flight:
+            await self.aclose()
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         """HTTP requests. The gateway's own ``/rotator/*`` routes and the mount root's probe are neither traced
         nor observed: a dashboard polls them every few seconds, and they would bury the requests that matter."""
-        path = relative_path(scope)
-        if path.startswith("/rotator") or path in ("", "/"):
-            await self._dispatch(scope, receive, send)
-        else:
-            await self._traced(scope, receive, send)
+        self._in_flight += 1
+        try:
+            path = relative_path(scope)
+            if path.startswith("/rotator") or path in ("", "/"):
+                await self._dispatch(scope, receive, send)
+            else:
+                await self._traced(scope, receive, send)
+        finally:
+            await self._done()
+
+    async def _done(self) -> None:
+        self._in_flight -= 1
+        if self._retired and not self._in_flight:
+            await self.aclose()
 
     async def _observed(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch with the request's observation: its span ends before the answer's last byte is sent, and its
@@ -232,11 +257,15 @@ class Gateway:
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """WebSocket requests: the Responses API at ``/v1/responses``; any other path is refused."""
         path = relative_path(scope)
-        if path.rstrip("/") == "/v1/responses":
-            await self._websocket(scope, receive, send)
+        if path.rstrip("/") != "/v1/responses":
+            await receive()
+            await send({"type": "websocket.close", "code": 1008, "reason": f"no WebSocket route at {path}"})
             return
-        await receive()
-        await send({"type": "websocket.close", "code": 1008, "reason": f"no WebSocket route at {path}"})
+        self._in_flight += 1
+        try:
+            await self._websocket(scope, receive, send)
+        finally:
+            await self._done()
 
     async def _dispatch(
         self, scope: Scope, receive: Receive, send: Send, observation: Observation | None = None
@@ -329,14 +358,6 @@ class Gateway:
 async def _empty(request: Request, send: Send) -> None:
     """The mount root: 200 with no data, for clients that probe the base URL before using it."""
     await send_bytes(send, 200, b"", [])
-
-
-def _litellm_transport(config: RotatorConfig, protocols: ProtocolRegistry) -> LiteLLMTransport | None:
-    """The in-process LiteLLM upstream, when a provider goes through LiteLLM (the app loaded it at construction)."""
-    module = loaded_litellm()
-    if module is None or not any(protocols.get(p.protocol).upstream == "litellm" for p in config.providers.values()):
-        return None
-    return LiteLLMTransport(module)
 
 
 def _secrets(config: RotatorConfig) -> list[str]:

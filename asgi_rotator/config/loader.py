@@ -45,6 +45,15 @@ def load_config(source: RotatorConfig | Mapping[str, Any] | str | os.PathLike[st
         raw = _read_file(Path(source))
     raw = _interpolate(raw, env, "")
     _add_environment(raw, env, from_env=source is None)
+    return validate_config(raw)
+
+
+def validate_config(raw: Mapping[str, Any]) -> RotatorConfig:
+    """``raw`` (already interpolated, as a file would hold it) validated as a :class:`RotatorConfig`.
+
+    Raises:
+        ConfigError: the configuration is invalid; the message names the field and never echoes a secret.
+    """
     try:
         return RotatorConfig.model_validate(raw)
     except ValidationError as exc:

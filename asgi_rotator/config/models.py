@@ -615,8 +615,15 @@ class StateConfig(_Model):
     )
     encryption_key: SecretStr | None = Field(
         None,
-        description="Fernet key (cryptography) that shares refreshed OAuth tokens between replicas, encrypted; "
-        "without it each replica keeps its own (they still meet in a shared credential file).",
+        description="Fernet key (cryptography) that shares refreshed OAuth tokens and credentials added at runtime "
+        "between replicas, encrypted; without it each replica keeps its own (OAuth replicas still meet in a shared "
+        "credential file; a runtime credential serves only the replica that received it).",
+    )
+    runtime_poll_interval: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds between checks for runtime configuration changes other replicas made (one small "
+        "read each).",
     )
     on_error: Literal["degrade", "fail"] = Field(
         "degrade", description="When Redis fails: serve on per-replica memory state, or answer 503."

@@ -29,6 +29,8 @@ class Route:
     public: bool = False
     #: A passthrough route's path under the provider's base URL.
     upstream_path: str | None = None
+    #: The credential a ``/rotator/config/providers/{item_id}/credentials/{ref}`` route names.
+    ref: str | None = None
 
 
 _STATIC: dict[str, tuple[str, str, str]] = {
@@ -131,6 +133,8 @@ def match(method: str, path: str) -> Route:
             )
         if response_id and tail == "input_items":
             return _check(method, "GET", Route("response_input_items", "openai_responses", item_id=response_id), path)
+    if path == "/rotator/config" or path.startswith("/rotator/config/"):
+        return _config_route(method, path)
     if path.startswith("/rotator/traces/") and path.count("/") == 3:
         return _check(method, "GET", Route("trace", "openai_chat", item_id=path.rsplit("/", 1)[1]), path)
     for prefix in ("/v1beta/models/", "/v1/models/"):
@@ -143,6 +147,33 @@ def match(method: str, path: str) -> Route:
             protocol = "gemini" if prefix == "/v1beta/models/" else "openai_chat"
             return _check(method, "GET", Route("model", protocol, model=path[len(prefix) :]), path)
     raise GatewayError("not_found", f"No route for {method} {path}.")
+
+
+def _config_route(method: str, path: str) -> Route:
+    """The runtime configuration routes; a provider name holds no ``/``, a credential's masked form may."""
+    if path == "/rotator/config":
+        return _pick(method, {"GET": "config_show", "DELETE": "config_reset"}, path)
+    kind, _, rest = path.removeprefix("/rotator/config/").partition("/")
+    name, _, tail = rest.partition("/")
+    if kind == "scopes" and rest:
+        return _pick(method, {"PUT": "config_scope_put", "DELETE": "config_scope_delete"}, path, item_id=rest)
+    if kind == "providers" and name:
+        if not tail:
+            return _pick(method, {"PUT": "config_provider_put", "DELETE": "config_provider_delete"}, path, item_id=name)
+        if tail == "credentials":
+            return _pick(method, {"POST": "config_credential_add"}, path, item_id=name)
+        ref = tail.removeprefix("credentials/")
+        if ref != tail and ref:
+            return _pick(method, {"DELETE": "config_credential_delete"}, path, item_id=name, ref=ref)
+    raise GatewayError("not_found", f"No route for {method} {path}.")
+
+
+def _pick(
+    method: str, endpoints: dict[str, str], path: str, *, item_id: str | None = None, ref: str | None = None
+) -> Route:
+    if method not in endpoints:
+        raise _not_allowed(method, path, "openai_chat")
+    return Route(endpoints[method], "openai_chat", item_id=item_id, ref=ref)
 
 
 def _check(method: str, allowed: str, route: Route, path: str) -> Route:

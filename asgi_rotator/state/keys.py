@@ -37,9 +37,19 @@ is ``<scope or ->:<provider>:<credential fingerprint>`` (never a raw key).
     oauthlock:<cred>                         lease set (1)   45 s (one renewal)          OAuthCredentials
     oauth:<cred>                             value           30 days                     OAuthCredentials
     reqs:<scope>                             list (recent_requests.size)  recent_requests.ttl  RecentRequests
+    config:runtime                           value (JSON)    none: one document, as      RuntimeStore
+                                                             large as the runtime changes
+                                                             made (the admin API removes)
+    config:version                           value           none                        RuntimeStore
+    config:lock                              lease set (1)   30 s (one change)           RuntimeStore
 
 ``oauth:<cred>`` holds an OAuth credential's newest tokens encrypted with ``state.encryption_key`` (Fernet);
 it is written only when that key is set. ``<cred>`` of an OAuth file is the fingerprint of its path.
+
+``config:runtime`` holds the providers, scopes and credentials added, changed or removed at runtime
+(:mod:`asgi_rotator.runtime`); a secret in it is only a fingerprint, the secrets themselves ride in one field
+encrypted with ``state.encryption_key``, or not at all without it. ``config:version`` is the document's
+version, which replicas poll every ``state.runtime_poll_interval`` seconds.
 """
 
 from __future__ import annotations
@@ -196,6 +206,20 @@ class Keyspace:
     def recent_requests(self, scope: str | None) -> str:
         """The summaries of a scope's most recent requests (``-`` for global), newest last."""
         return f"{self.prefix}reqs:{_scope(scope)}"
+
+    # -- runtime configuration -----------------------------------------------------------------------------
+
+    def runtime_config(self) -> str:
+        """The runtime changes over the configuration file, one JSON document."""
+        return f"{self.prefix}config:runtime"
+
+    def runtime_version(self) -> str:
+        """The version of the runtime changes (what replicas poll)."""
+        return f"{self.prefix}config:version"
+
+    def runtime_lock(self) -> str:
+        """The lock one runtime change holds while it reads, checks and writes (a lease set of limit 1)."""
+        return f"{self.prefix}config:lock"
 
     # -- catalogue ---------------------------------------------------------------------------------------
 

@@ -185,12 +185,6 @@ class UpstreamTransport:
                 raise UpstreamError("upstream_invalid", f"The upstream's answer is larger than {self._max_body} bytes.")
         return bytes(body)
 
-    async def aclose(self) -> None:
-        """Close the transport's connection pool (and LiteLLM's, when it serves providers)."""
-        await self._transport.aclose()
-        if self._litellm is not None:
-            await self._litellm.aclose()
-
 
 @contextlib.asynccontextmanager
 async def _mapped_errors() -> AsyncIterator[None]:

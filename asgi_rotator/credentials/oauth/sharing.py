@@ -1,17 +1,15 @@
 """Refreshed OAuth tokens shared between replicas through the state backend, encrypted.
 
-Raw secrets never reach the state backend in clear (DESIGN section 5); with ``state.encryption_key`` (a
-Fernet key from ``cryptography``) each refresh is published encrypted, so every replica uses the newest
-rotating refresh token. Without the key nothing is shared this way: replicas still meet in a credential file
-they share on disk.
+With ``state.encryption_key`` each refresh is published sealed (:mod:`asgi_rotator.credentials.sealing`), so
+every replica uses the newest rotating refresh token. Without the key nothing is shared this way: replicas
+still meet in a credential file they share on disk.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from ...errors import MissingDependency
+from ..sealing import Sealer
 from .tokens import OAuthTokens
 
 
@@ -22,14 +20,10 @@ class TokenSealer:
         key: a Fernet key (``cryptography.fernet.Fernet.generate_key()``); the same on every replica.
     """
 
-    __slots__ = ("_fernet",)
+    __slots__ = ("_sealer",)
 
     def __init__(self, key: str) -> None:
-        try:
-            from cryptography.fernet import Fernet
-        except ImportError:  # pragma: no cover - cryptography is a dependency of the oauth extra
-            raise MissingDependency("cryptography", extra="oauth") from None
-        self._fernet = Fernet(key.encode())
+        self._sealer = Sealer(key)
 
     def seal(self, tokens: OAuthTokens) -> bytes:
         """``tokens`` encrypted and authenticated."""
@@ -42,16 +36,13 @@ class TokenSealer:
             "fields": tokens.fields,
             "last_refresh": tokens.last_refresh,
         }
-        return self._fernet.encrypt(json.dumps(plain).encode())
+        return self._sealer.seal(plain)
 
     def open(self, sealed: bytes, base: OAuthTokens) -> OAuthTokens | None:
         """The tokens another replica published, over ``base`` (for what is not shared); None when the
         blob does not decrypt with this key (a replica with another key)."""
-        from cryptography.fernet import InvalidToken
-
-        try:
-            plain = json.loads(self._fernet.decrypt(sealed))
-        except (InvalidToken, ValueError):
+        plain = self._sealer.open(sealed)
+        if not isinstance(plain, dict):
             return None
         return OAuthTokens(
             access_token=plain["access_token"],
