@@ -128,32 +128,33 @@ async def send_event_stream(
                 await start()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def beat() -> None:
-        assert heartbeat_interval is not None
+    async def watch() -> None:
+        """Wait for the client to leave, sending a heartbeat whenever the stream has been silent for
+        ``heartbeat_interval`` (one task per stream does both)."""
         while True:
-            await asyncio.sleep(max(heartbeat_interval - (time.monotonic() - last_sent), 0.01))
-            if time.monotonic() - last_sent >= heartbeat_interval:
+            silence = None if not heartbeat_interval else heartbeat_interval - (time.monotonic() - last_sent)
+            if silence is not None and silence <= 0:
                 async with lock:
                     if not started:
                         await start()
                     await write(formatter.heartbeat)
                 if on_heartbeat is not None:
                     on_heartbeat()
-
-    async def watch() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
+                continue
+            try:
+                async with asyncio.timeout(silence):
+                    message = await receive()
+            except TimeoutError:
+                continue
+            if message["type"] == "http.disconnect":
+                return
 
     producer = asyncio.ensure_future(pump())
     watcher = asyncio.ensure_future(watch())
-    helpers = [watcher]
-    if heartbeat_interval:
-        helpers.append(asyncio.ensure_future(beat()))
     try:
         await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in helpers:
-            task.cancel()
+        watcher.cancel()
         if not producer.done():
             outcome.status = "disconnected"
             producer.cancel()
@@ -163,9 +164,8 @@ async def send_event_stream(
             outcome.status = "disconnected"
         except asyncio.CancelledError:
             pass
-        for task in helpers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
         with contextlib.suppress(Exception):
             await events.aclose()  # type: ignore[attr-defined]
     return outcome
