@@ -13,6 +13,7 @@ from starlette.routing import Mount, Route
 from asgi_rotator import RotatorASGI
 from asgi_rotator.testing import FakeUpstream, Reply
 
+from .redis_servers import RedisCluster, Valkey
 from .servers import LoopbackServer, Swappable
 
 PROXY_KEY = "proxy-test-key-0001"
@@ -109,3 +110,25 @@ def gateway(_gateway_server: tuple[Swappable, str], fake: FakeUpstream, trace_di
 def openai_provider(*keys: str, **extra: Any) -> dict[str, Any]:
     """A provider block for the fake upstream's OpenAI Chat endpoint."""
     return {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": list(keys), **extra}
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A private 3-master Redis Cluster for the session (see tests/redis_servers.py)."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Valkey]:
+    """A private valkey-server for the session."""
+    server = Valkey(tmp_path_factory.mktemp("valkey"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
