@@ -122,6 +122,11 @@ async def test_append_ttl_restarts_with_every_append(backend, key):
 
 
 @pytest.mark.redis
+def test_the_valkey_backend_runs_valkey(valkey):
+    assert valkey.info("valkey_version").startswith("9.")  # the [valkey] params above run on this server
+
+
+@pytest.mark.redis
 async def test_redis_connection_errors_become_backend_errors():
     from asgi_rotator.state.redis import RedisBackend
 
