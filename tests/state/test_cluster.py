@@ -107,8 +107,15 @@ def test_a_cluster_url_gets_a_hash_tag_prefix_and_refuses_one_without():
     assert load_config({"state": {"backend": "redis", "url": "redis://h:6379/0"}}).state.prefix == "rotator:"
 
 
-def test_a_cluster_url_names_nodes_and_no_database():
+def test_a_cluster_url_names_nodes_credentials_tls_and_no_database():
+    from redis.asyncio.connection import SSLConnection
+
     from asgi_rotator.state.redis_connect import client_from_url
 
+    client = client_from_url("rediss+cluster://user:p%40ss@127.0.0.1:7001,127.0.0.1:7002/?ssl_cert_reqs=none")
+    options = client.connection_kwargs
+    assert options["connection_class"] is SSLConnection and options["ssl_cert_reqs"] == "none"
+    assert (options["username"], options["password"]) == ("user", "p@ss")
+    assert sorted(node.name for node in client.startup_nodes) == ["127.0.0.1:7001", "127.0.0.1:7002"]
     with pytest.raises(ConfigError, match="no database"):
         client_from_url("redis+cluster://127.0.0.1:7001/3")
