@@ -64,7 +64,7 @@ class RedisBackend:
         self._down_since: float | None = None
         #: Lease releases owed to Redis since an admission timed out (sent before the next call's command).
         self._owed: list[WriteOp] = []
-        scripts = (
+        texts = (
             lua.WRITE,
             lua.INCR,
             lua.EXTEND,
@@ -75,7 +75,7 @@ class RedisBackend:
             lua.CYCLE,
             lua.COUNT,
         )
-        self._scripts: list[AsyncScript] = [client.register_script(text) for text in (*scripts, redis_admission.SCRIPT)]
+        self._scripts: list[AsyncScript] = [client.register_script(text) for text in (*texts, redis_admission.SCRIPT)]
         (self._write, self._incr, self._extend, self._counters, self._follow) = self._scripts[:5]
         (self._acquire, self._renew, self._cycle, self._count, self._admit) = self._scripts[5:]
 
@@ -114,9 +114,9 @@ class RedisBackend:
     async def _run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
         """``script`` in one round trip.
 
-        It goes by bare EVALSHA: redis-py's script objects would ask SCRIPT EXISTS first. A script the server
-        does not know (after a restart or SCRIPT FLUSH, or on a cluster node that never saw it) did not run,
-        so every script is loaded (on every primary of a cluster) and this one runs again. Lease releases owed
+        It goes by bare EVALSHA. A script the server does not know (after a restart or SCRIPT FLUSH, or on a
+        cluster node that never saw it) did not run, so every script is loaded at once (on every primary of a
+        cluster) and this one runs again. Lease releases owed
         since an admission timed out go first, once a call got through since the stall (the timed-out script
         has run by then, not after).
         """

@@ -31,7 +31,6 @@ from ..errors import ConfigError
 
 _SENTINEL_PORT = 26379
 _REDIS_PORT = 6379
-CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 
 #: What the backend talks to: one server's client or a cluster's.
 Client = aioredis.Redis | RedisCluster
@@ -54,7 +53,7 @@ def client_from_url(url: str) -> Client:
     scheme = url.partition("://")[0]
     if scheme in ("redis+sentinel", "rediss+sentinel"):
         return _sentinel_client(url, tls=scheme == "rediss+sentinel")
-    if scheme in CLUSTER_SCHEMES:
+    if scheme in ("redis+cluster", "rediss+cluster"):
         return _cluster_client(url, tls=scheme == "rediss+cluster")
     if scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(
