@@ -297,9 +297,10 @@ def redis_db(url: str) -> Iterator[Any]:
 def redis_traffic(url: str, run: Any) -> dict[str, Any]:
     """Redis commands on the bench db while ``run()`` drives requests, seen through MONITOR.
 
-    Returns commands per request by name (client ones and those run inside Lua scripts), and an estimate of
-    round trips per request: client commands, with a MULTI...EXEC block counted once. (A non-transactional
-    pipeline is one round trip too; MONITOR cannot show that, so this is an upper bound.)
+    Returns commands per request by name (client ones and those run inside Lua scripts), and round trips per
+    request: client commands, with a MULTI...EXEC block counted once. (The Redis backend sends one command
+    per round trip; a pipeline would look like several commands here, so for other clients this is an upper
+    bound. tests/state/test_round_trips.py checks the count against INFO's socket reads.)
     """
     import redis
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from starlette.routing import Mount, Route
 from asgi_rotator import RotatorASGI
 from asgi_rotator.testing import FakeUpstream, Reply
 
+from .redis_servers import RedisCluster, Server, binary, valkey_binary
 from .servers import LoopbackServer, Swappable
 
 PROXY_KEY = "proxy-test-key-0001"
@@ -109,3 +111,36 @@ def gateway(_gateway_server: tuple[Swappable, str], fake: FakeUpstream, trace_di
 def openai_provider(*keys: str, **extra: Any) -> dict[str, Any]:
     """A provider block for the fake upstream's OpenAI Chat endpoint."""
     return {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": list(keys), **extra}
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A private 3-master Redis Cluster for the session (see tests/redis_servers.py)."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A private valkey-server for the session."""
+    server = Server(tmp_path_factory.mktemp("valkey"), valkey_binary())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def private_redis_server(tmp_path: Path) -> Iterator[Server]:
+    """A redis-server of the test's own, whose every command the test may count."""
+    server = Server(tmp_path, binary("redis-server"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -602,7 +602,11 @@ class StateConfig(_Model):
 
     backend: Literal["memory", "redis"] = Field("memory", description="memory (one process) or redis (replicas).")
     url: str | None = Field(None, description="Redis URL, for backend: redis.")
-    prefix: str = Field("rotator:", description="Prefix of every state key.")
+    prefix: str = Field(
+        "rotator:",
+        description="Prefix of every state key. With a redis+cluster url it holds a hash tag ('{rotator}:' "
+        "there by default), which puts every key of the gateway in one hash slot.",
+    )
     fingerprint_key: SecretStr | None = Field(
         None, description="HMAC key for credential fingerprints; set the same value on every replica."
     )
@@ -631,6 +635,21 @@ class StateConfig(_Model):
     retry_after: float = Field(
         5.0, gt=0, description="With on_error: degrade, seconds on local state before Redis is tried again."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cluster_prefix(cls, data: Any) -> Any:
+        """A Redis Cluster runs a script only on keys of one slot: every key shares the prefix's hash tag."""
+        if not isinstance(data, dict) or not str(data.get("url") or "").split("://")[0].endswith("+cluster"):
+            return data
+        prefix = str(data.get("prefix", "{rotator}:"))
+        opening = prefix.find("{")
+        if opening < 0 or prefix.find("}", opening + 1) < opening + 2:
+            raise ValueError(
+                f"prefix {prefix!r} has no hash tag; a Redis Cluster needs one so that every key shares a slot, "
+                "e.g. '{rotator}:'"
+            )
+        return {**data, "prefix": prefix}
 
 
 class EmbeddingsConfig(_Model):

@@ -21,7 +21,11 @@ __all__ = ["StateBackend", "WriteOp"]
 
 @runtime_checkable
 class StateBackend(Protocol):
-    """Shared, atomic state operations. Keys are plain strings; the gateway namespaces them."""
+    """Shared, atomic state operations. Keys are plain strings; the gateway namespaces them.
+
+    The keys of one call share one Redis Cluster hash slot (the gateway's do: :mod:`.keys`), so a backend
+    can run every call as one command on one node.
+    """
 
     async def get(self, key: str) -> bytes | None:
         """The value at ``key``, or None when absent or expired."""
@@ -55,13 +59,8 @@ class StateBackend(Protocol):
         The record expires at its deadline.
         """
 
-    async def acquire_lease(
-        self, key: str, holder: str, limit: int | None, ttl: float, *, then: Sequence[WriteOp] = ()
-    ) -> bool:
-        """Take a slot in the lease set at ``key`` unless ``limit`` live leases are held; leases expire.
-
-        ``then`` are writes applied only when the slot was taken (in the same round trip when the backend can).
-        """
+    async def acquire_lease(self, key: str, holder: str, limit: int | None, ttl: float) -> bool:
+        """Take a slot in the lease set at ``key`` unless ``limit`` live leases are held; leases expire."""
 
     async def admit(self, admission: Admission) -> Admitted:
         """Decide and count one admission atomically (see :mod:`.admission`): the target's cooldowns, the

@@ -174,11 +174,9 @@ class DegradingBackend:
             replay=lambda b: b.extend_deadline(key, until, payload),
         )
 
-    async def acquire_lease(
-        self, key: str, holder: str, limit: int | None, ttl: float, *, then: Sequence[WriteOp] = ()
-    ) -> bool:
+    async def acquire_lease(self, key: str, holder: str, limit: int | None, ttl: float) -> bool:
         on_primary = not self.degraded
-        taken = await self._run(lambda b: b.acquire_lease(key, holder, limit, ttl, then=then), then)
+        taken = await self._run(lambda b: b.acquire_lease(key, holder, limit, ttl))
         if taken and (not on_primary or self.degraded):
             self._local_holders.add(holder)
         return taken
@@ -213,9 +211,7 @@ class DegradingBackend:
         return await self._run(lambda b: b.count_leases(keys))
 
     async def append(self, key: str, value: bytes, max_len: int, ttl: float | None = None) -> None:
-        await self._run(
-            lambda b: b.append(key, value, max_len, ttl), replay=lambda b: b.append(key, value, max_len, ttl)
-        )
+        await self._run(lambda b: b.append(key, value, max_len, ttl), [("append", key, value, ttl, max_len)])
 
     async def list(self, key: str) -> list[bytes]:
         return await self._run(lambda b: b.list(key))

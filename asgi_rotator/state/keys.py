@@ -4,6 +4,10 @@ Keys are ``<state.prefix><family>:<parts...>``; a part that a client can choose 
 scope, a usage dimension's name) is escaped so that it stays one ``:``-separated segment. ``<cred>`` below
 is ``<scope or ->:<provider>:<credential fingerprint>`` (never a raw key).
 
+On a Redis Cluster the prefix holds a hash tag (``{rotator}:``): only a key's first ``{...}`` decides its
+slot, so every key below shares one slot, and any script may touch any of them together, including the keys
+the admission and lineage scripts build from what they read.
+
     key                                      type            TTL                         written by
     cool:<cred>                              deadline        until the cooldown ends     CooldownBook
     cool:<cred>:g:<group>                    deadline        until the cooldown ends     CooldownBook

@@ -115,6 +115,8 @@ class MemoryBackend:
                 self._leases.get(op[1], {}).pop(op[2], None)
             elif op[0] == "delete":
                 await self.delete(op[1])
+            elif op[0] == "append":
+                await self.append(op[1], op[2], op[4], op[3])
             else:
                 self._hincr(op[1], op[2], op[3])
 
@@ -169,9 +171,7 @@ class MemoryBackend:
         self._wrote(0, key, until)
         return until, payload
 
-    async def acquire_lease(
-        self, key: str, holder: str, limit: int | None, ttl: float, *, then: Sequence[WriteOp] = ()
-    ) -> bool:
+    async def acquire_lease(self, key: str, holder: str, limit: int | None, ttl: float) -> bool:
         now = self._clock()
         holders = self._leases.setdefault(key, {})
         for stale in [h for h, exp in holders.items() if exp <= now]:
@@ -179,8 +179,6 @@ class MemoryBackend:
         if limit is not None and len(holders) >= limit and holder not in holders:
             return False
         holders[holder] = now + ttl
-        if then:
-            await self.write_many(list(then))
         return True
 
     async def admit(self, admission: Admission) -> Admitted:

@@ -1,8 +1,9 @@
-"""Redis clients from ``state.url``: a server, TLS, or a Sentinel-managed primary.
+"""Redis clients from ``state.url``: a server, TLS, a Sentinel-managed primary, or a Redis Cluster.
 
     redis://[user:password@]host:6379/0                   one server
     rediss://[user:password@]host:6380/0?ssl_cert_reqs=required   TLS (redis-py's query options apply)
     redis+sentinel://[user:password@]s1:26379,s2:26379/mymaster/0  the primary Sentinel names (rediss+sentinel: TLS)
+    redis+cluster://[user:password@]n1:6379,n2:6379/      a Redis Cluster (rediss+cluster: TLS); db 0 only
 
 Every client gets short timeouts (a dead Redis fails a request in seconds, never hangs it) and a retry of
 connection errors: after a Redis restart every pooled connection is stale, and each would otherwise fail
@@ -11,18 +12,28 @@ once. Timeouts are not retried: a stalled Redis may still run the command when i
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import (
+    ClusterDownError,
+    ConnectionError as RedisConnectionError,
+    SlotNotCoveredError,
+)
 
 from ..errors import ConfigError
 
 _SENTINEL_PORT = 26379
+_REDIS_PORT = 6379
+
+#: What the backend talks to: one server's client or a cluster's.
+Client = aioredis.Redis | RedisCluster
 
 
 def connection_options() -> dict[str, Any]:
@@ -37,26 +48,36 @@ def connection_options() -> dict[str, Any]:
     }
 
 
-def client_from_url(url: str) -> aioredis.Redis:
+def client_from_url(url: str) -> Client:
     """A client for ``url`` (the forms in the module docstring)."""
     scheme = url.partition("://")[0]
     if scheme in ("redis+sentinel", "rediss+sentinel"):
         return _sentinel_client(url, tls=scheme == "rediss+sentinel")
+    if scheme in ("redis+cluster", "rediss+cluster"):
+        return _cluster_client(url, tls=scheme == "rediss+cluster")
     if scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(f"state.url: unsupported scheme {scheme!r}; use redis, rediss or redis+sentinel")
+        raise ConfigError(
+            f"state.url: unsupported scheme {scheme!r}; use redis, rediss, redis+sentinel or redis+cluster"
+        )
     # A blocking pool makes a burst of requests queue for a connection instead of failing.
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=2.0, **connection_options())
     return aioredis.Redis(connection_pool=pool)
 
 
-def _sentinel_client(url: str, *, tls: bool) -> aioredis.Redis:
-    parts = urlsplit(url)
-    auth, _, hosts = parts.netloc.rpartition("@")
-    username, _, password = auth.partition(":") if auth else ("", "", "")
-    sentinels = []
+def _hosts(netloc: str, default_port: int) -> tuple[str, list[tuple[str, int]]]:
+    """The ``user:password@`` part and the ``host:port`` list of a multi-host URL."""
+    auth, _, hosts = netloc.rpartition("@")
+    nodes = []
     for host in hosts.split(","):
         name, _, port = host.rpartition(":") if ":" in host else (host, "", "")
-        sentinels.append((name, int(port) if port else _SENTINEL_PORT))
+        nodes.append((name, int(port) if port else default_port))
+    return auth, nodes
+
+
+def _sentinel_client(url: str, *, tls: bool) -> aioredis.Redis:
+    parts = urlsplit(url)
+    auth, sentinels = _hosts(parts.netloc, _SENTINEL_PORT)
+    username, _, password = auth.partition(":") if auth else ("", "", "")
     path = [segment for segment in parts.path.split("/") if segment]
     if not path or not sentinels[0][0]:
         raise ConfigError(
@@ -73,9 +94,46 @@ def _sentinel_client(url: str, *, tls: bool) -> aioredis.Redis:
     return cast(aioredis.Redis, sentinel.master_for(path[0], max_connections=64))
 
 
-async def close_client(client: aioredis.Redis) -> None:
-    """Close ``client``, its pool, and the connections to the sentinels that named its primary."""
+class _Cluster(RedisCluster):
+    """redis-py's cluster client, minus its retry of timeouts (a stalled node would run a script twice).
+
+    Connection errors and topology changes are still retried, after re-reading the cluster's slots. The
+    backend sends one command per call, so this list is what decides.
+    """
+
+    ERRORS_ALLOW_RETRY = (RedisConnectionError, ClusterDownError, SlotNotCoveredError)  # type: ignore[assignment]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # redis-py fails a command that finds every connection to its node busy; queue it instead, as one
+        # server's blocking pool does (every gateway key lives on one node, so one bound serves them all).
+        self._queue = asyncio.Semaphore(kwargs["max_connections"])
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        """One command, once the cluster's slots are known: redis-py sends a command issued before that to a
+        random node, and a burst of them draws MOVED replies, a reconnect and retries of commands that ran."""
+        async with self._queue:
+            await self.initialize()
+            return await super().execute_command(*args, **kwargs)
+
+
+def _cluster_client(url: str, *, tls: bool) -> RedisCluster:
+    parts = urlsplit(url)
+    auth, nodes = _hosts(parts.netloc, _REDIS_PORT)
+    if not nodes[0][0] or parts.path.strip("/") not in ("", "0"):
+        raise ConfigError("state.url: a cluster url names its nodes and no database: redis+cluster://n1:6379,n2:6379/")
+    # redis-py parses credentials and TLS query options from a one-node URL; the other nodes join as startup nodes.
+    first = f"{auth}@{nodes[0][0]}:{nodes[0][1]}" if auth else f"{nodes[0][0]}:{nodes[0][1]}"
+    single = urlunsplit(("rediss" if tls else "redis", first, "", parts.query, ""))
+    others = [ClusterNode(host, port) for host, port in nodes[1:]]
+    return _Cluster.from_url(single, startup_nodes=others, max_connections=64, **connection_options())
+
+
+async def close_client(client: Client) -> None:
+    """Close ``client``, its pools, and the connections to the sentinels that named its primary."""
     await client.aclose()
+    if isinstance(client, RedisCluster):
+        return
     await client.connection_pool.disconnect()
     sentinel = getattr(client.connection_pool, "sentinel_manager", None)
     if isinstance(sentinel, Sentinel):

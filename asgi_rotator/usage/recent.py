@@ -3,7 +3,8 @@
 Each scope (``-`` for global) has one bounded list under ``reqs:<scope>``: appending keeps the newest
 ``recent_requests.size`` summaries, and the list expires ``recent_requests.ttl`` seconds after its last append.
 Summaries are written in the background about once a second, never on a request's path (which keeps its two
-round trips, admit and finish); :meth:`RecentRequests.flush` writes what is pending at shutdown.
+round trips, admit and finish): every summary of that second in one batch, so one round trip however many
+requests ended. :meth:`RecentRequests.flush` writes what is pending at shutdown.
 An admin reads every configured scope's list merged; a global key the global list; a scoped key its scope's.
 """
 
@@ -58,11 +59,11 @@ class RecentRequests:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write the pending summaries now."""
+        """Write the pending summaries now, all in one batch."""
         pending, self._pending = self._pending, []
-        for key, blob in pending:
+        if pending:
             with contextlib.suppress(Exception):  # a lost summary must never fail anything else
-                await self._backend.append(key, blob, self._size, ttl=self._ttl)
+                await self._backend.write_many([("append", key, blob, self._ttl, self._size) for key, blob in pending])
 
     async def newest(self, scopes: list[str | None], limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` summaries of ``scopes``, newest first (this replica's pending ones written first)."""

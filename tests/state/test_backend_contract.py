@@ -122,6 +122,11 @@ async def test_append_ttl_restarts_with_every_append(backend, key):
 
 
 @pytest.mark.redis
+def test_the_valkey_backend_runs_valkey(valkey):
+    assert valkey.info("valkey_version").startswith("9.")  # the [valkey] params above run on this server
+
+
+@pytest.mark.redis
 async def test_redis_connection_errors_become_backend_errors():
     from asgi_rotator.state.redis import RedisBackend
 
@@ -216,9 +221,26 @@ async def test_redis_pipelines_survive_a_flushed_script_cache(key):
         await backend.aclose()
 
 
-@pytest.mark.parametrize("limit", [None, 1])
-async def test_lease_writes_apply_only_when_the_lease_is_taken(backend, key, limit):
-    assert await backend.acquire_lease(key, "a", limit, 10, then=[("incr", key + ":taken", 1, 10)])
-    second = await backend.acquire_lease(key, "b", limit, 10, then=[("incr", key + ":taken", 1, 10)])
-    assert second is (limit is None)
-    assert await backend.incr(key + ":taken", 0) == (2 if limit is None else 1)
+async def test_follow_reads_a_chain_in_one_call(backend, key):
+    prefix = key + ":r:"
+    await backend.write_many(
+        [
+            ("set", prefix + "a", b'{"next": null}', 10),
+            ("set", prefix + "b%3Ax", b'{"next": "a"}', 10),  # a link with a ':' is escaped as keys.part does
+            ("set", prefix + "c", b'{"next": "b:x"}', 10),
+        ]
+    )
+    assert await backend.follow(prefix + "c", "next", prefix, 10) == [
+        b'{"next": "b:x"}',
+        b'{"next": "a"}',
+        b'{"next": null}',
+    ]
+    assert len(await backend.follow(prefix + "c", "next", prefix, 2)) == 2
+    assert await backend.follow(prefix + "none", "next", prefix, 10) == []
+
+
+async def test_appends_ride_in_a_write_batch(backend, key):
+    await backend.write_many(
+        [("append", key, str(i).encode(), 10, 3) for i in range(5)] + [("incr", key + ":n", 1, 10)]
+    )
+    assert await backend.list(key) == [b"2", b"3", b"4"]

@@ -1,47 +1,112 @@
 """Redis on the request path: one round trip to admit a request, one to finish it (DESIGN.md section 6).
 
-A round trip is one write to the Redis socket (a pipeline or a script is one); the connections of the
-gateway's own pool count them.
+Counted where Redis sees them, on a private redis-server: MONITOR lists every command any connection of the
+gateway sends, and INFO's ``total_reads_processed`` counts the reads Redis made from its sockets, one per
+round trip. Two kinds of command are amortized over many requests and counted apart: the background flush
+of recent-request summaries (``reqs:`` keys, once a second) and the read of an owner's stored-response bytes
+(``respbytes:`` keys, at most once every 2 seconds per owner).
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import httpx2
 import openai
 import pytest
-import redis.asyncio as aioredis
+import redis
 
 from asgi_rotator import RotatorASGI
-from asgi_rotator.state.redis import RedisBackend
 from asgi_rotator.testing import FakeUpstream
 
 from ..conftest import PROXY_KEY
+from ..redis_servers import Server
 
 pytestmark = pytest.mark.redis
-REDIS_URL = os.environ.get("ROTATOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 MESSAGES = [{"role": "user", "content": "hi"}]
+N = 12
 
 
-class CountingConnection(aioredis.Connection):
-    """A connection that counts what it sends: one packed write is one round trip."""
+@dataclass
+class Traffic:
+    """What Redis saw during a window: client commands by name (the request path's and the amortized ones
+    apart), commands scripts ran, socket reads (round trips), and how long the window lasted."""
 
-    sent = 0
+    path: Counter[str]
+    amortized: Counter[str]
+    in_scripts: Counter[str]
+    round_trips: int
+    seconds: float
 
-    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        CountingConnection.sent += 1
-        await super().send_packed_command(command, check_health)
+
+class Monitor:
+    """MONITOR on a private server, plus INFO's read counter, over a window of requests."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._seen: list[dict[str, Any]] = []
+        self._client = redis.Redis(port=server.port)
+        self._client.ping()  # its connection's handshake stays out of every window
+
+    def _reads(self) -> int:
+        return int(self._client.info("stats")["total_reads_processed"])
+
+    def _listen(self, ready: threading.Event) -> None:
+        with redis.Redis(port=self.server.port).monitor() as monitor:
+            ready.set()
+            for command in monitor.listen():
+                if command["command"] == "ECHO monitor-stop":
+                    return
+                self._seen.append(command)
+
+    async def window(self, requests: Callable[[], Awaitable[None]]) -> Traffic:
+        """The traffic of ``requests()`` and of the background flush that follows it."""
+        ready = threading.Event()
+        listener = threading.Thread(target=self._listen, args=(ready,), daemon=True)
+        listener.start()
+        ready.wait(5)
+        self._seen.clear()
+        before, started = self._reads(), time.monotonic()
+        await requests()
+        await asyncio.sleep(1.5)  # the summaries' background flush runs about once a second
+        reads = self._reads() - before - 1  # the second INFO is a read too
+        seconds = time.monotonic() - started
+        self._client.echo("monitor-stop")
+        listener.join(5)
+        path: Counter[str] = Counter()
+        amortized: Counter[str] = Counter()
+        in_scripts: Counter[str] = Counter()
+        for command in self._seen:
+            name = command["command"].split(" ", 1)[0].upper()
+            if command.get("client_type") == "lua":
+                in_scripts[name] += 1
+            elif name != "INFO":
+                text = command["command"]
+                spread = (name, ":reqs:" in text, ":respbytes:" in text) in {
+                    ("EVALSHA", True, False),
+                    ("MGET", False, True),
+                }
+                (amortized if spread else path)[name] += 1
+        return Traffic(path, amortized, in_scripts, reads, seconds)
 
 
 @pytest.fixture
-async def gateway() -> AsyncIterator[RotatorASGI]:
-    pool = aioredis.BlockingConnectionPool.from_url(REDIS_URL, connection_class=CountingConnection)
-    backend = RedisBackend(aioredis.Redis(connection_pool=pool), owns_client=True)
+def monitor(private_redis_server: Server) -> Iterator[Monitor]:
+    watcher = Monitor(private_redis_server)
+    yield watcher
+    watcher._client.close()
+
+
+@pytest.fixture
+async def gateway(private_redis_server: Server) -> AsyncIterator[RotatorASGI]:
     provider = {
         "protocol": "openai_chat",
         "base_url": "http://upstream/v1",
@@ -50,9 +115,9 @@ async def gateway() -> AsyncIterator[RotatorASGI]:
     config = {
         "providers": {"up": provider},
         "auth": {"api_keys": [{"key": PROXY_KEY, "budget": {"requests": 1000}}]},
-        "state": {"prefix": f"trips-{uuid.uuid4().hex[:8]}:"},
+        "state": {"backend": "redis", "url": private_redis_server.url, "prefix": f"trips-{uuid.uuid4().hex[:8]}:"},
     }
-    app = RotatorASGI(config, backend=backend, upstream_transport=httpx.ASGITransport(app=FakeUpstream()))
+    app = RotatorASGI(config, upstream_transport=httpx.ASGITransport(app=FakeUpstream()))
     yield app
     await app.shutdown()
 
@@ -62,41 +127,70 @@ def sdk(app: RotatorASGI) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url="http://gw/v1", api_key=PROXY_KEY, http_client=client, max_retries=0)
 
 
-async def trips(call: Any) -> int:
-    before = CountingConnection.sent
-    await call
-    return CountingConnection.sent - before
+def report(label: str, traffic: Traffic) -> None:
+    print(  # pytest -s shows what Redis saw; docs/scaling.md quotes it
+        f"\n{label}: per request {sum(traffic.path.values()) / N:.2f} commands ({dict(traffic.path)}), "
+        f"{sum(traffic.in_scripts.values()) / N:.1f} run by scripts ({dict(traffic.in_scripts.most_common(6))}); "
+        f"amortized over {N} requests in {traffic.seconds:.1f} s: {dict(traffic.amortized)}; "
+        f"round trips seen by Redis: {traffic.round_trips}"
+    )
 
 
-async def test_a_request_costs_two_round_trips_streamed_or_not(gateway):
+def assert_round_trips(traffic: Traffic, per_request: int) -> None:
+    """Every request command is one script call; the flush adds one command per second and the stored-bytes
+    read one per 2 seconds, not per request; and Redis read its sockets exactly once per command (no round
+    trip hides inside or beside them)."""
+    assert traffic.path == Counter({"EVALSHA": per_request * N})
+    assert set(traffic.amortized) <= {"EVALSHA", "MGET"}
+    assert 1 <= traffic.amortized["EVALSHA"] <= traffic.seconds + 2
+    assert traffic.amortized["MGET"] <= traffic.seconds / 2 + 1
+    assert traffic.round_trips == per_request * N + sum(traffic.amortized.values())
+
+
+async def test_a_request_costs_two_round_trips_streamed_or_not(gateway, monitor):
     async with sdk(gateway) as client:
         await client.chat.completions.create(model="up/m", messages=MESSAGES)  # connects, loads the scripts
-        assert await trips(client.chat.completions.create(model="up/m", messages=MESSAGES)) == 2
+
+        async def plain() -> None:
+            for _ in range(N):
+                await client.chat.completions.create(model="up/m", messages=MESSAGES)
 
         async def streamed() -> None:
-            stream = await client.chat.completions.create(model="up/m", messages=MESSAGES, stream=True)
-            async for _ in stream:
-                pass
+            for _ in range(N):
+                async for _chunk in await client.chat.completions.create(model="up/m", messages=MESSAGES, stream=True):
+                    pass
 
-        assert await trips(streamed()) == 2
+        for label, requests in (("JSON", plain), ("stream", streamed)):
+            traffic = await monitor.window(requests)
+            report(label, traffic)
+            assert_round_trips(traffic, 2)
 
 
-async def test_a_responses_lineage_of_any_depth_costs_one_more(gateway):
+async def test_a_responses_lineage_of_any_depth_costs_one_more(gateway, monitor):
     async with sdk(gateway) as client:
         previous = await client.responses.create(model="up/m", input="turn 0")
-        depths = []
-        for turn in range(1, 8):
-            call = client.responses.create(model="up/m", input=f"turn {turn}", previous_response_id=previous.id)
-            before = CountingConnection.sent
-            previous = await call
-            depths.append(CountingConnection.sent - before)
-        assert depths == [3] * 7  # lineage, admit, finish
+
+        async def chain() -> None:
+            nonlocal previous
+            for turn in range(1, N + 1):
+                previous = await client.responses.create(
+                    model="up/m", input=f"turn {turn}", previous_response_id=previous.id
+                )
+
+        traffic = await monitor.window(chain)
+        report("Responses chain", traffic)
+        assert_round_trips(traffic, 3)  # lineage, admit, finish: the lineage is one script however deep
 
 
-async def test_a_conversation_continued_without_a_session_id_costs_two(gateway):
+async def test_a_conversation_continued_without_a_session_id_costs_two(gateway, monitor):
     async with sdk(gateway) as client:
         first = await client.chat.completions.create(model="up/m", messages=MESSAGES)
         answer = {"role": "assistant", "content": first.choices[0].message.content}
         history = [*MESSAGES, answer, {"role": "user", "content": "and then?"}]
-        # The evidence that names the conversation's session is looked up by the admission itself.
-        assert await trips(client.chat.completions.create(model="up/m", messages=history)) == 2
+
+        async def continued() -> None:
+            # The evidence that names the conversation's session is looked up by the admission itself.
+            for _ in range(N):
+                await client.chat.completions.create(model="up/m", messages=history)
+
+        assert_round_trips(await monitor.window(continued), 2)
