@@ -2,9 +2,10 @@
 
 Counted where Redis sees them, on a private redis-server: MONITOR lists every command any connection of the
 gateway sends, and INFO's ``total_reads_processed`` counts the reads Redis made from its sockets, one per
-round trip. Two kinds of command are amortized over many requests and counted apart: the background flush
-of recent-request summaries (``reqs:`` keys, once a second) and the read of an owner's stored-response bytes
-(``respbytes:`` keys, at most once every 2 seconds per owner).
+round trip. Three kinds of command are amortized over many requests and counted apart: the background flush
+of recent-request summaries (``reqs:`` keys, once a second), the read of an owner's stored-response bytes
+(``respbytes:`` keys, at most once every 2 seconds per owner) and the poll of the runtime configuration's
+version (``config:version``, every ``state.runtime_poll_interval``, 2 seconds).
 """
 
 from __future__ import annotations
@@ -90,9 +91,10 @@ class Monitor:
                 in_scripts[name] += 1
             elif name != "INFO":
                 text = command["command"]
-                spread = (name, ":reqs:" in text, ":respbytes:" in text) in {
-                    ("EVALSHA", True, False),
-                    ("MGET", False, True),
+                spread = (name, ":reqs:" in text, ":respbytes:" in text, ":config:version" in text) in {
+                    ("EVALSHA", True, False, False),
+                    ("MGET", False, True, False),
+                    ("GET", False, False, True),
                 }
                 (amortized if spread else path)[name] += 1
         return Traffic(path, amortized, in_scripts, reads, seconds)
@@ -137,13 +139,14 @@ def report(label: str, traffic: Traffic) -> None:
 
 
 def assert_round_trips(traffic: Traffic, per_request: int) -> None:
-    """Every request command is one script call; the flush adds one command per second and the stored-bytes
-    read one per 2 seconds, not per request; and Redis read its sockets exactly once per command (no round
-    trip hides inside or beside them)."""
+    """Every request command is one script call; the flush adds one command per second, the stored-bytes read
+    and the runtime configuration's poll one per 2 seconds each, not per request; and Redis read its sockets
+    exactly once per command (no round trip hides inside or beside them)."""
     assert traffic.path == Counter({"EVALSHA": per_request * N})
-    assert set(traffic.amortized) <= {"EVALSHA", "MGET"}
+    assert set(traffic.amortized) <= {"EVALSHA", "MGET", "GET"}
     assert 1 <= traffic.amortized["EVALSHA"] <= traffic.seconds + 2
     assert traffic.amortized["MGET"] <= traffic.seconds / 2 + 1
+    assert traffic.amortized["GET"] <= traffic.seconds / 2 + 1
     assert traffic.round_trips == per_request * N + sum(traffic.amortized.values())
 
 
