@@ -63,6 +63,8 @@ def _tighten(known: int | None, cap: int | str | None) -> int | None:
 
 
 _TIERED = re.compile(r"t(\d+)(?:-(\d+))?:(.+)")
+#: No provider cap: the credential's own limits apply (built once: a pydantic model per call is not free).
+_UNCAPPED = CapConfig()
 
 
 def _by_target(caps: dict[str, CapConfig]) -> dict[str, list[tuple[tuple[int, int] | None, CapConfig]]]:
@@ -99,7 +101,7 @@ class Windows:
     def caps(self, credential: Credential, model: str) -> Caps:
         """The effective caps of ``credential`` for ``model``: the first of its tier's cap for the model, for
         its quota group, for ``*``, then the untiered ones in the same order (the seed's precedence)."""
-        cap = CapConfig()
+        cap = _UNCAPPED
         tiered = self._caps.get(credential.provider)
         if tiered is not None:
             group = self._group_of(credential.provider, model)
