@@ -40,7 +40,9 @@ class MemoryBackend:
         self._hashes: dict[str, tuple[dict[str, int], float | None]] = {}
         self._lists: dict[str, tuple[deque[bytes], float | None]] = {}
         self._tables: tuple[dict[str, Any], ...] = (self._values, self._hashes, self._lists)
-        #: (expiry, key, table index) for entries written with a TTL; rows of since-rewritten keys are skipped.
+        #: (time, key, table index): every entry with a TTL has a row at or before its expiry. A row that comes
+        #: due for an entry rewritten with a later expiry is pushed again, so a key rewritten on every request
+        #: (a last-used time, say) keeps one row instead of one per write.
         self._expiries: list[tuple[float, str, int]] = []
 
     def _expiry(self, ttl: float | None) -> float | None:
@@ -49,23 +51,28 @@ class MemoryBackend:
     def _live(self, expires: float | None) -> bool:
         return expires is None or expires > self._clock()
 
-    def _wrote(self, table: int, key: str, expires: float | None) -> None:
-        """Track a new entry's expiry, drop what has expired, and the least recently used past ``max_keys``."""
+    def _wrote(self, table: int, key: str, expires: float | None, previous: float | None = None) -> None:
+        """Track a written entry's expiry (``previous`` is its expiry before this write, whose row still stands),
+        drop what has expired, and the least recently used past ``max_keys``."""
         heap, tables = self._expiries, self._tables
-        if expires is not None:
+        if expires is not None and (previous is None or previous > expires):
             heapq.heappush(heap, (expires, key, table))
         now = self._clock()
         while heap and heap[0][0] <= now:
-            until, stale, index = heapq.heappop(heap)
-            entry = tables[index].get(stale)
-            if entry is not None and entry[1] == until:
-                del tables[index][stale]
+            _, due, index = heapq.heappop(heap)
+            entry = tables[index].get(due)
+            if entry is None or entry[1] is None:
+                continue
+            if entry[1] <= now:
+                del tables[index][due]
+            else:
+                heapq.heappush(heap, (entry[1], due, index))
         while len(self._values) + len(self._hashes) + len(self._lists) > self._max_keys:
             largest = max(tables, key=len)
             del largest[next(iter(largest))]
         if len(heap) > 2 * self._max_keys:
             # Rewrites leave stale rows behind; rebuilding from the live entries keeps the heap bounded too.
-            live = [row for row in heap if (tables[row[2]].get(row[1]) or (None, None))[1] == row[0]]
+            live = [row for row in heap if row[1] in tables[row[2]]]
             heapq.heapify(live)
             self._expiries = live
 
@@ -101,9 +108,9 @@ class MemoryBackend:
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         expires = self._expiry(ttl)
-        self._values.pop(key, None)
+        old = self._values.pop(key, None)
         self._values[key] = (value, expires)
-        self._wrote(0, key, expires)
+        self._wrote(0, key, expires, old[1] if old is not None else None)
 
     async def write_many(self, ops: list[WriteOp]) -> None:
         for op in ops:
@@ -166,9 +173,9 @@ class MemoryBackend:
         if entry is not None and self._live(entry[1]) and entry[1] is not None and entry[1] >= until:
             self._used(self._values, key)
             return entry[1], entry[0]
-        self._values.pop(key, None)
+        old = self._values.pop(key, None)
         self._values[key] = (payload, until)
-        self._wrote(0, key, until)
+        self._wrote(0, key, until, old[1] if old is not None else None)
         return until, payload
 
     async def acquire_lease(self, key: str, holder: str, limit: int | None, ttl: float) -> bool:
@@ -260,7 +267,7 @@ class MemoryBackend:
         self._lists.pop(key, None)
         self._lists[key] = (items, expires)
         if entry is None or expires != entry[1]:
-            self._wrote(2, key, expires)
+            self._wrote(2, key, expires, entry[1] if entry is not None else None)
 
     async def list(self, key: str) -> list[bytes]:
         entry = self._lists.get(key)

@@ -42,12 +42,19 @@ async def test_past_max_keys_the_least_recently_used_go_first():
     assert await backend.incr("window:minute", 1, ttl=120) == 2
 
 
-async def test_rewrites_do_not_grow_the_expiry_heap_without_bound():
-    backend = MemoryBackend(max_keys=10)
+async def test_a_key_rewritten_on_every_request_keeps_one_expiry_row():
+    clock = FakeClock()
+    backend = MemoryBackend(clock=clock)
     for i in range(1000):
-        await backend.set("last_used", str(i).encode(), ttl=3600)
-    assert len(backend._expiries) <= 2 * 10 + 1
+        clock.advance(0.01)
+        await backend.set("last_used", str(i).encode(), ttl=60)
+    assert len(backend._expiries) == 1
+    clock.advance(55)  # past the first write's expiry, not the last's
+    await backend.set("other", b"1", ttl=60)
     assert await backend.get("last_used") == b"999"
+    clock.advance(10)
+    await backend.set("other", b"2", ttl=60)
+    assert "last_used" not in backend._values
 
 
 def test_the_config_sets_the_bound():
