@@ -14,7 +14,9 @@ Counters are added atomically, so concurrent replicas never lose an update: cost
 separate counter of calls with unknown cost makes a report's ``cost_usd`` null rather than silently low.
 Streams add their counts, byte sizes, outcomes and summed timings to the all-time hash, which a report turns
 into averages. Time buckets live as long as their series is charted (:data:`SERIES`); the all-time hash has
-one field set per served model, credential and client key.
+one field set per served model, credential and client key. Model names are the client's to choose when a
+provider lists none, so a process counts at most ``max_models`` of them on their own and the rest as
+``<provider>/other``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..protocols.unified import Usage
 from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace, part, scope_tag
 from ..stream_stats import StreamStats
+from .names import BoundedNames
 
 #: Report windows and their lengths in seconds (``total`` is all time).
 WINDOWS: dict[str, float] = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
@@ -60,6 +63,8 @@ class UsageLedger:
         keys: the keyspace its counters live under.
         scopes: the configured tenant scopes (an admin's report sums them with the global one).
         clock: Unix time; tests pass a fake one.
+        max_models: distinct ``provider/model`` names this process counts on their own; later new names are
+            counted as ``<provider>/other`` (model names are the client's to choose when a provider lists none).
     """
 
     def __init__(
@@ -69,8 +74,10 @@ class UsageLedger:
         *,
         scopes: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
+        max_models: int = 1000,
     ) -> None:
         self._backend = backend
+        self._models = BoundedNames(max_models)
         self._keys = keys
         self._scopes = ["-", *(scope_tag(scope) for scope in scopes)]
         self._clock = clock
@@ -113,7 +120,7 @@ class UsageLedger:
         amounts.append((_UNKNOWN, 1) if unknown else (_COST, 0 if cost_usd is None else round(cost_usd * NANO)))
         core = {field: amount for field, amount in amounts if amount}
         counts = {**core, **dict(_stream_amounts(stream))} if stream is not None else core
-        served = f"m:{part(f'{provider}/{model}')}:"
+        served = f"m:{part(f'{provider}/{self._models(model)}')}:"
         names = [served]
         if credential is not None:
             names.append(f"c:{part(credential)}:")

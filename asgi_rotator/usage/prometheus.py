@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import MissingDependency
 from ..protocols.unified import Usage
+from .names import BoundedNames
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 _TTFB_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -39,9 +40,7 @@ class PrometheusMetrics:
     """
 
     def __init__(self, *, namespace: str = "rotator", max_models: int = 500) -> None:
-        # Model names are client-chosen: past ``max_models`` distinct ones, new names share one "other" series.
-        self._models: set[str] = set()
-        self._max_models = max_models
+        self._model_label = BoundedNames(max_models)
         try:
             import prometheus_client as prom
         except ImportError:
@@ -110,14 +109,6 @@ class PrometheusMetrics:
                 self._tokens.labels(provider, model, label).inc(amount)
         if cost_usd is not None and cost_usd > 0:
             self._cost.labels(provider, model).inc(cost_usd)
-
-    def _model_label(self, model: str) -> str:
-        if model in self._models:
-            return model
-        if len(self._models) >= self._max_models:
-            return "other"
-        self._models.add(model)
-        return model
 
     def set_credential_states(self, states: Iterable[tuple[str, str, str]]) -> None:
         """Replace the credential gauge with ``(provider, masked credential, state)`` rows."""

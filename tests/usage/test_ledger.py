@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 
 from asgi_rotator.protocols.unified import Usage
 from asgi_rotator.state import StateBackend
+from asgi_rotator.state.keys import Keyspace
 from asgi_rotator.usage import UsageLedger
 
 from ..clock import FakeClock
@@ -241,3 +243,15 @@ async def test_series_by_provider_and_model_over_time(ledger: UsageLedger, clock
     }
     with pytest.raises(ValueError, match="series"):
         await ledger.series("week")
+
+
+async def test_client_chosen_model_names_are_bounded(backend: StateBackend, clock: FakeClock) -> None:
+    # A permissive upstream serves any model name: past the limit, new names share "<provider>/other", so the
+    # hashes stop growing however many names clients invent.
+    ledger = UsageLedger(backend, Keyspace(f"bounded-{uuid.uuid4().hex[:8]}:"), clock=clock, max_models=3)
+    for i in range(50):
+        await record(ledger, "openai", f"model-{i % 25}", Usage(input_tokens=1), 0.0)
+    report = await ledger.report()
+    assert sorted(report["by_model"]) == ["openai/model-0", "openai/model-1", "openai/model-2", "openai/other"]
+    assert report["by_model"]["openai/other"]["requests"] == 44
+    assert report["totals"]["requests"] == 50
