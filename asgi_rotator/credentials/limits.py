@@ -97,10 +97,21 @@ class Windows:
         self._clock = clock
         #: Per provider, per model, group or ``*``: ``(tier range or None, cap)``, as ``caps`` keys spell them.
         self._caps = {name: _by_target(provider.caps) for name, provider in config.providers.items() if provider.caps}
+        #: Effective caps per credential and model: the config decides them once. Bounded: clients name models.
+        self._effective: dict[tuple[str | None, str, str, str], Caps] = {}
 
     def caps(self, credential: Credential, model: str) -> Caps:
         """The effective caps of ``credential`` for ``model``: the first of its tier's cap for the model, for
         its quota group, for ``*``, then the untiered ones in the same order (the seed's precedence)."""
+        key = (credential.scope, credential.provider, credential.id, model)
+        found = self._effective.get(key)
+        if found is None:
+            if len(self._effective) >= 10_000:
+                self._effective.clear()
+            found = self._effective[key] = self._resolve(credential, model)
+        return found
+
+    def _resolve(self, credential: Credential, model: str) -> Caps:
         cap = _UNCAPPED
         tiered = self._caps.get(credential.provider)
         if tiered is not None:
