@@ -296,3 +296,19 @@ def test_a_client_that_leaves_a_binary_answer_stops_the_upstream(_upstream_serve
         with client.audio.speech.with_streaming_response.create(model="up/tts", voice="alloy", input="x") as answer:
             first = next(answer.iter_bytes(4096))
     assert first and speech.gone.wait(10)
+
+
+def test_uploads_stream_through_the_gateways_own_client_over_sockets(_upstream_server, gateway, fake):
+    # The other upload tests use the in-process transport; this one crosses aiohttp and two real sockets, with
+    # a file large enough to arrive in many pieces.
+    swappable, _ = _upstream_server
+    upstream = OpenAIExtras()
+    base = gateway(
+        {"providers": {"up": {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": ["sk-up-1111"]}}}
+    )
+    swappable.app = upstream  # after the gateway fixture read fake.url
+    audio = AUDIO * (3 * 1024 * 1024 // len(AUDIO))
+    with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
+        transcript = client.audio.transcriptions.create(model="up/whisper-1", file=("long.mp3", audio, "audio/mpeg"))
+    assert transcript.text == f"heard {len(audio)} bytes"
+    assert upstream.requests[0]["headers"]["authorization"] == "Bearer sk-up-1111"
