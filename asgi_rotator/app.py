@@ -10,9 +10,10 @@ from typing import Any, Literal, overload
 
 import httpx
 
+from .composition import Collaborators
 from .config import RotatorConfig, load_config
 from .errors import ConfigError
-from .gateway import Collaborators, Gateway
+from .gateway import Gateway
 from .hooks import PreRequestHook
 from .http.routes import generate_path
 from .inprocess import InProcessClient

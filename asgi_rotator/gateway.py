@@ -1,7 +1,7 @@
-"""The gateway runtime: every service built once from the config, and the dispatch of each request.
+"""The gateway runtime: the dispatch of each request to the services of one configuration
+(:mod:`asgi_rotator.composition` builds them).
 
-This module is the composition root. It builds the services and hands each endpoint exactly the collaborators
-it uses; no endpoint knows the gateway. Dispatch checks run in a fixed order (auth 401, then the route 404/405,
+Dispatch checks run in a fixed order (auth 401, then the route 404/405,
 then, in the endpoint, body size 413 and JSON and schema 400) and every error leaves in the client protocol's
 own shape. A request that already started its response never gets a second ``http.response.start``.
 """
@@ -9,69 +9,25 @@ own shape. A request that already started its response never gets a second ``htt
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from . import _json
 from .caller import IN_PROCESS_CALLER
+from .composition import Collaborators, compose
 from .config.models import RotatorConfig
-from .credentials.pool import CredentialPool
-from .endpoints.admin import Introspection, dashboard_page
-from .endpoints.base import Endpoint, Request
-from .endpoints.embeddings import Admission, Embeddings
-from .endpoints.generation import Generation, error_headers
-from .endpoints.models import ModelListing
+from .endpoints.base import Request
+from .endpoints.generation import error_headers
 from .endpoints.output_protocol import requested_output
-from .endpoints.passthrough import Passthrough
-from .endpoints.responses_ws import ResponsesWebSocket
-from .endpoints.runtime_config import RuntimeConfigRoutes
-from .endpoints.stored_responses import StoredResponses
 from .errors import BackendError, ClientDisconnected, GatewayError
-from .hooks import PreRequestHook
 from .http.asgi import encode_headers, relative_path, request_headers, send_bytes
-from .http.auth import ClientAuth, scrub_query_key
+from .http.auth import scrub_query_key
 from .http.routes import Route, match, protocol_for_path
-from .pipeline import AdapterRegistry, FieldCache
-from .planner import Planner
 from .protocols.base import WireProtocol
-from .protocols.registry import ProtocolRegistry
-from .responses_api.service import ResponsesService
-from .responses_api.store import ResponseStore
-from .runtime import RuntimeConfig
-from .sessions import SessionTracker
-from .state.keys import Keyspace
-from .tracing import SCOPE_REQUEST_ID, RequestTrace, TraceWriter, TracingMiddleware, current_trace
-from .tracing.observation import Observation, RequestObserver
-from .tracing.otel import Telemetry
-from .tracing.request_log import RequestLog
+from .tracing import SCOPE_REQUEST_ID, RequestTrace, TracingMiddleware, current_trace
+from .tracing.observation import Observation
 from .types import Message, Receive, Scope, Send
 from .upstream.connections import Connections
-from .upstream.discovery import ModelDiscovery
-from .upstream.embedding_batcher import EmbeddingBatcher
-from .upstream.embeddings import EmbeddingCalls
-from .upstream.executor import Executor
-from .upstream.oauth import OAuthCredentials
-from .upstream.passthrough import PassthroughCalls
-from .upstream.token_endpoint import TokenEndpoint
-from .upstream.transport import UpstreamTransport
-from .usage.accounting import Accounting
-from .usage.recent import RecentRequests
 
 logger = logging.getLogger("asgi_rotator")
-
-
-@dataclass(frozen=True, slots=True)
-class Collaborators:
-    """What the composition root takes from outside: the app's registries, its runtime configuration and the
-    test seams."""
-
-    protocols: ProtocolRegistry
-    adapters: AdapterRegistry
-    runtime: RuntimeConfig
-    clock: Callable[[], float] = time.time
-    #: The host app's hook, run on every request's body before it is routed.
-    pre_request: PreRequestHook | None = None
 
 
 class Gateway:
@@ -86,122 +42,20 @@ class Gateway:
     """
 
     def __init__(self, config: RotatorConfig, given: Collaborators, connections: Connections) -> None:
-        clock = given.clock
-        keys = Keyspace(config.state.prefix)
-        backend, http_transport = connections.backend, connections.http
-        litellm = connections.litellm(config, given.protocols)
-        upstream = UpstreamTransport(http_transport, config.server, litellm=litellm)
-        responses_protocol = given.protocols.get("openai_responses")
-        pool = CredentialPool(config, backend, keys, clock=clock)
-        store = ResponseStore(backend, keys, config.responses)
-        field_cache = FieldCache(
-            backend, keys, rules_by_provider={name: p.field_cache for name, p in config.providers.items()}
-        )
-        accounting = Accounting(config, backend, keys, clock=clock)
-        tracer = TraceWriter(config.trace, _secrets(config))
-        recent = RecentRequests(backend, keys, config.recent_requests, config.scopes)
-        self._observer = RequestObserver(
-            Telemetry(config.otel, tracer.redactor),
-            RequestLog(config.logging, tracer.redactor),
-            recent.add,
-            clock=clock,
-        )
-        self._auth = ClientAuth(config.auth)
+        services = compose(config, given, connections)
+        self._endpoints = services.endpoints
+        self._websocket = services.websocket
+        self._auth = services.auth
+        self._observer = services.observer
+        self._prometheus = services.prometheus
+        self._closers = services.closers
         self._protocols = given.protocols
         self._max_body = config.server.max_body_bytes
         self._hook = given.pre_request
-        self._prometheus = accounting.prometheus
-
-        planner = Planner(config, given.protocols)
-        token_endpoint = TokenEndpoint(http_transport, clock=clock)
-        oauth = OAuthCredentials(config, backend, keys, token_endpoint, on_secret=tracer.redactor.add, clock=clock)
-        executor = Executor(config, pool, upstream, field_cache, given.adapters, clock=clock, oauth=oauth)
-        generation = Generation(
-            planner,
-            SessionTracker(config, keys),
-            ResponsesService(store, config.responses, responses_protocol),
-            executor,
-            accounting,
-            pool,
-            backend,
-            heartbeat_interval=config.streaming.heartbeat_interval,
-            protocols=given.protocols,
-        )
-        admission = Admission(planner, accounting)
-        embedding_calls = EmbeddingCalls(executor, upstream)
-        batching = config.embeddings
-        embeddings = Embeddings(
-            admission,
-            EmbeddingBatcher(embedding_calls, max_items=batching.max_items, max_wait=batching.max_wait)
-            if batching.batching
-            else embedding_calls,
-            generation.account,
-        )
-        passthrough = Passthrough(admission, PassthroughCalls(executor, upstream), generation.account)
-        stored = StoredResponses(store)
-        discovery = ModelDiscovery(
-            config,
-            pool,
-            upstream,
-            {name: given.protocols.get(p.protocol) for name, p in config.providers.items()},
-            backend,
-            keys,
-            clock=clock,
-        )
-        listing = ModelListing(config, discovery)
-        admin = Introspection(
-            providers=list(config.providers),
-            state_backend=config.state.backend,
-            open_auth=self._auth.open,
-            pool=pool,
-            oauth=oauth,
-            ledger=accounting.ledger,
-            prometheus=accounting.prometheus,
-            tracer=tracer,
-            recent=recent,
-        )
-        runtime = RuntimeConfigRoutes(given.runtime)
-        #: The route table: each route's endpoint name to the callable that serves it.
-        self._endpoints: dict[str, Endpoint] = {
-            "generate": generation.generate,
-            "count_tokens": generation.count_tokens,
-            "embeddings": embeddings.openai,
-            "embed_content": embeddings.gemini_single,
-            "batch_embed_contents": embeddings.gemini_batch,
-            "passthrough": passthrough.forward,
-            "response_get": stored.retrieve,
-            "response_delete": stored.delete,
-            "response_input_items": stored.input_items,
-            "models": listing.list_models,
-            "model": listing.retrieve,
-            "root": _empty,
-            "health": admin.health,
-            "credentials": admin.credentials,
-            "usage": admin.usage,
-            "metrics": admin.metrics,
-            "trace": admin.trace,
-            "requests": admin.requests,
-            "dashboard": dashboard_page,
-            "config_show": runtime.show,
-            "config_reset": runtime.reset,
-            "config_provider_put": runtime.put_provider,
-            "config_provider_delete": runtime.remove_provider,
-            "config_credential_add": runtime.add_credential,
-            "config_credential_delete": runtime.remove_credential,
-            "config_scope_put": runtime.put_scope,
-            "config_scope_delete": runtime.remove_scope,
-        }
-        self._websocket = ResponsesWebSocket(self._auth, generation, responses_protocol, tracer, hook=given.pre_request)
-        self._closers: list[Callable[[], Awaitable[None]]] = [
-            discovery.aclose,
-            pool.aclose,
-            self._observer.flush,
-            recent.flush,
-        ]
         self._in_flight = 0
         self._retired = False
         #: Request ids in and out, and the client-side trace passes around an observed dispatch.
-        self._traced = TracingMiddleware(self._observed, writer=tracer)
+        self._traced = TracingMiddleware(self._observed, writer=services.tracer)
 
     async def aclose(self) -> None:
         """Stop background discovery, close the pool's lease renewer and finish writing request summaries
@@ -353,19 +207,3 @@ class Gateway:
             )
         logger.error("asgi_rotator: unexpected error on %s %s", scope.get("method"), path, exc_info=exc)
         return GatewayError("internal", "The gateway failed unexpectedly.")
-
-
-async def _empty(request: Request, send: Send) -> None:
-    """The mount root: 200 with no data, for clients that probe the base URL before using it."""
-    await send_bytes(send, 200, b"", [])
-
-
-def _secrets(config: RotatorConfig) -> list[str]:
-    """Every configured credential, client key and client secret: traces must never contain any of them (OAuth
-    tokens are added as they are read and renewed)."""
-    keys = [c.key for p in config.providers.values() for c in p.credentials]
-    keys += [c.key for s in config.scopes.values() for p in s.providers.values() for c in p.credentials]
-    keys += [k.key for k in (*config.auth.api_keys, *config.auth.admin_keys)]
-    keys += [p.client_secret for p in config.providers.values()]
-    keys += [config.state.fingerprint_key, config.state.encryption_key]
-    return [k.get_secret_value() for k in keys if k is not None]
