@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -26,6 +27,11 @@ from .state import StateBackend
 from .state.keys import Keyspace
 from .types import Message, Receive, Scope, Send
 from .upstream.connections import Connections
+
+logger = logging.getLogger("asgi_rotator")
+
+#: Seconds each shutdown step (stop polling, close the gateway, close the connections) may take.
+_SHUTDOWN_STEP = 10.0
 
 
 class RotatorASGI:
@@ -97,13 +103,18 @@ class RotatorASGI:
         return self._gateway
 
     async def shutdown(self) -> None:
-        """Close upstream connections and the state backend."""
+        """Close upstream connections and the state backend. Each step gets at most ``_SHUTDOWN_STEP`` seconds:
+        a wedged backend or upstream must not keep the host from stopping."""
         gateway, connections, self._gateway, self._connections = self._gateway, self._connections, None, None
-        await self.runtime.detach()
-        if gateway is not None:
-            await gateway.aclose()
-        if connections is not None:
-            await connections.aclose()
+        steps = [self.runtime.detach]
+        steps += [gateway.aclose] if gateway is not None else []
+        steps += [connections.aclose] if connections is not None else []
+        for step in steps:
+            try:
+                async with asyncio.timeout(_SHUTDOWN_STEP):
+                    await step()
+            except TimeoutError:
+                logger.error("asgi_rotator: shutdown step %s took over %ss", step.__qualname__, _SHUTDOWN_STEP)
 
     async def _swap(self, config: RotatorConfig) -> None:
         """Serve ``config`` from now on: new requests go to a new gateway, those in flight finish on the old."""

@@ -685,7 +685,8 @@ def main() -> None:
                         else ""
                     )
                     print(
-                        f"  {name}: {result['requests']:,} answers ({result['non_200']} not 200, the last {result['last_bad_status']}) at "
+                        f"  {name}: {result['requests']:,} answers ({result['non_200']} not 200, "
+                        f"the last {result['last_bad_status']}) at "
                         f"{result['rps']:.0f} req/s; RSS {result['rss_before_mib']:.1f} -> "
                         f"{result['rss_10pct_mib']:.1f} (10 %) -> {result['rss_mid_mib']:.1f} (half way) -> "
                         f"{result['rss_after_mib']:.1f} MiB ({result['growth_pct']:+.1f} %; from 10 %: "

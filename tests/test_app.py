@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import openai
 import pytest
 from asgi_lifespan import LifespanManager
 
-from asgi_rotator import ConfigError, ProtocolRouter, RotatorASGI
+from asgi_rotator import ConfigError, ProtocolRouter, RotatorASGI, app as app_module
 from asgi_rotator.http.asgi import relative_path
+from asgi_rotator.state import MemoryBackend
 from asgi_rotator.testing import FakeUpstream
 
 from .conftest import PROXY_KEY, host_app
@@ -54,6 +57,27 @@ async def test_lifespan_starts_and_stops_the_gateway(upstream):
         assert reply.choices[0].message.content
         await transport.aclose()
     assert gateway._gateway is None
+
+
+async def test_a_wedged_backend_cannot_hold_up_shutdown(upstream, monkeypatch, caplog):
+    class Wedged(MemoryBackend):
+        async def aclose(self) -> None:
+            await asyncio.Event().wait()  # a Redis that never answers
+
+    monkeypatch.setattr(app_module, "_SHUTDOWN_STEP", 0.2)
+    gateway = RotatorASGI(
+        {
+            "providers": {"fake": {"protocol": "openai_chat", "base_url": "http://upstream/v1", "credentials": ["k"]}},
+            "auth": {"api_keys": [PROXY_KEY]},
+        },
+        backend=Wedged(),
+        upstream_transport=httpx.ASGITransport(app=upstream),
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as client:
+        assert (await client.post("/v1/chat/completions", json=CHAT, headers=AUTH)).status_code == 200
+    async with asyncio.timeout(5):
+        await gateway.shutdown()
+    assert "shutdown step Connections.aclose took over 0.2s" in caplog.text
 
 
 def _httpx2_client(app):

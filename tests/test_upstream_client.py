@@ -177,3 +177,23 @@ async def test_tls_is_verified_against_certifi_or_the_configured_bundle(tmp_path
     finally:
         server.close()
         await upstream.stop()
+
+
+def test_python_api_calls_from_one_event_loop_after_another(fake):
+    # A script may call asyncio.run() once per call, closing the app at the end of each (docs/python-api.md).
+    app = RotatorASGI(
+        {
+            "providers": {"up": {"protocol": "openai_chat", "base_url": fake.url + "/v1", "credentials": [KEY]}},
+            "auth": {"api_keys": [PROXY_KEY]},
+        }
+    )
+    answers = [asyncio.run(_complete_and_close(app)) for _ in range(2)]
+    assert len(answers) == 2 and all(answers)
+    assert [r.headers["authorization"] for r in fake.requests[-2:]] == [f"Bearer {KEY}"] * 2
+
+
+async def _complete_and_close(app: RotatorASGI) -> str:
+    messages = [{"role": "user", "content": "hi"}]
+    answer = await app.acompletion(model="up/m", messages=messages, client_key=PROXY_KEY)
+    await app.aclose()
+    return str(answer["choices"][0]["message"]["content"])

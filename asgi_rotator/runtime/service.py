@@ -200,8 +200,13 @@ class RuntimeConfig:
         return answer
 
     async def _poll(self, interval: float) -> None:
-        while True:
+        # Not ``while True``: a client library may turn the cancellation that ``detach`` sends into an
+        # ordinary error (caught below), and the poll must still end.
+        poller = asyncio.current_task()
+        while poller is self._poller:
             await asyncio.sleep(interval)
+            if poller is not self._poller:
+                return
             try:
                 await self.sync()
             except Exception as exc:  # a Redis outage, say: the next poll tries again

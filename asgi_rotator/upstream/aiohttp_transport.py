@@ -41,12 +41,21 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def __init__(self, server: ServerConfig) -> None:
         self._server = server
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = asyncio.Semaphore(server.max_connections)
         self._pool_timeout = server.pool_timeout
         self._env_proxies = {} if server.proxy else urllib.request.getproxies_environment()
         self._proxy_for: dict[tuple[str, str], str | None] = {}
 
     def _open_session(self) -> aiohttp.ClientSession:
+        """A session on the running loop. The Python API may be driven by one ``asyncio.run`` after another:
+        a session (and the slots' waiters) from an earlier loop is dropped, its connections with that loop."""
+        loop = asyncio.get_running_loop()
+        if self._session is not None:
+            stale, self._session = self._session, None
+            stale.detach()  # its loop is gone or is not this one: nothing of it can be awaited here
+            self._slots = asyncio.Semaphore(self._server.max_connections)
+        self._loop = loop
         server = self._server
         tls: ssl.SSLContext | bool = False
         if server.verify_tls:
@@ -82,7 +91,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             ) from None
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        session = self._session or self._open_session()
+        session = self._session
+        if session is None or self._loop is not asyncio.get_running_loop():
+            session = self._open_session()
         timeout = request.extensions.get("timeout") or {}
         headers = request.headers
         data: bytes | httpx.AsyncByteStream | None
