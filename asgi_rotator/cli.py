@@ -7,6 +7,7 @@ import asyncio
 import copy
 import dataclasses
 import gc
+import importlib.util
 import json
 import os
 import sys
@@ -89,18 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def server_stack() -> tuple[str, str]:
     """uvicorn's event loop and HTTP parser: uvloop and httptools when installed (the ``serve`` extra), as
     uvicorn's ``auto`` would choose, named here so the startup line can say which."""
-    try:
-        import uvloop  # noqa: F401
-
-        loop = "uvloop"
-    except ImportError:
-        loop = "asyncio"
-    try:
-        import httptools  # noqa: F401
-
-        http = "httptools"
-    except ImportError:
-        http = "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     return loop, http
 
 
