@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asgi_rotator.cli import server_stack as installed_stack
+
 BENCH = Path(__file__).resolve().parent
 LUA = BENCH / "lua"
 SERVER_CPU = "0"  # the server under test
@@ -58,14 +60,10 @@ def server_stack() -> list[str]:
     """uvloop and httptools when both are installed (the same for every server), else asyncio and h11.
 
     ``BENCH_STACK=asyncio`` (or ``--stack asyncio``) forces asyncio and h11 for every server."""
-    if STACK == "asyncio":
+    loop, http = installed_stack()  # what `asgi-rotator serve` would run on
+    if STACK == "asyncio" or (loop, http) != ("uvloop", "httptools"):
         return ["--loop", "asyncio", "--http", "h11"]
-    try:
-        import httptools  # noqa: F401
-        import uvloop  # noqa: F401
-    except ImportError:
-        return ["--loop", "asyncio", "--http", "h11"]
-    return ["--loop", "uvloop", "--http", "httptools"]
+    return ["--loop", loop, "--http", http]
 
 
 def find_wrk() -> str:
