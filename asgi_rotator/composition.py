@@ -182,7 +182,6 @@ def compose(config: RotatorConfig, given: Collaborators, connections: Connection
     closers: list[Callable[[], Awaitable[None]]] = [
         discovery.aclose,
         pool.aclose,
-        observer.flush,
         recent.flush,
     ]
     return Services(endpoints, websocket, auth, observer, tracer, accounting.prometheus, closers)

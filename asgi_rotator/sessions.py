@@ -13,10 +13,10 @@ backend, shared by replicas.
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections.abc import Iterable, Mapping
 
 from .config.models import RotatorConfig
+from .ids import unique_hex
 from .protocols.unified import Message, Text, ToolCall, UnifiedRequest
 from .state.base import WriteOp
 from .state.keys import Keyspace
@@ -77,7 +77,7 @@ class SessionTracker:
         if explicit is not None:
             return explicit, ()
         anchors = [self._keys.anchor(scope, a) for a in reversed(anchors_of(request.messages))]
-        return "s:" + secrets.token_hex(8), tuple(anchors)
+        return "s:" + unique_hex(8), tuple(anchors)
 
     def remember_ops(self, session: str | None, scope: str | None, text: str, call_ids: Iterable[str]) -> list[WriteOp]:
         """The writes that record an answer's evidence, so the conversation's next turn finds its session."""

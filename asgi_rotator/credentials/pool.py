@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config.models import CredentialConfig, RotatorConfig
 from ..errors import GatewayError, NoCredentialAvailable
+from ..ids import unique_hex
 from ..state.admission import Admission, Contender
 from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace
@@ -197,7 +197,7 @@ class CredentialPool:
                 )
             )
         reservation = budget.reservation() if budget is not None and not budget.taken else None
-        holder = secrets.token_hex(8)
+        holder = unique_hex(8)
         admission = Admission(
             contenders=tuple(contenders),
             holder=holder,

@@ -30,7 +30,7 @@ from typing import Literal
 from .ops import WriteOp
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Window:
     """One counter an admission checks, and counts when it admits.
 
@@ -51,7 +51,7 @@ class Window:
     ranks: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Contender:
     """One credential an admission may choose."""
 
@@ -66,7 +66,7 @@ class Contender:
     counters: tuple[tuple[str, float], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reservation:
     """A budget held at admission: each ``(field, limit, amount)`` is checked as a :class:`Window` is, and the
     amounts are added to the hash at ``key`` (settled when the request ends)."""
@@ -80,7 +80,7 @@ class Reservation:
 Strategy = Literal["balanced", "sequential", "priority"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Admission:
     """Everything one admission reads and writes. ``tiebreak`` holds one random number per contender."""
 
@@ -107,7 +107,7 @@ class Admission:
     tiebreak: tuple[float, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Admitted:
     """The outcome of an admission.
 

@@ -9,7 +9,6 @@ admission reads. Memory stays bounded however many distinct conversations pass t
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import json
 import time
@@ -220,7 +219,8 @@ class MemoryBackend:
         sticky = await self.get(affinity) if affinity else None
         cursor = await self.get(admission.cursor_key) if admission.cursor_key else None
         preferred = (sticky or cursor or b"").decode() or None
-        decision = dataclasses.replace(choose(admission, rows, preferred, sticky is not None), session=session)
+        decision = choose(admission, rows, preferred, sticky is not None)
+        decision.session = session
         if decision.index is not None:
             contender = admission.contenders[decision.index]
             await self.acquire_lease(contender.lease_key, admission.holder, None, admission.lease_ttl)

@@ -10,12 +10,12 @@ sent (``raw_client_request``) and what it got back (``final_client_response``, o
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 from urllib.parse import parse_qsl
 
 from .. import _json
 from ..config.models import TraceConfig
+from ..ids import unique_hex
 from ..types import ASGIApp, Message, Receive, Scope, Send
 from .writer import RequestTrace, TraceWriter
 
@@ -58,7 +58,7 @@ class TracingMiddleware:
         if scope["type"] != "http" or SCOPE_REQUEST_ID in scope:
             await self.app(scope, receive, send)
             return
-        request_id = secrets.token_hex(12)
+        request_id = unique_hex(12)
         scope[SCOPE_REQUEST_ID] = request_id
         header = self.header
         id_header = (header, request_id.encode("latin-1"))

@@ -8,10 +8,9 @@ closes it once the answer is out. The span ends earlier, before the answer's las
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,9 +19,6 @@ if TYPE_CHECKING:
     from .request_log import RequestLog
 
 logger = logging.getLogger("asgi_rotator")
-
-#: Summaries being written at once; past this (a stalled backend) new ones are dropped rather than queued.
-MAX_PENDING_WRITES = 1000
 
 
 class UsageCounts(Protocol):
@@ -148,13 +144,11 @@ class Observation:
 class RequestObserver:
     """Opens an :class:`Observation` per request and closes it: span, log line, and the recent-request list.
 
-    The summary is written in the background: the request is over for its client already, and the state
-    backend's round trip must not hold the connection (the next request of a keep-alive client waits for it).
-
     Args:
         telemetry: OpenTelemetry, or a disabled one.
         log: the request log line.
-        keep: stores a finished summary for ``GET /rotator/requests``; its failures are logged, never raised.
+        keep: takes a finished summary for ``GET /rotator/requests`` (it queues it; the state backend is written
+            in the background); its failures are logged, never raised.
         clock: Unix time for the summary's ``time``.
     """
 
@@ -162,7 +156,7 @@ class RequestObserver:
         self,
         telemetry: Telemetry,
         log: RequestLog,
-        keep: Callable[[RequestSummary], Awaitable[None]],
+        keep: Callable[[RequestSummary], None],
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -170,8 +164,6 @@ class RequestObserver:
         self._log = log
         self._keep = keep
         self._clock = clock
-        self._pending: set[asyncio.Task[None]] = set()
-        self._dropped = 0
 
     def begin(self, request_id: str, method: str, path: str, *, protocol: str | None = None) -> Observation:
         """The observation of a request that just arrived."""
@@ -179,28 +171,13 @@ class RequestObserver:
         return Observation(summary, self.telemetry.start(summary), capture_content=self.telemetry.capture_content)
 
     def end(self, observation: Observation) -> None:
-        """The request is over: end its span if the answer did not already, log it, and start keeping its
-        summary."""
+        """The request is over: end its span if the answer did not already, log it, and hand its summary to
+        the recent-request list."""
         observation.end_span()
         summary = observation.summary
         summary.latency_ms = observation.elapsed_ms()
         self._log.emit(summary)
-        if len(self._pending) >= MAX_PENDING_WRITES:
-            self._dropped += 1
-            if self._dropped == 1:
-                logger.warning("asgi_rotator: the state backend is not keeping up; request summaries are dropped")
-            return
-        task = asyncio.ensure_future(self._kept(summary))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def flush(self) -> None:
-        """Wait until every summary handed over so far is written (at shutdown, and for tests)."""
-        while self._pending:
-            await asyncio.gather(*self._pending)
-
-    async def _kept(self, summary: RequestSummary) -> None:
         try:
-            await self._keep(summary)
+            self._keep(summary)
         except Exception as exc:  # a summary must never fail anything
             logger.warning("asgi_rotator: request summary not kept: %s: %s", type(exc).__name__, exc)

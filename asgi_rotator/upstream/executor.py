@@ -9,8 +9,9 @@ failure is reported in-band. One budget (``routing.request_timeout``) bounds wai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from typing import TypeVar
 
@@ -30,6 +31,7 @@ from .attempt import AttemptPipeline
 from .call import AttemptContext, AttemptRecord, Call
 from .failures import Failures
 from .oauth import OAuthCredentials
+from .stream_reader import StreamReader
 from .tokens import estimate_tokens
 from .transport import UpstreamTransport, drain, guarded_chunks
 
@@ -67,99 +69,108 @@ class Executor:
     async def generate(self, call: Call, plan: Plan) -> UnifiedResponse:
         """Run a non-streamed request to completion."""
         failures = Failures(call, plan, self._config)
-        async for target, lease, budget in self._leases(call, plan, failures):
-            started = self._clock()
-            http_request = None
-            served: int | None = None  # tokens of a success (its lease is given back when the request ends)
-            try:
-                http_request, attempt, (content, content_type) = await self._authorized(
-                    call, target, lease, budget, self._read(budget)
-                )
-                if content_type.startswith("text/event-stream"):
-                    result = await self._accumulated(attempt, content)  # an upstream that only streams
-                else:
-                    try:
-                        body = _json.loads(content)
-                    except _json.JSONDecodeError:
-                        raise upstream_invalid(target.protocol.name, "the body is not JSON") from None
-                    if not isinstance(body, dict):
-                        raise upstream_invalid(target.protocol.name, "the body is not a JSON object")
-                    if call.trace is not None:
-                        call.trace.record("raw_provider_response", body, direction="response", component="provider")
-                    result = await self._pipeline.response(attempt, body)
-                served = _tokens(result.usage)
-            except GatewayError as exc:
-                error = exc if http_request is None else as_upstream(exc)
-                await failures.record(self._pool, target, lease, error, self._clock() - started)
-                continue
-            finally:
-                if served is None:
-                    await self._pool.release(lease)
-            call.lease = lease  # given back by the batch that finishes the request
-            call.usage = result.usage
-            self._served(call, target, lease, started, attempt)
-            return result
+        async with contextlib.aclosing(self._leases(call, plan, failures)) as leases:
+            async for target, lease, budget in leases:
+                started = self._clock()
+                http_request = None
+                served: int | None = None  # tokens of a success (its lease is given back when the request ends)
+                try:
+                    http_request, attempt, (content, content_type) = await self._authorized(
+                        call, target, lease, budget, self._read(budget)
+                    )
+                    if content_type.startswith("text/event-stream"):
+                        result = await self._accumulated(attempt, content)  # an upstream that only streams
+                    else:
+                        try:
+                            body = _json.loads(content)
+                        except _json.JSONDecodeError:
+                            raise upstream_invalid(target.protocol.name, "the body is not JSON") from None
+                        if not isinstance(body, dict):
+                            raise upstream_invalid(target.protocol.name, "the body is not a JSON object")
+                        if call.trace is not None:
+                            call.trace.record("raw_provider_response", body, direction="response", component="provider")
+                        result = await self._pipeline.response(attempt, body)
+                    served = _tokens(result.usage)
+                except GatewayError as exc:
+                    error = exc if http_request is None else as_upstream(exc)
+                    await failures.record(self._pool, target, lease, error, self._clock() - started)
+                    continue
+                finally:
+                    if served is None:
+                        await self._pool.release(lease)
+                call.lease = lease  # given back by the batch that finishes the request
+                call.usage = result.usage
+                self._served(call, target, lease, started, attempt)
+                return result
         raise failures.final()
 
     async def stream(self, call: Call, plan: Plan) -> AsyncIterator[StreamEvent]:
         """Run a streamed request, yielding canonical events that end in exactly one ``end`` or ``error``."""
         failures = Failures(call, plan, self._config)
         streaming = self._config.streaming
-        async for target, lease, budget in self._leases(call, plan, failures):
-            started = self._clock()
-            held: list[StreamEvent] = []  # events before the first visible output, dropped on fallback
-            visible = ended = False
-            http_request = None
-            try:
-                first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
-                http_request, attempt, response = await self._authorized(call, target, lease, budget, self._opened)
-                call.first_byte = time.monotonic()
-                decisions.stream_first_byte(call, target, self._clock() - started)
+        async with contextlib.aclosing(self._leases(call, plan, failures)) as leases:
+            async for target, lease, budget in leases:
+                started = self._clock()
+                held: list[StreamEvent] = []  # events before the first visible output, dropped on fallback
+                visible = ended = False
+                http_request = None
                 try:
-                    reader = self._pipeline.stream_reader(attempt)
-                    ttfb_left = max(first_byte_by - time.monotonic(), 0.0) if streaming.ttfb_timeout else None
-                    chunks = guarded_chunks(response, ttfb_left, streaming.stall_timeout)
-                    async for events in reader.events(chunks):
-                        for event in events:
-                            if event.kind == "usage" or event.kind == "end" and event.usage is not None:
-                                call.usage = event.usage
-                            if not visible:
-                                if event.kind == "error":
-                                    raise event.error
-                                if not event.visible and event.kind != "end":
-                                    held.append(event)
-                                    continue
-                                visible = True
-                                if event.visible:
-                                    call.first_output = time.monotonic()
-                                self._served(call, target, lease, started, attempt)
-                                for early in held:
-                                    yield early
-                            if event.kind == "end":
-                                if reader.costs and call.usage is not None and call.usage.provider_cost_usd is None:
-                                    call.usage.provider_cost_usd = reader.costs[-1]  # the final usage's own cost wins
-                                call.lease = lease  # given back by the batch that finishes the request
-                                await reader.completed()
-                                ended = True
-                            yield event
+                    first_byte_by = time.monotonic() + (streaming.ttfb_timeout or budget)
+                    http_request, attempt, response = await self._authorized(call, target, lease, budget, self._opened)
+                    call.first_byte = time.monotonic()
+                    decisions.stream_first_byte(call, target, self._clock() - started)
+                    try:
+                        reader = self._pipeline.stream_reader(attempt)
+                        ttfb_left = max(first_byte_by - time.monotonic(), 0.0) if streaming.ttfb_timeout else None
+                        chunks = guarded_chunks(response, ttfb_left, streaming.stall_timeout)
+                        async with contextlib.aclosing(reader.events(chunks)) as batches:
+                            async for events in batches:
+                                for event in events:
+                                    if event.kind == "usage" or event.kind == "end" and event.usage is not None:
+                                        call.usage = event.usage
+                                    if not visible:
+                                        if event.kind == "error":
+                                            raise event.error
+                                        if not event.visible and event.kind != "end":
+                                            held.append(event)
+                                            continue
+                                        visible = True
+                                        if event.visible:
+                                            call.first_output = time.monotonic()
+                                        self._served(call, target, lease, started, attempt)
+                                        for early in held:
+                                            yield early
+                                    if event.kind == "end":
+                                        await self._stream_ended(call, reader, lease)
+                                        ended = True
+                                    yield event
+                    finally:
+                        if ended:
+                            await drain(chunks)
+                        await response.aclose()
+                except GatewayError as exc:
+                    error = exc if http_request is None else as_upstream(exc)
+                    decisions.stream_timeout(call, target, error)
+                    if visible:
+                        failures.after_output(target, lease, error, self._clock() - started)
+                        yield StreamEvent("error", error=error)
+                        return
+                    await failures.record(self._pool, target, lease, error, self._clock() - started)
+                    continue
                 finally:
-                    if ended:
-                        await drain(chunks)
-                    await response.aclose()
-            except GatewayError as exc:
-                error = exc if http_request is None else as_upstream(exc)
-                decisions.stream_timeout(call, target, error)
-                if visible:
-                    failures.after_output(target, lease, error, self._clock() - started)
-                    yield StreamEvent("error", error=error)
-                    return
-                await failures.record(self._pool, target, lease, error, self._clock() - started)
-                continue
-            finally:
-                if call.lease is not lease:
-                    await self._pool.release(lease)
-            return
+                    if call.lease is not lease:
+                        await self._pool.release(lease)
+                return
         yield StreamEvent("error", error=failures.final())
+
+    @staticmethod
+    async def _stream_ended(call: Call, reader: StreamReader, lease: Lease) -> None:
+        """A stream reached its success terminal: its cost, its lease to give back when the request ends, and
+        what its field-cache rules collected."""
+        if reader.costs and call.usage is not None and call.usage.provider_cost_usd is None:
+            call.usage.provider_cost_usd = reader.costs[-1]  # the final usage's own cost wins
+        call.lease = lease  # given back by the batch that finishes the request
+        await reader.completed()
 
     async def exchange(self, call: Call, plan: Plan, attempt: Attempt[T]) -> T:
         """Run a request that is not a chat generation (embeddings, passthrough) through the same rotation:
@@ -167,25 +178,26 @@ class Executor:
         it raises :class:`UpstreamError` for what the upstream did and a plain :class:`GatewayError` for what
         the request itself got wrong (a hard stop)."""
         failures = Failures(call, plan, self._config)
-        async for target, lease, budget in self._leases(call, plan, failures):
-            started = self._clock()
-            try:
-                result, _ = await attempt(target, lease, budget)
-                call.lease = lease  # given back, with the tokens it served, by the batch that accounts the call
-            except GatewayError as exc:
-                await failures.record(self._pool, target, lease, exc, self._clock() - started)
-                continue
-            finally:
-                if call.lease is not lease:
-                    await self._pool.release(lease)
-            call.target, call.credential = target, lease.credential
-            record = AttemptRecord(target.name, lease.credential.masked, "ok", duration=self._clock() - started)
-            call.attempts.append(record)
-            if call.trace is not None:
-                call.trace.record(
-                    "routing_target_attempt_succeeded", asdict(record), direction="metadata", component="provider"
-                )
-            return result
+        async with contextlib.aclosing(self._leases(call, plan, failures)) as leases:
+            async for target, lease, budget in leases:
+                started = self._clock()
+                try:
+                    result, _ = await attempt(target, lease, budget)
+                    call.lease = lease  # given back, with the tokens it served, by the batch that accounts the call
+                except GatewayError as exc:
+                    await failures.record(self._pool, target, lease, exc, self._clock() - started)
+                    continue
+                finally:
+                    if call.lease is not lease:
+                        await self._pool.release(lease)
+                call.target, call.credential = target, lease.credential
+                record = AttemptRecord(target.name, lease.credential.masked, "ok", duration=self._clock() - started)
+                call.attempts.append(record)
+                if call.trace is not None:
+                    call.trace.record(
+                        "routing_target_attempt_succeeded", asdict(record), direction="metadata", component="provider"
+                    )
+                return result
         raise failures.final()
 
     async def _prepare(
@@ -257,25 +269,26 @@ class Executor:
         if first.targets[0].protocol.build_count_tokens(call.request, first.targets[0].model) is None:
             return estimate_tokens(call.request)
         failures = Failures(call, first, self._config)
-        async for target, lease, budget in self._leases(call, first, failures):
-            started = self._clock()
-            try:
-                if self._oauth is not None:
-                    lease.credential = await self._oauth.live(lease.credential)
-                http_request = self._pipeline.count_tokens_request(call, target, lease, budget)
-                content, _ = await self._transport.send(
-                    http_request, target.protocol, lease.credential, deadline=budget
-                )
-                return target.protocol.parse_count_tokens(_json.loads(content))
-            except GatewayError as exc:
-                await failures.record(self._pool, target, lease, exc, self._clock() - started)
-            except (_json.JSONDecodeError, KeyError, TypeError):
-                raise upstream_invalid(target.protocol.name, "the token count is missing") from None
-            finally:
-                await self._pool.release(lease)
+        async with contextlib.aclosing(self._leases(call, first, failures)) as leases:
+            async for target, lease, budget in leases:
+                started = self._clock()
+                try:
+                    if self._oauth is not None:
+                        lease.credential = await self._oauth.live(lease.credential)
+                    http_request = self._pipeline.count_tokens_request(call, target, lease, budget)
+                    content, _ = await self._transport.send(
+                        http_request, target.protocol, lease.credential, deadline=budget
+                    )
+                    return target.protocol.parse_count_tokens(_json.loads(content))
+                except GatewayError as exc:
+                    await failures.record(self._pool, target, lease, exc, self._clock() - started)
+                except (_json.JSONDecodeError, KeyError, TypeError):
+                    raise upstream_invalid(target.protocol.name, "the token count is missing") from None
+                finally:
+                    await self._pool.release(lease)
         raise failures.final()
 
-    async def _leases(self, call: Call, plan: Plan, failures: Failures) -> AsyncIterator[tuple[Target, Lease, float]]:
+    async def _leases(self, call: Call, plan: Plan, failures: Failures) -> AsyncGenerator[tuple[Target, Lease, float]]:
         """Credentials to try, target by target, as the failures so far allow, each with the budget left.
 
         A credential that failed without being cooled (a 5xx, say) is not tried again for this request; a

@@ -8,7 +8,7 @@ once, here, and the decoded payload serves the payload adapters, the raw stream 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from .. import _json
 from ..errors import SSEEventTooLarge, UpstreamError
@@ -37,7 +37,7 @@ class StreamReader:
         #: Payloads read since the last event; they ride on the next one (see ``StreamEvent.raw``).
         self._unsent: list[tuple[str | None, SSEData]] = []
 
-    async def events(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[list[StreamEvent]]:
+    async def events(self, chunks: AsyncIterator[bytes]) -> AsyncGenerator[list[StreamEvent]]:
         """Canonical events per chunk; at the end, whatever terminal the parser decides."""
         async for chunk in chunks:
             events: list[StreamEvent] = []

@@ -41,6 +41,9 @@ class PrometheusMetrics:
 
     def __init__(self, *, namespace: str = "rotator", max_models: int = 500) -> None:
         self._model_label = BoundedNames(max_models)
+        #: Each metric's labelled series, looked up once: ``labels()`` validates and locks on every call.
+        #: Bounded as the labels are (model names by ``max_models``).
+        self._series_of: dict[tuple[Any, tuple[str, ...]], Any] = {}
         try:
             import prometheus_client as prom
         except ImportError:
@@ -87,16 +90,16 @@ class PrometheusMetrics:
         if self._prom is None:
             return
         model = self._model_label(model)
-        self._requests.labels(provider, model, outcome).inc()
+        self._series(self._requests, (provider, model, outcome)).inc()
         if latency is not None:
-            self._latency.labels(provider, model).observe(latency)
+            self._series(self._latency, (provider, model)).observe(latency)
         if ttfb is not None:
-            self._ttfb.labels(provider, model).observe(ttfb)
+            self._series(self._ttfb, (provider, model)).observe(ttfb)
 
     def observe_error(self, kind: str) -> None:
         """Count one error returned to a client, by its :data:`~asgi_rotator.errors.ErrorKind`."""
         if self._prom is not None:
-            self._errors.labels(kind).inc()
+            self._series(self._errors, (kind,)).inc()
 
     def observe_usage(self, *, provider: str, model: str, usage: Usage, cost_usd: float | None) -> None:
         """Add a served call's tokens by type and its cost, when known."""
@@ -106,9 +109,15 @@ class PrometheusMetrics:
         for label, field in _TOKEN_TYPES:
             amount = getattr(usage, field)
             if amount > 0:
-                self._tokens.labels(provider, model, label).inc(amount)
+                self._series(self._tokens, (provider, model, label)).inc(amount)
         if cost_usd is not None and cost_usd > 0:
-            self._cost.labels(provider, model).inc(cost_usd)
+            self._series(self._cost, (provider, model)).inc(cost_usd)
+
+    def _series(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        found = self._series_of.get((metric, labels))
+        if found is None:
+            found = self._series_of[metric, labels] = metric.labels(*labels)
+        return found
 
     def set_credential_states(self, states: Iterable[tuple[str, str, str]]) -> None:
         """Replace the credential gauge with ``(provider, masked credential, state)`` rows."""

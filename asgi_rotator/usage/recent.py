@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,8 +22,12 @@ from ..state.base import StateBackend
 from ..state.keys import Keyspace
 from ..tracing.observation import RequestSummary
 
+logger = logging.getLogger("asgi_rotator")
+
 #: Seconds a summary may wait before it is written with the others.
 _WRITE_EVERY = 1.0
+#: Summaries waiting at most; past this (a stalled backend) new ones are dropped rather than queued.
+MAX_PENDING = 10_000
 
 
 class RecentRequests:
@@ -45,10 +50,16 @@ class RecentRequests:
         self._scopes: list[str | None] = [None, *scopes]
         self._pending: list[tuple[str, bytes]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._dropped = 0
 
-    async def add(self, summary: RequestSummary) -> None:
+    def add(self, summary: RequestSummary) -> None:
         """Keep ``summary`` in its scope's list (written with the others of the next second)."""
         if not self._size:
+            return
+        if len(self._pending) >= MAX_PENDING:
+            self._dropped += 1
+            if self._dropped == 1:
+                logger.warning("asgi_rotator: the state backend is not keeping up; request summaries are dropped")
             return
         self._pending.append((self._keys.recent_requests(summary.scope), _json.dumps(summary.as_json())))
         if self._writer is None or self._writer.done():
