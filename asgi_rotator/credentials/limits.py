@@ -97,18 +97,23 @@ class Windows:
         self._clock = clock
         #: Per provider, per model, group or ``*``: ``(tier range or None, cap)``, as ``caps`` keys spell them.
         self._caps = {name: _by_target(provider.caps) for name, provider in config.providers.items() if provider.caps}
-        #: Effective caps per credential and model: the config decides them once. Bounded: clients name models.
-        self._effective: dict[tuple[str | None, str, str, str], Caps] = {}
+        #: Per credential and model, decided once by the config: the effective caps and the prefix of the
+        #: window keys. Bounded: clients name models.
+        self._resolved: dict[tuple[str | None, str, str, str], tuple[Caps, str]] = {}
 
     def caps(self, credential: Credential, model: str) -> Caps:
         """The effective caps of ``credential`` for ``model``: the first of its tier's cap for the model, for
         its quota group, for ``*``, then the untiered ones in the same order (the seed's precedence)."""
+        return self._counters(credential, model)[0]
+
+    def _counters(self, credential: Credential, model: str) -> tuple[Caps, str]:
         key = (credential.scope, credential.provider, credential.id, model)
-        found = self._effective.get(key)
+        found = self._resolved.get(key)
         if found is None:
-            if len(self._effective) >= 10_000:
-                self._effective.clear()
-            found = self._effective[key] = self._resolve(credential, model)
+            if len(self._resolved) >= 10_000:
+                self._resolved.clear()
+            group = self._group_of(credential.provider, model)
+            found = self._resolved[key] = self._resolve(credential, model), self._keys.window_prefix(credential, group)
         return found
 
     def _resolve(self, credential: Credential, model: str) -> Caps:
@@ -137,30 +142,28 @@ class Windows:
     def windows(self, credential: Credential, model: str) -> tuple[Window, ...]:
         """The counters an admission of ``credential`` for ``model`` checks and counts: requests in the sliding
         minute (always counted: balanced selection ranks by it), and tokens and requests today when capped."""
-        caps = self.caps(credential, model)
-        group, now = self._group_of(credential.provider, model), self._clock()
+        caps, prefix = self._counters(credential, model)
+        now = self._clock()
         minute, carry, minute_left = int(now // 60), 1 - (now % 60) / 60, 60 - now % 60
-        key = self._keys.window
         windows = [
             Window(
-                key(credential, group, "r", minute),
+                f"{prefix}r:{minute}",
                 caps.rpm,
                 1,
                 _MINUTE_TTL,
                 minute_left,
-                previous=key(credential, group, "r", minute - 1),
+                previous=f"{prefix}r:{minute - 1}",
                 carry=carry,
                 ranks=True,
             )
         ]
         if caps.tpm is not None:  # tokens are counted when the request ends; admission only checks them
-            previous = key(credential, group, "t", minute - 1)
             windows.append(
-                Window(key(credential, group, "t", minute), caps.tpm, 0, _MINUTE_TTL, minute_left, previous, carry)
+                Window(f"{prefix}t:{minute}", caps.tpm, 0, _MINUTE_TTL, minute_left, f"{prefix}t:{minute - 1}", carry)
             )
         if caps.daily is not None:
             day, day_left = self._day(credential.provider)
-            windows.append(Window(key(credential, group, "d", day), caps.daily, 1, _DAY + 3600, day_left))
+            windows.append(Window(f"{prefix}d:{day}", caps.daily, 1, _DAY + 3600, day_left))
         return tuple(windows)
 
     def credential_minute_key(self, credential: Credential) -> str:
@@ -169,7 +172,7 @@ class Windows:
 
     def token_ops(self, credential: Credential, model: str, tokens: int) -> list[WriteOp]:
         """The writes that add a finished request's tokens to the credential's minute window."""
-        if tokens <= 0 or self.caps(credential, model).tpm is None:
+        caps, prefix = self._counters(credential, model)
+        if tokens <= 0 or caps.tpm is None:
             return []
-        group, minute = self._group_of(credential.provider, model), int(self._clock() // 60)
-        return [("incr", self._keys.window(credential, group, "t", minute), tokens, _MINUTE_TTL)]
+        return [("incr", f"{prefix}t:{int(self._clock() // 60)}", tokens, _MINUTE_TTL)]

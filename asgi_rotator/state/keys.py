@@ -141,9 +141,10 @@ class Keyspace:
         """When a credential last served (for least-recently-used selection)."""
         return self._credential("used", credential)
 
-    def window(self, credential: CredentialRef, group: str, counter: str, number: int) -> str:
-        """A credential's request (``r``), token (``t``) or daily (``d``) counter for a model group."""
-        return f"{self._credential('win', credential)}:{part(group)}:{counter}:{number}"
+    def window_prefix(self, credential: CredentialRef, group: str) -> str:
+        """The start of a credential's counters for a model group: ``<prefix>r:<minute>`` counts requests,
+        ``t:<minute>`` tokens, ``d:<day>`` the day's requests (built once, completed per request)."""
+        return f"{self._credential('win', credential)}:{part(group)}:"
 
     def credential_minute(self, credential: CredentialRef, minute: int) -> str:
         """A credential's requests in one minute, across models (for display)."""
