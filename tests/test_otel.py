@@ -219,3 +219,44 @@ def test_without_opentelemetry_nothing_happens_and_no_provider_is_installed(tmp_
     assert hidden.stdout.split() == ["200", "False"], hidden.stderr
     present = subprocess.run([sys.executable, "-c", script, "show"], capture_output=True, text=True, timeout=60)
     assert present.stdout.split() == ["200", "True", "ProxyTracerProvider"], present.stderr
+
+
+def test_no_span_is_built_until_the_host_installs_a_provider():
+    """In a fresh process with opentelemetry installed but no provider set, requests build no spans (the API's
+    default providers would drop them); once the host installs one, the next request is traced."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio
+        import httpx
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from asgi_rotator import RotatorASGI
+        from asgi_rotator.testing import FakeUpstream
+        from asgi_rotator.tracing.observation import RequestSummary
+
+        async def main():
+            config = {{"providers": {{"up": {{"protocol": "openai_chat", "base_url": "http://u/v1",
+                       "credentials": ["sk-late-otel-1111"]}}}}, "auth": {{"api_keys": ["{PROXY_KEY}"]}}}}
+            app = RotatorASGI(config, upstream_transport=httpx.ASGITransport(app=FakeUpstream()))
+            telemetry = (await app.startup())._observer.telemetry
+            summary = RequestSummary("r1", 0.0, "POST", "/v1/chat/completions", "openai_chat")
+            exporter = InMemorySpanExporter()
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
+                async def ask():
+                    reply = await http.post("/v1/chat/completions", headers={{"x-api-key": "{PROXY_KEY}"}},
+                                            json={{"model": "up/m", "messages": [{{"role": "user", "content": "x"}}]}})
+                    return reply.status_code
+                before = await ask(), telemetry.start(summary) is None, len(exporter.get_finished_spans())
+                provider = TracerProvider()
+                provider.add_span_processor(SimpleSpanProcessor(exporter))
+                trace.set_tracer_provider(provider)
+                after = await ask(), telemetry.start(summary) is None, len(exporter.get_finished_spans())
+            print(*before, *after)
+
+        asyncio.run(main())
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.stdout.split() == ["200", "True", "0", "200", "False", "2"], run.stderr

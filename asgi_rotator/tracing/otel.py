@@ -4,7 +4,8 @@ semantic conventions, and GenAI metrics.
 ``opentelemetry-api`` is optional (the ``otel`` extra). It is imported once, when the gateway starts, and never
 during a request; without it :class:`Telemetry` is disabled and costs one ``if`` per request. The gateway uses
 the global tracer and meter providers, so the host's own OpenTelemetry setup receives its spans; it never
-installs a provider itself (with none installed, the API's no-op providers drop everything).
+installs a provider itself. Until the host installs one, no span is built at all (the API's default providers
+would drop it).
 
 Request span attributes: ``gen_ai.operation.name``, ``gen_ai.provider.name`` (the serving provider's configured
 name), ``gen_ai.request.model`` (as the client named it), ``gen_ai.response.model`` (the served upstream model),
@@ -43,6 +44,7 @@ class _Otel:
     """The OpenTelemetry API module and what the gateway made of it at startup."""
 
     api: Any  # opentelemetry.trace
+    metrics: Any  # opentelemetry.metrics
     tracer: Any
     token_usage: Any  # histogram gen_ai.client.token.usage
     duration: Any  # histogram gen_ai.client.operation.duration
@@ -75,7 +77,7 @@ class Telemetry:
     def start(self, summary: RequestSummary) -> RequestSpan | None:
         """The span of a request that just arrived (a child of the host's current span), or None when off."""
         otel = self._otel
-        if otel is None:
+        if otel is None or not _host_installed(otel):
             return None
         span = otel.tracer.start_span(
             "asgi_rotator.request",
@@ -103,6 +105,7 @@ def _load() -> _Otel | None:
     meter = metrics.get_meter("asgi_rotator", version)
     return _Otel(
         api,
+        metrics,
         api.get_tracer("asgi_rotator", version),
         meter.create_histogram(
             "gen_ai.client.token.usage", unit="{token}", description="Tokens used per request, by token type."
@@ -113,6 +116,17 @@ def _load() -> _Otel | None:
         meter.create_counter(
             "asgi_rotator.upstream.attempts", unit="{attempt}", description="Upstream attempts, by outcome."
         ),
+    )
+
+
+def _host_installed(otel: _Otel) -> bool:
+    """Whether the host installed a tracer or meter provider. Until it does (if ever), the API's default
+    providers drop every span and measurement, and building them would be a request's work for nothing."""
+    tracing = otel.api.get_tracer_provider()
+    measuring = otel.metrics.get_meter_provider()
+    return not (
+        isinstance(tracing, otel.api.ProxyTracerProvider | otel.api.NoOpTracerProvider)
+        and (isinstance(measuring, otel.metrics.NoOpMeterProvider) or type(measuring).__name__ == "_ProxyMeterProvider")
     )
 
 
