@@ -81,14 +81,7 @@ class MemoryBackend:
         table[key] = table.pop(key)
 
     async def get(self, key: str) -> bytes | None:
-        entry = self._values.get(key)
-        if entry is None:
-            return None
-        if not self._live(entry[1]):
-            del self._values[key]
-            return None
-        self._used(self._values, key)
-        return entry[0]
+        return self._read(key, self._clock())
 
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
         return [await self.get(key) for key in keys]
@@ -202,22 +195,21 @@ class MemoryBackend:
         cycle = (await self.get_counters([admission.cycle_key]))[0] if admission.cycle_key else {}
         rows = []
         for contender in admission.contenders:
+            holders = self._leases.get(contender.lease_key)
             row = Row(
-                in_flight=sum(1 for exp in self._leases.get(contender.lease_key, {}).values() if exp > now),
-                cooling=max((self._remaining(key, now) for key in contender.cooldown_keys), default=0.0),
-                last_used=float(await self.get(contender.last_used_key) or 0.0),
+                in_flight=sum(1 for exp in holders.values() if exp > now) if holders else 0,
+                cooling=max([self._remaining(key, now) for key in contender.cooldown_keys], default=0.0),
+                last_used=float(self._read(contender.last_used_key, now) or 0.0),
                 exhausted=contender.id in cycle,
-                counts=[
-                    (self._count(w.key), self._count(w.previous) if w.previous else 0.0) for w in contender.windows
-                ],
+                counts=[(self._count(w.key, now), self._count(w.previous, now)) for w in contender.windows],
             )
             evaluate(contender, row)
             rows.append(row)
-        found = next(filter(None, [await self.get(key) for key in admission.anchor_keys]), None)
+        found = next(filter(None, [self._read(key, now) for key in admission.anchor_keys]), None)
         session = found.decode() if found is not None else None
         affinity = admission.affinity_prefix + part(session) if session is not None else admission.affinity_key
-        sticky = await self.get(affinity) if affinity else None
-        cursor = await self.get(admission.cursor_key) if admission.cursor_key else None
+        sticky = self._read(affinity, now) if affinity else None
+        cursor = self._read(admission.cursor_key, now) if admission.cursor_key else None
         preferred = (sticky or cursor or b"").decode() or None
         decision = choose(admission, rows, preferred, sticky is not None)
         decision.session = session
@@ -227,6 +219,17 @@ class MemoryBackend:
             await self.write_many(admitted_writes(admission, decision.index, cursor.decode() if cursor else None))
         return decision
 
+    def _read(self, key: str, now: float) -> bytes | None:
+        """``get`` for reads inside one operation, at its ``now``."""
+        entry = self._values.get(key)
+        if entry is None:
+            return None
+        if entry[1] is not None and entry[1] <= now:
+            del self._values[key]
+            return None
+        self._used(self._values, key)
+        return entry[0]
+
     def _remaining(self, key: str, now: float) -> float:
         entry = self._values.get(key)
         if entry is None or entry[1] is None:
@@ -234,12 +237,11 @@ class MemoryBackend:
         self._used(self._values, key)
         return max(entry[1] - now, 0.0)
 
-    def _count(self, key: str | None) -> float:
-        entry = self._values.get(key) if key is not None else None
-        if key is None or entry is None or not self._live(entry[1]):
+    def _count(self, key: str | None, now: float) -> float:
+        if key is None:
             return 0.0
-        self._used(self._values, key)
-        return float(entry[0])
+        value = self._read(key, now)
+        return 0.0 if value is None else float(value)
 
     async def renew_leases(self, leases: Sequence[tuple[str, str]], ttl: float) -> None:
         now = self._clock()
