@@ -63,6 +63,8 @@ class Telemetry:
         self._otel: _Otel | None = _load() if config.enabled else None
         self._capture = config.capture_content
         self._redactor = redactor
+        #: A provider, once installed, stays: OpenTelemetry sets each global provider only once.
+        self._host_installed = False
 
     @property
     def enabled(self) -> bool:
@@ -77,7 +79,7 @@ class Telemetry:
     def start(self, summary: RequestSummary) -> RequestSpan | None:
         """The span of a request that just arrived (a child of the host's current span), or None when off."""
         otel = self._otel
-        if otel is None or not _host_installed(otel):
+        if otel is None or not (self._host_installed or self._check_host(otel)):
             return None
         span = otel.tracer.start_span(
             "asgi_rotator.request",
@@ -85,6 +87,10 @@ class Telemetry:
             attributes={"asgi_rotator.request_id": summary.id, "http.request.method": summary.method},
         )
         return RequestSpan(otel, span, summary, self._content if self._capture else None)
+
+    def _check_host(self, otel: _Otel) -> bool:
+        self._host_installed = _host_installed(otel)
+        return self._host_installed
 
     def _content(self, value: Any) -> str:
         """``value`` as span content: JSON, redacted like a trace (secrets, provider state)."""
