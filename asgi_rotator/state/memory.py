@@ -10,12 +10,12 @@ admission reads. Memory stays bounded however many distinct conversations pass t
 from __future__ import annotations
 
 import heapq
-import json
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .. import _json
 from .admission import Admission, Admitted, Row, admitted_writes, choose, evaluate, over_budget
 from .base import WriteOp
 from .keys import part
@@ -94,7 +94,7 @@ class MemoryBackend:
             if raw is None:
                 break
             chain.append(raw)
-            following = json.loads(raw).get(link)
+            following = _json.loads(raw).get(link)
             current = prefix + part(following) if isinstance(following, str) else None
         return chain
 

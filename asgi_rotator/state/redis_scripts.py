@@ -1,8 +1,8 @@
 """The Lua scripts of the Redis backend, and the encoding of a write batch for :data:`WRITE`.
 
-Each script names every key it touches in ``KEYS`` except where noted (the admission script and
-:data:`FOLLOW` build keys under the caller's prefix), so on a Redis Cluster a hash tag in that prefix keeps
-all of them in one slot.
+Each script names every key it touches in ``KEYS`` except where noted (:data:`WRITE` and the admission script
+carry their keys in a JSON argument and name the first in ``KEYS`` to be routed by; :data:`FOLLOW` builds keys
+under the caller's prefix), so on a Redis Cluster a hash tag in that prefix keeps all of them in one slot.
 """
 
 from __future__ import annotations
@@ -10,40 +10,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .. import _json
 from .ops import WriteOp
 
-# A whole write batch: per key, ARGV holds the op's kind and its arguments (see RedisBackend._encode).
+# A whole write batch as JSON in ARGV[1], one [kind, key, ...] per op; the values to set or append (bytes, not
+# JSON) follow in ARGV, named by position. A TTL of 0 is none. KEYS holds the first key, to route by.
 WRITE = """
-local i = 1
-for k = 1, #KEYS do
-  local key, kind = KEYS[k], ARGV[i]
+for _, op in ipairs(cjson.decode(ARGV[1])) do
+  local kind, key = op[1], op[2]
   if kind == 's' then
-    if ARGV[i + 2] == '' then redis.call('SET', key, ARGV[i + 1])
-    else redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[i + 2]) end
-    i = i + 3
+    if op[4] == 0 then redis.call('SET', key, ARGV[op[3]])
+    else redis.call('SET', key, ARGV[op[3]], 'PX', op[4]) end
   elseif kind == 'i' then
-    local amount = ARGV[i + 1]
-    if redis.call('INCRBY', key, amount) == tonumber(amount) and ARGV[i + 2] ~= '' then
-      redis.call('PEXPIRE', key, ARGV[i + 2])
-    end
-    i = i + 3
+    if redis.call('INCRBY', key, op[3]) == op[3] and op[4] > 0 then redis.call('PEXPIRE', key, op[4]) end
   elseif kind == 'h' then
-    local n = tonumber(ARGV[i + 1])
-    for f = i + 2, i + 2 * n, 2 do redis.call('HINCRBY', key, ARGV[f], ARGV[f + 1]) end
-    i = i + 2 * n + 2
-    if ARGV[i] ~= '' and redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, ARGV[i]) end
-    i = i + 1
+    for field, amount in pairs(op[3]) do redis.call('HINCRBY', key, field, amount) end
+    if op[4] > 0 and redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, op[4]) end
   elseif kind == 'r' then
-    redis.call('ZREM', key, ARGV[i + 1])
-    i = i + 2
+    redis.call('ZREM', key, op[3])
   elseif kind == 'd' then
     redis.call('DEL', key)
-    i = i + 1
   else
-    redis.call('RPUSH', key, ARGV[i + 1])
-    redis.call('LTRIM', key, -tonumber(ARGV[i + 2]), -1)
-    if ARGV[i + 3] ~= '' then redis.call('PEXPIRE', key, ARGV[i + 3]) end
-    i = i + 4
+    redis.call('RPUSH', key, ARGV[op[3]])
+    redis.call('LTRIM', key, -op[4], -1)
+    if op[5] > 0 then redis.call('PEXPIRE', key, op[5]) end
   end
 end
 return 1
@@ -123,7 +113,7 @@ for i, key in ipairs(KEYS) do counts[i] = redis.call('ZCOUNT', key, '(' .. now, 
 return counts
 """
 )
-#: The one-letter code of each write kind in WRITE's ARGV.
+#: The one-letter code of each write kind in WRITE's batch.
 KINDS = {"set": "s", "incr": "i", "hincr": "h", "release": "r", "delete": "d", "append": "a"}
 
 
@@ -133,19 +123,24 @@ def ms(seconds: float) -> int:
 
 
 def encode_writes(ops: Sequence[WriteOp]) -> tuple[list[str], list[Any]]:
-    """``(KEYS, ARGV)`` of :data:`WRITE` for ``ops``."""
-    keys: list[str] = []
-    args: list[Any] = []
+    """``(KEYS, ARGV)`` of :data:`WRITE` for ``ops``: the first key, the batch as JSON, then the values it sets
+    or appends. One JSON document rather than an argument per field: redis-py's asyncio client packs each
+    argument in Python, and a finished request's ledger alone is some fifty."""
+    batch: list[list[Any]] = []
+    values: list[Any] = []
     for op in ops:
-        keys.append(op[1])
-        ttl = ms(op[3]) if op[3] is not None else ""
-        args.append(KINDS[op[0]])
-        if op[0] in ("set", "incr"):
-            args += [op[2], ttl]
-        elif op[0] == "hincr":
-            args += [len(op[2]), *(x for pair in op[2].items() for x in pair), ttl]
-        elif op[0] == "release":
-            args.append(op[2])
+        kind, key = KINDS[op[0]], op[1]
+        ttl = ms(op[3]) if op[3] is not None else 0
+        if op[0] == "set":
+            values.append(op[2])
+            batch.append([kind, key, len(values) + 1, ttl])
         elif op[0] == "append":
-            args += [op[2], op[4], ttl]
-    return keys, args
+            values.append(op[2])
+            batch.append([kind, key, len(values) + 1, op[4], ttl])
+        elif op[0] in ("incr", "hincr"):
+            batch.append([kind, key, op[2], ttl])
+        elif op[0] == "release":
+            batch.append([kind, key, op[2]])
+        else:
+            batch.append([kind, key])
+    return [ops[0][1]], [_json.dumps(batch), *values]
