@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -86,8 +87,7 @@ class UpstreamTransport:
             # A provider's betas (Claude Code's oauth beta) join the client's instead of replacing them.
             merged = dict.fromkeys(b.strip() for b in f"{provider.headers['anthropic-beta']},{client_betas}".split(","))
             headers["anthropic-beta"] = ",".join(b for b in merged if b)
-        limits = self._timeout if timeout is None else self._capped(timeout)
-        extensions: dict[str, Any] = {"timeout": limits.as_dict()}
+        extensions: dict[str, Any] = {"timeout": self._timeouts(timeout)}
         url = upstream_url(credential.base_url or provider.base_url, native, model)
         if protocol.upstream == "litellm":
             # In process: the credential and the base URL go to LiteLLM as arguments, never as headers.
@@ -136,12 +136,14 @@ class UpstreamTransport:
         except _json.JSONDecodeError:
             raise UpstreamError("upstream_invalid", "The upstream's answer is not JSON.") from None
 
-    def _capped(self, budget: float) -> httpx.Timeout:
-        budget = max(budget, 0.001)
+    def _timeouts(self, budget: float | None) -> dict[str, float | None]:
+        """The transport's timeouts for an attempt with ``budget`` seconds left: the read timeout is capped by
+        the budget, rounded up to a whole second (the attempt's own deadline is exact; rounding lets the few
+        distinct values be built once)."""
         read = self._timeout.read
-        if read is not None and read <= budget:
-            return self._timeout
-        return httpx.Timeout(budget, connect=min(self._timeout.connect or budget, budget))
+        if budget is not None and (read is None or budget < read):
+            read = float(math.ceil(budget)) if budget >= 1 else max(budget, 0.001)
+        return _timeout_extension(self._timeout.connect, read)
 
     async def send(
         self, request: httpx.Request, protocol: WireProtocol, credential: Credential, *, deadline: float
@@ -209,6 +211,13 @@ async def _mapped_errors() -> AsyncIterator[None]:
         raise UpstreamError("upstream_invalid", f"The upstream's answer could not be decoded ({exc}).") from exc
     except httpx.TransportError as exc:
         raise UpstreamError("api_connection", f"Could not reach the upstream ({type(exc).__name__}).") from exc
+
+
+@functools.lru_cache(maxsize=1024)
+def _timeout_extension(connect: float | None, read: float | None) -> dict[str, float | None]:
+    """httpx's ``timeout`` request extension (transports only read it, so one dict serves every request)."""
+    connect = min(connect, read) if connect is not None and read is not None else connect
+    return httpx.Timeout(read, connect=connect).as_dict()
 
 
 @functools.lru_cache(maxsize=4096)
