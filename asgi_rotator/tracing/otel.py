@@ -5,7 +5,7 @@ semantic conventions, and GenAI metrics.
 during a request; without it :class:`Telemetry` is disabled and costs one ``if`` per request. The gateway uses
 the global tracer and meter providers, so the host's own OpenTelemetry setup receives its spans; it never
 installs a provider itself. Until the host installs one, no span is built at all (the API's default providers
-would drop it).
+would drop it); one installed later is used from the next request a second on.
 
 Request span attributes: ``gen_ai.operation.name``, ``gen_ai.provider.name`` (the serving provider's configured
 name), ``gen_ai.request.model`` (as the client named it), ``gen_ai.response.model`` (the served upstream model),
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -63,8 +64,10 @@ class Telemetry:
         self._otel: _Otel | None = _load() if config.enabled else None
         self._capture = config.capture_content
         self._redactor = redactor
-        #: A provider, once installed, stays: OpenTelemetry sets each global provider only once.
+        #: A provider, once installed, stays: OpenTelemetry sets each global provider only once. Until then the
+        #: check (it reads os.environ) runs at most once a second.
         self._host_installed = False
+        self._next_check = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -89,7 +92,10 @@ class Telemetry:
         return RequestSpan(otel, span, summary, self._content if self._capture else None)
 
     def _check_host(self, otel: _Otel) -> bool:
-        self._host_installed = _host_installed(otel)
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + 1.0
+            self._host_installed = _host_installed(otel)
         return self._host_installed
 
     def _content(self, value: Any) -> str:
