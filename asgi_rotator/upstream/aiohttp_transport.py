@@ -13,11 +13,10 @@ executor classifies failures the same way on either transport.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import aiohttp
 import certifi
@@ -103,7 +102,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             data = request.stream  # type: ignore[assignment]  # an upload, streamed as it is read
             headers = headers.copy()
             headers.pop("transfer-encoding", None)  # aiohttp chunks the body itself
-        with _mapped():
+        with _mapped:
             response = await session.request(
                 request.method,
                 _url(str(request.url)),
@@ -149,7 +148,7 @@ class _Body(httpx.AsyncByteStream):
         self._slots: asyncio.Semaphore | None = slots
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _mapped():
+        with _mapped:
             async for chunk in self._response.content.iter_any():
                 yield chunk
 
@@ -175,20 +174,27 @@ def _timeout(connect: float | None, read: float | None) -> aiohttp.ClientTimeout
     return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
-@contextlib.contextmanager
-def _mapped() -> Iterator[None]:
-    """aiohttp's exceptions as httpx's, so callers handle one family."""
-    try:
-        yield
-    except aiohttp.ConnectionTimeoutError as exc:
-        raise httpx.ConnectTimeout(str(exc) or "connect timeout") from exc
-    except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
-        raise httpx.ReadTimeout(str(exc) or "read timeout") from exc
-    except aiohttp.ClientProxyConnectionError as exc:
-        raise httpx.ProxyError(str(exc)) from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise httpx.ConnectError(str(exc)) from exc
-    except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
-        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+class _Mapped:
+    """aiohttp's exceptions as httpx's, so callers handle one family (a class: it wraps every request and body)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            raise httpx.ConnectTimeout(str(exc) or "connect timeout") from exc
+        if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
+            raise httpx.ReadTimeout(str(exc) or "read timeout") from exc
+        if isinstance(exc, aiohttp.ClientProxyConnectionError):
+            raise httpx.ProxyError(str(exc)) from exc
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            raise httpx.ConnectError(str(exc)) from exc
+        if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+            raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__) from exc
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+
+
+_mapped = _Mapped()
