@@ -7,7 +7,9 @@ It starts, each as its own one-worker uvicorn process on loopback, with the same
 - ``direct``: FakeUpstream (``bench/apps.py:upstream``), the target of the direct runs;
 - ``backend``: a second FakeUpstream, the upstream both gateways forward to;
 - ``gateway-memory``: a Starlette host with ``RotatorASGI`` mounted at ``/llm``, memory state;
-- ``gateway-redis``: the same with ``state: {backend: redis, url: <--redis-url>}`` (db 14, flushed).
+- ``gateway-redis``: the same with ``state: {backend: redis, url: <--redis-url>}`` (db 14, flushed);
+- ``floor``: the same host forwarding to ``backend`` with aiohttp and nothing else, the cost of the process
+  model itself (server, host app, one upstream call): its ratio is the most any gateway of this shape can reach.
 
 On a 2-core machine the server under test (``direct`` or a gateway) runs on CPU 0; wrk (one thread) and the
 ``backend`` upstream share CPU 1. wrk POSTs JSON bodies (``bench/lua/post.lua``) at c=1 and c=16, JSON and
@@ -514,8 +516,12 @@ def main() -> None:
                 )
                 servers.append(gateways[name])
 
+            floor = start_server("floor", "apps:floor", SERVER_CPU, work, {"BENCH_FLOOR_UPSTREAM": backend.url})
+            servers.append(floor)
+
             targets = {
                 "direct": (direct, direct.url + "/v1/chat/completions", ""),
+                "floor (host + aiohttp)": (floor, floor.url + CHAT, ""),
                 "gateway, memory state": (gateways["memory"], gateways["memory"].url + CHAT, "up/"),
                 "gateway, Redis state": (gateways["redis"], gateways["redis"].url + CHAT, "up/"),
             }
@@ -538,6 +544,7 @@ def main() -> None:
 
                 plan = [
                     ("direct", "json"), ("direct", "stream"), ("direct", "chunks"),
+                    ("floor (host + aiohttp)", "json"), ("floor (host + aiohttp)", "stream"),
                     ("gateway, memory state", "json"), ("gateway, memory state", "stream"),
                     ("gateway, memory state", "chunks"),
                     ("gateway, Redis state", "json"), ("gateway, Redis state", "stream"),
