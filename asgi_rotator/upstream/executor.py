@@ -292,7 +292,9 @@ class Executor:
         """Credentials to try, target by target, as the failures so far allow, each with the budget left.
 
         A credential that failed without being cooled (a 5xx, say) is not tried again for this request; a
-        cooled one may be, once its cooldown ends inside the budget.
+        cooled one may be, once its cooldown ends inside the budget. Callers close it with ``contextlib.aclosing``
+        when they stop early: left to the loop's finalizer hook, an abandoned async generator costs a scheduled
+        task per request.
         """
         budget_end = time.monotonic() + self._config.routing.request_timeout
         if call.own_key is not None:
