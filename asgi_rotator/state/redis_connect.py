@@ -28,6 +28,7 @@ from redis.exceptions import (
 )
 
 from ..errors import ConfigError
+from ..slots import take_slot
 
 _SENTINEL_PORT = 26379
 _REDIS_PORT = 6379
@@ -76,14 +77,8 @@ class _CommandQueue:
         self._slots = asyncio.Semaphore(size)
 
     async def __aenter__(self) -> None:
-        if not self._slots.locked():
-            await self._slots.acquire()  # free: returns without suspending
-            return
-        try:
-            async with asyncio.timeout(_QUEUE_WAIT):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise RedisConnectionError("No connection available.") from None
+        if not await take_slot(self._slots, _QUEUE_WAIT):
+            raise RedisConnectionError("No connection available.")
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._slots.release()

@@ -24,6 +24,7 @@ import httpx
 from yarl import URL
 
 from ..config.models import ServerConfig
+from ..slots import take_slot
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -78,16 +79,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise
 
     async def _take_slot(self) -> None:
-        if not self._slots.locked():
-            await self._slots.acquire()  # free: returns without suspending
-            return
-        try:
-            async with asyncio.timeout(self._pool_timeout):
-                await self._slots.acquire()
-        except TimeoutError:
+        if not await take_slot(self._slots, self._pool_timeout):
             raise httpx.PoolTimeout(
                 f"no free upstream connection within {self._pool_timeout:g}s ({self._server.max_connections} in use)"
-            ) from None
+            )
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         session = self._session
