@@ -285,13 +285,19 @@ class EndlessSpeech:
         self.gone.set()
 
 
-def test_a_client_that_leaves_a_binary_answer_stops_the_upstream(_upstream_server, gateway, fake):
-    swappable, _ = _upstream_server
-    speech = EndlessSpeech()
+def _gateway_to(app: Any, upstream_server: Any, gateway: Any) -> str:
+    """A gateway over real sockets whose one provider is ``app``, served by the swappable upstream server."""
+    swappable, _ = upstream_server
     base = gateway(
-        {"providers": {"up": {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": ["sk-leave-1111"]}}}
+        {"providers": {"up": {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": ["sk-up-1111"]}}}
     )
-    swappable.app = speech  # after the gateway fixture read fake.url
+    swappable.app = app  # after the gateway fixture read fake.url
+    return str(base)
+
+
+def test_a_client_that_leaves_a_binary_answer_stops_the_upstream(_upstream_server, gateway, fake):
+    speech = EndlessSpeech()
+    base = _gateway_to(speech, _upstream_server, gateway)
     with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
         with client.audio.speech.with_streaming_response.create(model="up/tts", voice="alloy", input="x") as answer:
             first = next(answer.iter_bytes(4096))
@@ -301,12 +307,8 @@ def test_a_client_that_leaves_a_binary_answer_stops_the_upstream(_upstream_serve
 def test_uploads_stream_through_the_gateways_own_client_over_sockets(_upstream_server, gateway, fake):
     # The other upload tests use the in-process transport; this one crosses aiohttp and two real sockets, with
     # a file large enough to arrive in many pieces.
-    swappable, _ = _upstream_server
     upstream = OpenAIExtras()
-    base = gateway(
-        {"providers": {"up": {"protocol": "openai_chat", "base_url": "{fake}/v1", "credentials": ["sk-up-1111"]}}}
-    )
-    swappable.app = upstream  # after the gateway fixture read fake.url
+    base = _gateway_to(upstream, _upstream_server, gateway)
     audio = AUDIO * (3 * 1024 * 1024 // len(AUDIO))
     with openai.OpenAI(base_url=base + "/v1", api_key=PROXY_KEY, max_retries=0) as client:
         transcript = client.audio.transcriptions.create(model="up/whisper-1", file=("long.mp3", audio, "audio/mpeg"))
