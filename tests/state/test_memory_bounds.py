@@ -3,6 +3,10 @@ the least recently used go first, never a window or cooldown that admissions kee
 
 from __future__ import annotations
 
+import tracemalloc
+
+import orjson
+
 from asgi_rotator import RotatorASGI
 from asgi_rotator.state import MemoryBackend, backend_from_config
 
@@ -55,6 +59,24 @@ async def test_a_key_rewritten_on_every_request_keeps_one_expiry_row():
     clock.advance(10)
     await backend.set("other", b"2", ttl=60)
     assert "last_used" not in backend._values
+
+
+async def test_stored_values_take_their_size_not_the_serializers_buffer():
+    # orjson returns a 1 KiB document in an allocation of 8 KiB or more; a store that held 100,000 of them
+    # as they came would take about a gigabyte where their bytes are a tenth of it.
+    backend = MemoryBackend()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(300):
+            document = orjson.dumps({"id": f"resp_{i}", "text": "x" * 1000})
+            await backend.set(f"response:{i}", document, ttl=60)
+            await backend.append("recent", document, 1000)
+        del document
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 2 * 300 * 1500  # two right-sized copies of each, plus the tables' own entries
 
 
 def test_the_config_sets_the_bound():
