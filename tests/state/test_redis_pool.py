@@ -43,3 +43,35 @@ async def test_a_command_that_finds_no_connection_in_time_fails_as_a_connection_
         assert await held is None
     finally:
         await close_client(client)
+
+
+async def test_a_command_cancelled_midway_never_leaves_its_reply_for_the_next():
+    client = client_from_url(REDIS_URL)
+    try:
+        await client.set("rotator-test:pool", b"v")
+        waiting = asyncio.ensure_future(client.blpop(["rotator-test:empty"], timeout=1))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await client.rpush("rotator-test:empty", b"late")  # what the cancelled BLPOP would have answered
+        assert await client.get("rotator-test:pool") == b"v"
+        assert await client.lpop("rotator-test:empty") == b"late"
+    finally:
+        await client.delete("rotator-test:pool", "rotator-test:empty")
+        await close_client(client)
+
+
+async def test_a_connection_the_server_closed_is_replaced_without_failing_the_command():
+    client = client_from_url(REDIS_URL)
+    killer = client_from_url(REDIS_URL)
+    try:
+        await client.set("rotator-test:pool", b"v")
+        idle = await client.client_id()
+        await killer.client_kill_filter(_id=idle)
+        assert await client.get("rotator-test:pool") == b"v"
+        assert await client.client_id() != idle
+    finally:
+        await client.delete("rotator-test:pool")
+        await close_client(client)
+        await close_client(killer)
