@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import _json
 from ..config.observability import RecentRequestsConfig
-from ..state.base import StateBackend
+from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace
 from ..tracing.observation import RequestSummary
 
@@ -48,7 +48,7 @@ class RecentRequests:
         self._size = config.size
         self._ttl = config.ttl
         self._scopes: list[str | None] = [None, *scopes]
-        self._pending: list[tuple[str, bytes]] = []
+        self._pending: list[tuple[str, dict[str, Any]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._dropped = 0
 
@@ -61,7 +61,8 @@ class RecentRequests:
             if self._dropped == 1:
                 logger.warning("asgi_rotator: the state backend is not keeping up; request summaries are dropped")
             return
-        self._pending.append((self._keys.recent_requests(summary.scope), _json.dumps(summary.as_json())))
+        # Serialized when written: off the request's path, and a stalled backend's queue holds no serializer buffers.
+        self._pending.append((self._keys.recent_requests(summary.scope), summary.as_json()))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._write_soon())
 
@@ -74,7 +75,8 @@ class RecentRequests:
         pending, self._pending = self._pending, []
         if pending:
             with contextlib.suppress(Exception):  # a lost summary must never fail anything else
-                await self._backend.write_many([("append", key, blob, self._ttl, self._size) for key, blob in pending])
+                ops: list[WriteOp] = [("append", key, _json.dumps(row), self._ttl, self._size) for key, row in pending]
+                await self._backend.write_many(ops)
 
     async def newest(self, scopes: list[str | None], limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` summaries of ``scopes``, newest first (this replica's pending ones written first)."""
