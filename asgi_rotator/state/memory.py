@@ -1,10 +1,10 @@
 """The default backend: one process, plain dictionaries.
 
 Every operation runs without awaiting anything, so under asyncio each one is atomic without a lock.
-Entries with a TTL are tracked in a heap of expiry times, so each write drops what has expired with a few
-heap pops instead of a scan of the store. Beyond ``max_keys`` entries the least recently used go first, as
-under Redis's ``allkeys-lru``: a stale conversation goes before a rate window or cooldown that every
-admission reads. Memory stays bounded however many distinct conversations pass through.
+Entries with a TTL expire on a schedule (:class:`~.expiries.Expiries`) that each write advances. Beyond
+``max_keys`` entries the least recently used go first, as under Redis's ``allkeys-lru``: a stale conversation
+goes before a rate window or cooldown that every admission reads. Memory stays bounded however many distinct
+conversations pass through.
 
 Every value is kept as a right-sized copy: orjson (3.12 and later) hands back bytes whose allocation is
 rounded up to a power of two of at least 4 KiB, so a 1 KiB stored response held as it came would take 8 to
@@ -13,7 +13,6 @@ rounded up to a power of two of at least 4 KiB, so a 1 KiB stored response held 
 
 from __future__ import annotations
 
-import heapq
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from typing import Any
 from .. import _json
 from .admission import Admission, Admitted, Row, admitted_writes, choose, evaluate, over_budget
 from .base import WriteOp
+from .expiries import Expiries
 from .keys import part
 
 
@@ -43,10 +43,7 @@ class MemoryBackend:
         self._hashes: dict[str, tuple[dict[str, int], float | None]] = {}
         self._lists: dict[str, tuple[deque[bytes], float | None]] = {}
         self._tables: tuple[dict[str, Any], ...] = (self._values, self._hashes, self._lists)
-        #: (time, key, table index): every entry with a TTL has a row at or before its expiry. A row that comes
-        #: due for an entry rewritten with a later expiry is pushed again, so a key rewritten on every request
-        #: (a last-used time, say) keeps one row instead of one per write.
-        self._expiries: list[tuple[float, str, int]] = []
+        self._expiries = Expiries(self._tables)
 
     def _expiry(self, ttl: float | None) -> float | None:
         return None if ttl is None else self._clock() + ttl
@@ -57,27 +54,13 @@ class MemoryBackend:
     def _wrote(self, table: int, key: str, expires: float | None, previous: float | None = None) -> None:
         """Track a written entry's expiry (``previous`` is its expiry before this write, whose row still stands),
         drop what has expired, and the least recently used past ``max_keys``."""
-        heap, tables = self._expiries, self._tables
         if expires is not None and (previous is None or previous > expires):
-            heapq.heappush(heap, (expires, key, table))
-        now = self._clock()
-        while heap and heap[0][0] <= now:
-            _, due, index = heapq.heappop(heap)
-            entry = tables[index].get(due)
-            if entry is None or entry[1] is None:
-                continue
-            if entry[1] <= now:
-                del tables[index][due]
-            else:
-                heapq.heappush(heap, (entry[1], due, index))
+            self._expiries.track(expires, key, table)
+        self._expiries.expire(self._clock())
+        tables = self._tables
         while len(self._values) + len(self._hashes) + len(self._lists) > self._max_keys:
             largest = max(tables, key=len)
             del largest[next(iter(largest))]
-        if len(heap) > 2 * self._max_keys:
-            # Rewrites leave stale rows behind; rebuilding from the live entries keeps the heap bounded too.
-            live = [row for row in heap if row[1] in tables[row[2]]]
-            heapq.heapify(live)
-            self._expiries = live
 
     @staticmethod
     def _kept(value: bytes) -> bytes:

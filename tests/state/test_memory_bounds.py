@@ -3,12 +3,14 @@ the least recently used go first, never a window or cooldown that admissions kee
 
 from __future__ import annotations
 
+import random
 import tracemalloc
 
 import orjson
 
 from asgi_rotator import RotatorASGI
 from asgi_rotator.state import MemoryBackend, backend_from_config
+from asgi_rotator.state.expiries import Expiries
 
 from ..clock import FakeClock
 
@@ -59,6 +61,39 @@ async def test_a_key_rewritten_on_every_request_keeps_one_expiry_row():
     clock.advance(10)
     await backend.set("other", b"2", ttl=60)
     assert "last_used" not in backend._values
+
+
+async def test_under_steady_eviction_the_expiry_schedule_follows_the_store():
+    # Every new conversation evicts an old one before its (day-long) expiry; their rows must not pile up.
+    backend = MemoryBackend(max_keys=1000)
+    largest = 0
+    for i in range(20_000):
+        await backend.set(f"conversation:{i}", b"turn", ttl=86400)
+        largest = max(largest, len(backend._expiries))
+    assert _size(backend) == 1000
+    assert largest < 1300
+
+
+def test_the_expiry_schedule_stays_a_heap_while_gone_entries_are_pruned():
+    rng = random.Random(7)
+    table: dict[str, tuple[bytes, float | None]] = {}
+    expiries = Expiries([table])
+    for step in range(5000):
+        key = f"k{rng.randrange(600)}"
+        if rng.random() < 0.3:
+            table.pop(key, None)  # evicted or deleted: its row is left behind
+        else:
+            expires = step + rng.uniform(1, 500)
+            table[key] = (b"v", expires)
+            expiries.track(expires, key, 0)
+        expiries.expire(step)
+        heap = expiries._heap
+        assert all(heap[(i - 1) // 2] <= heap[i] for i in range(1, len(heap)))
+        assert all(value[1] is not None and value[1] > step for value in table.values())
+    earliest: dict[str, float] = {}
+    for when, key, _ in expiries._heap:
+        earliest[key] = min(when, earliest.get(key, when))
+    assert all(earliest[key] <= value[1] for key, value in table.items() if value[1] is not None)
 
 
 async def test_stored_values_take_their_size_not_the_serializers_buffer():
