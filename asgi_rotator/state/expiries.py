@@ -5,9 +5,9 @@ pops instead of a scan of the store. A row that comes due for an entry rewritten
 again, so a key rewritten on every request (a last-used time, say) keeps one row instead of one per write.
 
 An entry that leaves before its time (evicted past the key bound, deleted) leaves its row behind, and once the
-store is full every new key evicts an old one: left alone, those rows would pile up to the heap's bound. A
-cursor walks the heap a few rows per write and takes out the rows whose entry is gone, so the heap follows the
-store's size, with no pause to rebuild it.
+store is full every new key evicts an old one: left alone, those rows would pile up to the heap's bound. For
+each entry that leaves so, a cursor walks a few rows of the heap and takes out those whose entry is gone, so the
+heap follows the store's size, with no pause to rebuild it (and no walk while nothing leaves early).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 Row = tuple[float, str, int]
 
-#: Rows looked at per write. A write leaves at most one row behind (its eviction), and a sweep over the heap
-#: takes one write for every eight rows of it: rows of gone entries stay under about a quarter of the heap.
-_PRUNED_PER_WRITE = 8
+#: Rows looked at per entry that left early: a sweep over the heap then takes one such entry for every eight
+#: rows, so the rows of gone entries stay under about a quarter of the heap.
+_ROWS_PER_GONE = 8
 
 
 class Expiries:
@@ -30,6 +30,7 @@ class Expiries:
         self._tables = tables
         self._heap: list[Row] = []
         self._cursor = 0
+        self._owed = 0
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -38,8 +39,12 @@ class Expiries:
         """Schedule the entry's expiry (its older row, if any, stands until it comes due)."""
         heapq.heappush(self._heap, (expires, key, table))
 
+    def gone(self) -> None:
+        """Note that an entry with a TTL left before its time (its row stays behind until pruned)."""
+        self._owed += _ROWS_PER_GONE
+
     def expire(self, now: float) -> None:
-        """Drop every entry whose time has come, then prune a few rows of entries that are gone."""
+        """Drop every entry whose time has come, and prune what is owed of the rows of entries that left early."""
         heap, tables = self._heap, self._tables
         while heap and heap[0][0] <= now:
             _, key, index = heapq.heappop(heap)
@@ -50,12 +55,15 @@ class Expiries:
                 del tables[index][key]
             else:
                 heapq.heappush(heap, (entry[1], key, index))
-        self._prune()
+        if self._owed:
+            self._prune()
 
     def _prune(self) -> None:
         heap, tables = self._heap, self._tables
-        for _ in range(_PRUNED_PER_WRITE):
+        while self._owed > 0:
+            self._owed -= 1
             if not heap:
+                self._owed = 0
                 return
             at = self._cursor % len(heap)
             row = heap[at]

@@ -60,7 +60,8 @@ class MemoryBackend:
         tables = self._tables
         while len(self._values) + len(self._hashes) + len(self._lists) > self._max_keys:
             largest = max(tables, key=len)
-            del largest[next(iter(largest))]
+            if largest.pop(next(iter(largest)))[1] is not None:
+                self._expiries.gone()
 
     @staticmethod
     def _kept(value: bytes) -> bytes:
@@ -135,10 +136,11 @@ class MemoryBackend:
         return out
 
     async def delete(self, key: str) -> None:
-        self._values.pop(key, None)
         self._leases.pop(key, None)
-        self._hashes.pop(key, None)
-        self._lists.pop(key, None)
+        for table in self._tables:
+            entry = table.pop(key, None)
+            if entry is not None and entry[1] is not None:
+                self._expiries.gone()
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         entry = self._values.get(key)
@@ -246,7 +248,8 @@ class MemoryBackend:
         self._hincr(key, {member: 1}, ttl)
         if len(self._hashes[key][0]) < size:
             return False
-        del self._hashes[key]
+        if self._hashes.pop(key)[1] is not None:
+            self._expiries.gone()
         return True
 
     async def count_leases(self, keys: list[str]) -> list[int]:
