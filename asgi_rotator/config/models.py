@@ -614,8 +614,9 @@ class StateConfig(_Model):
     memory_max_keys: int = Field(
         100_000,
         gt=0,
-        description="Entries the memory backend keeps at most (a few hundred MB); past it, the least recently used "
-        "(a stale conversation or stored response) are dropped before their TTL ends.",
+        description="Entries the memory backend keeps at most (about 100 MB of conversations and stored responses "
+        "at the default); past it, the least recently used (a stale conversation or stored response) are dropped "
+        "before their TTL ends.",
     )
     encryption_key: SecretStr | None = Field(
         None,
