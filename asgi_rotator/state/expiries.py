@@ -77,15 +77,13 @@ class Expiries:
 
 
 def _settle(heap: list[Row], at: int) -> None:
-    """Restore the heap order around ``heap[at]``, the only row out of place."""
-    row = heap[at]
-    moved = False
-    while at > 0:
-        parent = (at - 1) >> 1
-        if not row < heap[parent]:
-            break
-        heap[at], at, moved = heap[parent], parent, True
-    if not moved:
+    """Restore the heap order around ``heap[at]``, the only row out of place: up toward the root if it is
+    smaller than its parent, else down toward the leaves."""
+    row, start = heap[at], at
+    while at > 0 and row < heap[(at - 1) >> 1]:
+        heap[at] = heap[(at - 1) >> 1]
+        at = (at - 1) >> 1
+    if at == start:
         size = len(heap)
         while (child := 2 * at + 1) < size:
             if child + 1 < size and heap[child + 1] < heap[child]:
