@@ -3,16 +3,22 @@ the least recently used go first, never a window or cooldown that admissions kee
 
 from __future__ import annotations
 
+import inspect
 import random
 import tracemalloc
 
+import httpx
+import httpx2
+import openai
 import orjson
 
-from asgi_rotator import RotatorASGI
+from asgi_rotator import RotatorASGI, _json
 from asgi_rotator.state import MemoryBackend, backend_from_config
 from asgi_rotator.state.expiries import Expiries
+from asgi_rotator.testing import FakeUpstream
 
 from ..clock import FakeClock
+from ..conftest import PROXY_KEY
 
 
 def _size(backend: MemoryBackend) -> int:
@@ -115,8 +121,46 @@ async def test_stored_values_take_their_size_not_the_serializers_buffer():
     assert held < 2 * 300 * 1500  # two right-sized copies of each, plus the tables' own entries
 
 
+def _dumps_line() -> int:
+    lines, first = inspect.getsourcelines(_json.dumps)
+    return first + next(i for i, line in enumerate(lines) if "orjson.dumps" in line)
+
+
 def test_the_config_sets_the_bound():
     app = RotatorASGI({"providers": {}, "state": {"memory_max_keys": 123}})
     backend = backend_from_config(app.config.state)
     assert isinstance(backend, MemoryBackend)
     assert backend._max_keys == 123
+
+
+async def test_stored_responses_through_the_sdk_stay_within_the_bound_at_their_size():
+    # What the memory soak does, as a client does it: many stored Responses turns, each its own conversation.
+    backend = MemoryBackend(max_keys=200)
+    app = RotatorASGI(
+        {
+            "providers": {"up": {"protocol": "openai_chat", "base_url": "http://up.test/v1", "credentials": ["sk-a"]}},
+            "auth": {"api_keys": [PROXY_KEY]},
+        },
+        backend=backend,
+        upstream_transport=httpx.ASGITransport(app=FakeUpstream()),
+    )
+    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app))
+    tracemalloc.start()
+    try:
+        async with openai.AsyncOpenAI(
+            base_url="http://gw/v1", api_key=PROXY_KEY, http_client=http, max_retries=0
+        ) as sdk:
+            ids = []
+            for i in range(300):
+                answer = await sdk.responses.create(model=f"up/model-{i}", input=f"Conversation {i}", store=True)
+                ids.append(answer.id)
+            newest = await sdk.responses.retrieve(ids[-1])  # the newest conversations are the ones kept
+            assert newest.output_text == "Hello from the fake upstream."
+        # Nothing the store keeps still sits in a serializer's buffer (4 KiB and up for each stored response).
+        held = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, _json.__file__, _dumps_line())])
+        assert sum(stat.size for stat in held.statistics("filename")) < 64 * 1024
+    finally:
+        tracemalloc.stop()
+    assert _size(backend) <= 200
+    assert len(backend._expiries) < 1.3 * 200
+    assert sum(":resp:" in key for key in backend._values) > 20
