@@ -25,6 +25,7 @@ from ..protocols.base import NativeRequest, WireProtocol
 from ..tracing.redaction import secret_forms
 from .auth import auth_headers
 from .litellm_transport import LITELLM_EXTENSION
+from .waits import WaitDeadline
 
 _MAX_ERROR_BODY = 64 * 1024
 #: How long a finished stream's leftovers may take to arrive before its connection is closed instead of reused.
@@ -301,23 +302,31 @@ async def guarded_chunks(
     long, and with ``api_connection`` (or ``upstream_invalid`` for bad compression) if the upstream breaks off."""
     iterator = body_chunks(response).__aiter__()
     limit, first = ttfb_timeout, True
-    while True:
-        try:
-            async with asyncio.timeout(limit):
+    deadline = WaitDeadline()
+    try:
+        while True:
+            deadline.start(limit)
+            try:
                 chunk = await anext(iterator)
-        except StopAsyncIteration:
-            return
-        except httpx.DecodingError as exc:
-            raise UpstreamError("upstream_invalid", f"The upstream stream could not be decoded ({exc}).") from exc
-        except httpx.TransportError as exc:
-            raise UpstreamError("api_connection", f"The upstream stream broke off ({type(exc).__name__}).") from exc
-        except TimeoutError:
-            what = "send a first byte" if first else "send anything"
-            raise UpstreamError(
-                "timeout",
-                f"The upstream stream did not {what} within {limit:g}s.",
-                details={"stream_timeout": "ttfb" if first else "stall"},
-            ) from None
-        if chunk:
-            first, limit = False, stall_timeout
-            yield chunk
+            except StopAsyncIteration:
+                return
+            except asyncio.CancelledError as exc:
+                if not deadline.expired_by(exc):
+                    raise
+                what = "send a first byte" if first else "send anything"
+                raise UpstreamError(
+                    "timeout",
+                    f"The upstream stream did not {what} within {limit:g}s.",
+                    details={"stream_timeout": "ttfb" if first else "stall"},
+                ) from None
+            except httpx.DecodingError as exc:
+                raise UpstreamError("upstream_invalid", f"The upstream stream could not be decoded ({exc}).") from exc
+            except httpx.TransportError as exc:
+                raise UpstreamError("api_connection", f"The upstream stream broke off ({type(exc).__name__}).") from exc
+            finally:
+                deadline.stop()
+            if chunk:
+                first, limit = False, stall_timeout
+                yield chunk
+    finally:
+        deadline.close()
