@@ -149,21 +149,31 @@ async def send_event_stream(
             if message["type"] == "http.disconnect":
                 return
 
-    producer = asyncio.ensure_future(pump())
+    # The relay runs in this task; the watcher cancels it when the client leaves (one task per stream, not two).
+    task = asyncio.current_task()
+    assert task is not None
+    cancelling = task.cancelling()
+    relaying, left = True, False
+
+    def on_watch_done(_: asyncio.Future[None]) -> None:
+        nonlocal left
+        if relaying:
+            left = True
+            task.cancel()
+
     watcher = asyncio.ensure_future(watch())
+    watcher.add_done_callback(on_watch_done)
     try:
-        await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        await pump()
+    except OSError:  # the server reports a vanished client on send (ASGI spec 2.4)
+        outcome.status = "disconnected"
+    except asyncio.CancelledError:
+        if not left or task.uncancel() > cancelling:
+            raise  # the host's cancellation (shutdown, its own timeout), not the client leaving
+        outcome.status = "disconnected"
     finally:
+        relaying = False
         watcher.cancel()
-        if not producer.done():
-            outcome.status = "disconnected"
-            producer.cancel()
-        try:
-            await producer
-        except OSError:  # the server reports a vanished client on send (ASGI spec 2.4)
-            outcome.status = "disconnected"
-        except asyncio.CancelledError:
-            pass
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
         with contextlib.suppress(Exception):
