@@ -17,6 +17,7 @@ class WaitDeadline:
 
     Use it as ``deadline.start(limit)``; ``await`` the upstream; ``deadline.stop()``. When the wait outlasts
     its limit, the task waiting is cancelled; :meth:`expired_by` turns that ``CancelledError`` into a verdict.
+    The deadline belongs to the task that first waits (a stream is read by one task).
     """
 
     __slots__ = ("_loop", "_task", "_cancelling", "_since", "_limit", "_timer", "_armed_for", "_expired")
@@ -38,9 +39,11 @@ class WaitDeadline:
             return
         self._since = since = self._loop.time()
         self._limit = limit
-        task = asyncio.current_task()
-        assert task is not None, "a wait deadline needs a task to cancel"
-        self._task, self._cancelling = task, task.cancelling()
+        task = self._task
+        if task is None:
+            task = self._task = asyncio.current_task()
+            assert task is not None, "a wait deadline needs a task to cancel"
+        self._cancelling = task.cancelling()
         if self._timer is None or self._armed_for > since + limit:
             self._arm(since + limit)
 
