@@ -78,7 +78,7 @@ class StreamReader:
                 self.costs.append(cost)
             return []
         payload: SSEData = data
-        if data[:1] in ("{", "["):
+        if data[:1] in ("{", "[") and data != "[DONE]":  # OpenAI's terminal is no JSON: spare a failed parse
             try:
                 payload = _json.loads(data)  # the only parse: the parser takes the decoded payload
             except _json.JSONDecodeError:
