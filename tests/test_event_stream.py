@@ -135,3 +135,23 @@ async def test_a_host_cancellation_right_after_the_client_left_still_propagates(
     with pytest.raises(asyncio.CancelledError):
         await relaying[0]
     assert closed == [True]
+
+
+async def test_a_relay_that_swallows_the_cancellation_still_ends_disconnected_and_uncancelled():
+    client, closed = Client(), []
+
+    async def stubborn() -> AsyncIterator[StreamEvent]:
+        try:
+            yield StreamEvent("text", text="a")
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:  # a layer below that turns cancellation into a last word
+                yield StreamEvent("end")
+        finally:
+            closed.append(True)
+
+    asyncio.get_running_loop().call_later(0.03, client.gone.set)
+    outcome = await relay(client, stubborn())
+    assert outcome.status == "disconnected" and closed == [True]
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0

@@ -103,3 +103,24 @@ async def test_an_outer_cancellation_that_meets_the_expiry_still_propagates():
     time.sleep(0.1)  # hold the loop past both: they run in the same turn, the expiry first
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+class Converting(httpx.AsyncByteStream):
+    """A transport that turns the cancellation of its read into a read error."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            raise httpx.ReadError("read cancelled") from None
+        yield b"never"
+
+
+async def test_a_deadline_the_transport_turned_into_its_own_error_leaves_the_task_uncancelled():
+    response = httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Converting())
+    with pytest.raises(UpstreamError) as caught:
+        await read_all(response, ttfb=0.05, stall=5)
+    assert caught.value.kind == "api_connection"
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0.01)  # and no cancellation is still pending for the next wait

@@ -168,11 +168,17 @@ async def send_event_stream(
     except OSError:  # the server reports a vanished client on send (ASGI spec 2.4)
         outcome.status = "disconnected"
     except asyncio.CancelledError:
-        if not left or task.uncancel() > cancelling:
+        if not left:
             raise  # the host's cancellation (shutdown, its own timeout), not the client leaving
+        left = False
+        if task.uncancel() > cancelling:
+            raise  # the host cancelled too
         outcome.status = "disconnected"
     finally:
         relaying = False
+        if left:  # the relay swallowed the cancellation meant for it: withdraw it, or the task stays cancelling
+            task.uncancel()
+            outcome.status = "disconnected"
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher

@@ -48,8 +48,13 @@ class WaitDeadline:
             self._arm(since + limit)
 
     def stop(self) -> None:
-        """The wait ended in time (the timer stays: the next wait is very likely to reuse it)."""
+        """The wait ended (the timer stays: the next wait is very likely to reuse it)."""
         self._since = None
+        if self._expired and self._task is not None:
+            # The deadline cancelled the wait, which ended some other way (a layer below turned the
+            # cancellation into its own error): withdraw it, as asyncio.timeout does, or the task stays cancelling.
+            self._expired = False
+            self._task.uncancel()
 
     def expired_by(self, error: asyncio.CancelledError) -> bool:
         """Whether ``error`` is this deadline's doing (it is then withdrawn from the task), not an outer
