@@ -433,6 +433,9 @@ def soak(
         "requests": raw["answered"],
         "non_200": raw["non_200"],
         "last_bad_status": raw["last_bad_status"],
+        "first_bad": [
+            ln.removeprefix("BENCH_BAD ") for ln in completed.stderr.splitlines() if ln.startswith("BENCH_BAD ")
+        ],
         "rps": raw["answered"] / elapsed,
         "rss_before_mib": rss_before / 1024,
         "rss_mid_mib": mid / 1024,
@@ -698,6 +701,8 @@ def main() -> None:
                         f"{result['growth_after_10pct']:+.1f} %; second half {result['second_half_growth_pct']:+.1f} %)"
                         f"{keys}"
                     )
+                    for bad in result["first_bad"]:
+                        print(f"    not 200: {bad}")
         finally:
             for server in servers:
                 stop_server(server)

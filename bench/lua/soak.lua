@@ -1,6 +1,6 @@
 -- Memory soak: every request is a new conversation. Distinct x-session-id, distinct conversation prefix,
 -- distinct model name (up/model-<i>), a mix of Chat (JSON and stream) and Responses; half the Responses
--- requests continue the last stored response (previous_response_id), the others start a new one, so every
+-- requests continue the last new stored response (previous_response_id), the others start a new one, so every
 -- Responses answer is a new stored response id. After BENCH_SOAK_REQUESTS answers it prints
 -- BENCH_RESULT {json} and exits (run it with -t1 and a -d longer than the soak).
 
@@ -46,9 +46,14 @@ function response(status, headers, body)
    if status ~= 200 then
       bad = bad + 1
       bad_status = status
+      if bad <= 3 then  -- what the gateway said, for the bench to show (stderr, one line each)
+         io.stderr:write(string.format("BENCH_BAD %d %s\n", status, string.sub(string.gsub(body, "\n", " "), 1, 400)))
+      end
    else
+      -- Continue only a conversation's first answer: chaining continuations would grow one conversation
+      -- past responses.max_depth (a 400 by design), not many distinct ones.
       local id = string.match(body, '"id"%s*:%s*"(resp_[^"]+)"')
-      if id then
+      if id and string.find(body, '"previous_response_id"%s*:%s*null') then
          last_response = id
       end
    end
