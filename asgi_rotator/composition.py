@@ -183,6 +183,7 @@ def compose(config: RotatorConfig, given: Collaborators, connections: Connection
         discovery.aclose,
         pool.aclose,
         recent.flush,
+        accounting.ledger.pending.aclose,
     ]
     return Services(endpoints, websocket, auth, observer, tracer, accounting.prometheus, closers)
 

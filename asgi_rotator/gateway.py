@@ -58,8 +58,8 @@ class Gateway:
         self._traced = TracingMiddleware(self._observed, writer=services.tracer)
 
     async def aclose(self) -> None:
-        """Stop background discovery, close the pool's lease renewer and finish writing request summaries
-        (the connections stay open for the app's other gateways)."""
+        """Stop background discovery, close the pool's lease renewer and finish writing request summaries and
+        usage counters (the connections stay open for the app's other gateways)."""
         closers, self._closers = self._closers, []
         for close in closers:
             await close()

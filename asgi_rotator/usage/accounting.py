@@ -48,24 +48,26 @@ class Accounting:
         budget: BudgetHold | None,
         stream: StreamStats | None = None,
     ) -> list[WriteOp]:
-        """The writes that add a served call to the ledger and settle its budget. An unknown usage shape
-        records the request only."""
+        """Add a served call to the ledger (written with the others of its second, off the request's path)
+        and return the writes that settle its budget. An unknown usage shape records the request only."""
         if usage is None:
             usage = Usage()
         cost, source = self.cost(provider, model, usage)
         self.prometheus.observe_usage(provider=provider, model=model, usage=usage, cost_usd=cost)
-        ops = self.ledger.record_ops(
-            provider=provider,
-            model=model,
-            credential=credential,
-            client_key=client_key,
-            scope=scope,
-            usage=usage,
-            cost_usd=cost,
-            cost_source=source,
-            stream=stream,
+        self.ledger.pending.add(
+            self.ledger.record_ops(
+                provider=provider,
+                model=model,
+                credential=credential,
+                client_key=client_key,
+                scope=scope,
+                usage=usage,
+                cost_usd=cost,
+                cost_source=source,
+                stream=stream,
+            )
         )
-        if budget is not None:
-            known = cost is not None and source != "unknown"
-            ops += budget.settle_ops(usage.total_tokens, round(cost * NANO) if known and cost else 0)
-        return ops
+        if budget is None:
+            return []
+        known = cost is not None and source != "unknown"
+        return budget.settle_ops(usage.total_tokens, round(cost * NANO) if known and cost else 0)

@@ -1,7 +1,8 @@
 """The usage ledger: token and cost counters in the state backend, so every replica reports the same totals.
 
 A served call adds to three kinds of hashes of integer counters, all under the caller's scope (``-`` for
-global), in the single write batch that finishes the request:
+global); the replica sums the increments and writes them about once a second (:mod:`.pending`), and flushes
+its own before it reads a report:
 
     usage:<scope>:all                 all time; fields ``<dimension>:<name>:<counter>`` for the served
                                       ``provider/model`` (``m``), masked credential (``c``) and client key (``k``)
@@ -9,7 +10,8 @@ global), in the single write batch that finishes the request:
 
 Totals and ``by_provider`` are sums of ``by_model`` taken when a report is read, and names are hash fields,
 so there is no index to keep in step: whatever the hashes hold is the report, after a flush or a restart
-too. A call costs one field increment per non-zero counter per hash (about twenty, in one script call).
+too. A call adds to one field per non-zero counter per hash (about twenty), summed with the other calls of
+its second before they are written.
 Counters are added atomically, so concurrent replicas never lose an update: cost in nano-dollars, and a
 separate counter of calls with unknown cost makes a report's ``cost_usd`` null rather than silently low.
 Streams add their counts, byte sizes, outcomes and summed timings to the all-time hash, which a report turns
@@ -21,6 +23,7 @@ provider lists none, so a process counts at most ``max_models`` of them on their
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -31,6 +34,7 @@ from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace, part, scope_tag
 from ..stream_stats import StreamStats
 from .names import BoundedNames
+from .pending import PendingCounters
 
 #: Report windows and their lengths in seconds (``total`` is all time).
 WINDOWS: dict[str, float] = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
@@ -81,6 +85,8 @@ class UsageLedger:
         self._keys = keys
         self._scopes = ["-", *(scope_tag(scope) for scope in scopes)]
         self._clock = clock
+        #: This replica's increments not yet written (the ops of :meth:`record_ops` go here).
+        self.pending = PendingCounters(backend)
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -135,6 +141,12 @@ class UsageLedger:
             ops.append(("hincr", self._keys.usage_bucket(scoped, window, start), bucket, ttl))
         return ops
 
+    async def _flush_pending(self) -> None:
+        """This replica's own increments first, so a report always counts them (a failed write is logged
+        and kept; the read that follows says whether the backend answers)."""
+        with contextlib.suppress(Exception):
+            await self.pending.flush()
+
     async def report(self, *, scope: str | None = None, window: str = "total") -> dict[str, Any]:
         """Usage in the DESIGN.md ``/rotator/usage`` shape, plus ``by_credential`` and ``by_client_key``.
 
@@ -147,6 +159,7 @@ class UsageLedger:
             ValueError: an unknown window.
         """
         scopes = self._scopes if scope == "*" else [scope_tag(scope)]
+        await self._flush_pending()
         if window == "total":
             hashes = await self._backend.get_counters([self._keys.usage_total(s) for s in scopes])
         elif window in WINDOWS:
@@ -174,6 +187,7 @@ class UsageLedger:
         starts = [latest - size * i for i in reversed(range(SERIES[window]))]
         scopes = self._scopes if scope == "*" else [scope_tag(scope)]
         keys = [self._keys.usage_bucket(s, window, start) for start in starts for s in scopes]
+        await self._flush_pending()
         hashes = await self._backend.get_counters(keys)
         points = []
         for i, start in enumerate(starts):

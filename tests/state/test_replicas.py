@@ -235,3 +235,26 @@ def test_bursts_land_exactly_on_rpm_daily_and_budget_caps(replicas, fake, count)
     assert burst("daily/m") == {200: 5, 503: 55}
     assert burst("free/m", budget_key) == {200: 7, 429: 53}
     http.close()
+
+
+def usage_of(replica: Replica) -> dict:
+    return httpx.get(replica.url + "/rotator/usage", headers={"x-api-key": PROXY_KEY}).json()
+
+
+def test_usage_counted_by_one_replica_shows_on_it_at_once_and_on_the_other_within_a_second_or_two(replicas, fake):
+    a, b = replicas({"credentials": ["sk-usage-eeee"]})
+    with a.client() as client:
+        for _ in range(5):
+            client.chat.completions.create(model="p/m", messages=MESSAGES)
+    first = usage_of(a)  # a report writes its own replica's sums before it reads
+    assert first["totals"]["requests"] == 5 and first["totals"]["input_tokens"] > 0
+    deadline = time.monotonic() + 3
+    while usage_of(b)["totals"]["requests"] != 5:
+        assert time.monotonic() < deadline, usage_of(b)["totals"]
+        time.sleep(0.1)
+    with b.client() as client:
+        client.chat.completions.create(model="p/m", messages=MESSAGES)
+    b.stop()  # a replica that shuts down writes what it still held
+    last = usage_of(a)
+    assert last["totals"]["requests"] == 6
+    assert last["by_model"]["p/m"]["input_tokens"] == first["totals"]["input_tokens"] // 5 * 6
