@@ -38,6 +38,8 @@ class PendingCounters:
         #: Hash key -> (field -> summed increment, the hash's TTL as last given).
         self._sums: dict[str, tuple[dict[str, int], float | None]] = {}
         self._writer: asyncio.Task[None] | None = None
+        #: One write at a time: a report's flush waits for the writer's batch in flight, then reads.
+        self._writing = asyncio.Lock()
         self._failing = False
 
     def add(self, ops: Iterable[WriteOp]) -> None:
@@ -69,19 +71,20 @@ class PendingCounters:
         Raises:
             Exception: whatever the backend raised; the sums are kept for the next write.
         """
-        sums, self._sums = self._sums, {}
-        if not sums:
-            return
-        ops: list[WriteOp] = [("hincr", key, fields, ttl) for key, (fields, ttl) in sums.items()]
-        try:
-            await self._backend.write_many(ops)
-        except BaseException as exc:
-            self.add(ops)  # kept, not lost: the next write carries them
-            if isinstance(exc, Exception) and not self._failing:
-                self._failing = True
-                logger.warning("asgi_rotator: usage counters could not be written (kept for the next try): %s", exc)
-            raise
-        self._failing = False
+        async with self._writing:
+            sums, self._sums = self._sums, {}
+            if not sums:
+                return
+            ops: list[WriteOp] = [("hincr", key, fields, ttl) for key, (fields, ttl) in sums.items()]
+            try:
+                await self._backend.write_many(ops)
+            except BaseException as exc:
+                self.add(ops)  # kept, not lost: the next write carries them
+                if isinstance(exc, Exception) and not self._failing:
+                    self._failing = True
+                    logger.warning("asgi_rotator: usage counters could not be written (kept for the next try): %s", exc)
+                raise
+            self._failing = False
 
     async def aclose(self) -> None:
         """Write what is waiting (at shutdown; a failure is logged, never raised) and stop the writer."""

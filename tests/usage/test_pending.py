@@ -88,3 +88,23 @@ async def test_shutdown_writes_what_is_waiting_and_never_raises():
 def test_only_counter_increments_wait():
     with pytest.raises(ValueError, match="only counter increments"):
         PendingCounters(MemoryBackend()).add([("set", "k", b"v", None)])
+
+
+async def test_a_flush_while_a_batch_is_in_flight_returns_once_it_landed():
+    # A report flushes before it reads: it must not read while the writer's batch is still on its way.
+    landed = asyncio.Event()
+
+    class Slow(Recording):
+        async def write_many(self, ops: list[WriteOp]) -> None:
+            await asyncio.sleep(0.05)
+            await super().write_many(ops)
+            landed.set()
+
+    pending = PendingCounters(Slow(), every=60)
+    pending.add(call())
+    writer = asyncio.ensure_future(pending.flush())
+    await asyncio.sleep(0.01)
+    await pending.flush()  # nothing left to write, but the batch in flight has to land first
+    assert landed.is_set()
+    await writer
+    await pending.aclose()
