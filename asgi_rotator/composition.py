@@ -182,7 +182,7 @@ def compose(config: RotatorConfig, given: Collaborators, connections: Connection
     closers: list[Callable[[], Awaitable[None]]] = [
         discovery.aclose,
         pool.aclose,
-        recent.flush,
+        recent.aclose,
         accounting.ledger.pending.aclose,
     ]
     return Services(endpoints, websocket, auth, observer, tracer, accounting.prometheus, closers)

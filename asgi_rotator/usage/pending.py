@@ -17,6 +17,7 @@ import logging
 from collections.abc import Iterable
 
 from ..state.base import StateBackend, WriteOp
+from .soon import WriteSoon
 
 logger = logging.getLogger("asgi_rotator")
 
@@ -34,10 +35,9 @@ class PendingCounters:
 
     def __init__(self, backend: StateBackend, *, every: float = _WRITE_EVERY) -> None:
         self._backend = backend
-        self._every = every
         #: Hash key -> (field -> summed increment, the hash's TTL as last given).
         self._sums: dict[str, tuple[dict[str, int], float | None]] = {}
-        self._writer: asyncio.Task[None] | None = None
+        self._writer = WriteSoon(self.flush, lambda: bool(self._sums), every)
         #: One write at a time: a report's flush waits for the writer's batch in flight, then reads.
         self._writing = asyncio.Lock()
         self._failing = False
@@ -56,14 +56,8 @@ class PendingCounters:
             counters = held[0]
             for field, amount in fields.items():
                 counters[field] = counters.get(field, 0) + amount
-        if sums and (self._writer is None or self._writer.done()):
-            self._writer = asyncio.ensure_future(self._write_soon())
-
-    async def _write_soon(self) -> None:
-        while self._sums:
-            await asyncio.sleep(self._every)
-            with contextlib.suppress(Exception):  # logged by flush; the sums are tried again a second later
-                await self.flush()
+        if sums:
+            self._writer.due()
 
     async def flush(self) -> None:
         """Write the sums now, in one batch.
@@ -90,5 +84,4 @@ class PendingCounters:
         """Write what is waiting (at shutdown; a failure is logged, never raised) and stop the writer."""
         with contextlib.suppress(Exception):
             await self.flush()
-        if self._writer is not None and not self._writer.done():
-            self._writer.cancel()
+        self._writer.cancel()

@@ -4,13 +4,12 @@ Each scope (``-`` for global) has one bounded list under ``reqs:<scope>``: appen
 ``recent_requests.size`` summaries, and the list expires ``recent_requests.ttl`` seconds after its last append.
 Summaries are written in the background about once a second, never on a request's path (which keeps its two
 round trips, admit and finish): every summary of that second in one batch, so one round trip however many
-requests ended. :meth:`RecentRequests.flush` writes what is pending at shutdown.
+requests ended. :meth:`RecentRequests.aclose` writes what is pending at shutdown.
 An admin reads every configured scope's list merged; a global key the global list; a scoped key its scope's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from ..config.observability import RecentRequestsConfig
 from ..state.base import StateBackend, WriteOp
 from ..state.keys import Keyspace
 from ..tracing.observation import RequestSummary
+from .soon import WriteSoon
 
 logger = logging.getLogger("asgi_rotator")
 
@@ -49,7 +49,7 @@ class RecentRequests:
         self._ttl = config.ttl
         self._scopes: list[str | None] = [None, *scopes]
         self._pending: list[tuple[str, dict[str, Any]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writer = WriteSoon(self.flush, lambda: bool(self._pending), _WRITE_EVERY)
         self._dropped = 0
 
     def add(self, summary: RequestSummary) -> None:
@@ -63,12 +63,7 @@ class RecentRequests:
             return
         # Serialized when written: off the request's path, and a stalled backend's queue holds no serializer buffers.
         self._pending.append((self._keys.recent_requests(summary.scope), summary.as_json()))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.ensure_future(self._write_soon())
-
-    async def _write_soon(self) -> None:
-        await asyncio.sleep(_WRITE_EVERY)
-        await self.flush()
+        self._writer.due()
 
     async def flush(self) -> None:
         """Write the pending summaries now, all in one batch."""
@@ -77,6 +72,11 @@ class RecentRequests:
             with contextlib.suppress(Exception):  # a lost summary must never fail anything else
                 ops: list[WriteOp] = [("append", key, _json.dumps(row), self._ttl, self._size) for key, row in pending]
                 await self._backend.write_many(ops)
+
+    async def aclose(self) -> None:
+        """Write what is pending (at shutdown) and stop the writer."""
+        await self.flush()
+        self._writer.cancel()
 
     async def newest(self, scopes: list[str | None], limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` summaries of ``scopes``, newest first (this replica's pending ones written first)."""
