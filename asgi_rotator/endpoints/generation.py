@@ -232,7 +232,7 @@ class Generation:
         if call.target is None:
             return
         if call.trace is not None:
-            cost, source = self._accounting.cost(call.target.provider, call.target.model, call.usage)
+            cost, source = self.cost(call)
             call.trace.record(
                 "usage_accounting_summary",
                 call.usage,
@@ -268,10 +268,21 @@ class Generation:
             client_key=caller.key_id,
             scope=caller.scope,
             usage=call.usage,
+            cost=self.cost(call),
             budget=call.budget,
             stream=stream,
         )
         return ops + usage_ops
+
+    def cost(self, call: Call) -> tuple[float | None, str]:
+        """``(cost in USD or None, source)`` of the call's usage on its target, priced once per usage (the
+        answer's header, its summary, the ledger and the trace all ask)."""
+        priced = call.priced
+        if priced is None or priced[0] is not call.usage:
+            assert call.target is not None
+            cost, source = self._accounting.cost(call.target.provider, call.target.model, call.usage)
+            priced = call.priced = (call.usage, cost, source)
+        return priced[1], priced[2]
 
     async def _write(self, ops: list[WriteOp]) -> None:
         if not ops:
@@ -287,8 +298,7 @@ class Generation:
         observation = call.observation
         if observation is None or call.target is None:
             return
-        cost, _ = self._accounting.cost(call.target.provider, call.target.model, call.usage)
-        observation.answered(call.usage, cost, response.text)
+        observation.answered(call.usage, self.cost(call)[0], response.text)
 
     def stream_events(self, call: Call, plan: Plan) -> AsyncIterator[StreamEvent]:
         """The canonical events of a streamed call (the WebSocket transport reads them directly)."""
@@ -303,7 +313,7 @@ class Generation:
             body = call.client_body(answer_body(call, response))
             headers = served_headers(call)
             if call.target is not None:
-                cost, _ = self._accounting.cost(call.target.provider, call.target.model, call.usage)
+                cost, _ = self.cost(call)
                 if cost is not None:
                     headers.append(("x-rotator-cost-usd", f"{cost:.8f}"))
             await self.finish(call, caller, response, body)

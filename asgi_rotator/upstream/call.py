@@ -70,6 +70,8 @@ class Call:
     lease: Lease | None = None
     #: Usage was recorded (once, by whichever of finish or account came first).
     accounted: bool = False
+    #: ``(usage, cost in USD or None, source)``: the cost of ``usage`` as priced once (see ``Generation.cost``).
+    priced: tuple[Usage | None, float | None, str] | None = None
 
     def resolve_session(self, session: str | None) -> None:
         """The session the first admission found (or kept): later attempts need no lookup."""

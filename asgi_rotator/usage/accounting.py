@@ -45,29 +45,30 @@ class Accounting:
         client_key: str | None,
         scope: str | None,
         usage: Usage | None,
+        cost: tuple[float | None, str],
         budget: BudgetHold | None,
         stream: StreamStats | None = None,
     ) -> list[WriteOp]:
         """Add a served call to the ledger (written with the others of its second, off the request's path)
-        and return the writes that settle its budget. An unknown usage shape records the request only."""
+        and return the writes that settle its budget. ``cost`` is :meth:`cost` of ``usage``; an unknown
+        usage shape records the request only, at the cost of no tokens."""
         if usage is None:
             usage = Usage()
-        cost, source = self.cost(provider, model, usage)
-        self.prometheus.observe_usage(provider=provider, model=model, usage=usage, cost_usd=cost)
-        self.ledger.pending.add(
-            self.ledger.record_ops(
-                provider=provider,
-                model=model,
-                credential=credential,
-                client_key=client_key,
-                scope=scope,
-                usage=usage,
-                cost_usd=cost,
-                cost_source=source,
-                stream=stream,
-            )
+            cost = self.cost(provider, model, usage)
+        cost_usd, source = cost
+        self.prometheus.observe_usage(provider=provider, model=model, usage=usage, cost_usd=cost_usd)
+        self.ledger.record(
+            provider=provider,
+            model=model,
+            credential=credential,
+            client_key=client_key,
+            scope=scope,
+            usage=usage,
+            cost_usd=cost_usd,
+            cost_source=source,
+            stream=stream,
         )
         if budget is None:
             return []
-        known = cost is not None and source != "unknown"
-        return budget.settle_ops(usage.total_tokens, round(cost * NANO) if known and cost else 0)
+        known = cost_usd is not None and source != "unknown"
+        return budget.settle_ops(usage.total_tokens, round(cost_usd * NANO) if known and cost_usd else 0)

@@ -30,11 +30,11 @@ from typing import Any
 
 from ..credentials.budget import NANO
 from ..protocols.unified import Usage
-from ..state.base import StateBackend, WriteOp
+from ..state.base import StateBackend
 from ..state.keys import Keyspace, part, scope_tag
 from ..stream_stats import StreamStats
 from .names import BoundedNames
-from .pending import PendingCounters
+from .pending import PendingCounters, Targets
 
 #: Report windows and their lengths in seconds (``total`` is all time).
 WINDOWS: dict[str, float] = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
@@ -85,15 +85,17 @@ class UsageLedger:
         self._keys = keys
         self._scopes = ["-", *(scope_tag(scope) for scope in scopes)]
         self._clock = clock
-        #: This replica's increments not yet written (the ops of :meth:`record_ops` go here).
+        #: This replica's increments not yet written (:meth:`record` adds to them).
         self.pending = PendingCounters(backend)
+        #: Per call shape (scope, provider, model, credential, client key): the minute and its targets.
+        self._shapes: dict[tuple[str | None, ...], tuple[int, Targets, Targets]] = {}
 
     @property
     def clock(self) -> Callable[[], float]:
         """The ledger's clock."""
         return self._clock
 
-    def record_ops(
+    def record(
         self,
         *,
         provider: str,
@@ -105,8 +107,8 @@ class UsageLedger:
         cost_usd: float | None,
         cost_source: str,
         stream: StreamStats | None = None,
-    ) -> list[WriteOp]:
-        """The writes that add one served call to every counter it belongs to.
+    ) -> None:
+        """Add one served call to every counter it belongs to (written with the others of its second).
 
         Args:
             provider: the provider that served the call.
@@ -119,27 +121,52 @@ class UsageLedger:
             cost_source: where the cost came from; ``unknown`` counts the call as of unknown cost.
             stream: the measurements of a streamed call.
         """
-        now = self._clock()
-        scoped = scope_tag(scope)
         unknown = cost_usd is None or cost_source == "unknown"
-        amounts = [("requests", 1), *((field, max(int(getattr(usage, field)), 0)) for field in TOKEN_FIELDS)]
-        amounts.append((_UNKNOWN, 1) if unknown else (_COST, 0 if cost_usd is None else round(cost_usd * NANO)))
-        core = {field: amount for field, amount in amounts if amount}
-        counts = {**core, **dict(_stream_amounts(stream))} if stream is not None else core
+        core = {"requests": 1}
+        for field in TOKEN_FIELDS:
+            amount = int(getattr(usage, field))
+            if amount > 0:
+                core[field] = amount
+        if unknown:
+            core[_UNKNOWN] = 1
+        elif cost_usd:
+            cost = round(cost_usd * NANO)
+            if cost:
+                core[_COST] = cost
+        total, buckets = self._targets(scope, provider, model, credential, client_key)
+        counts = core
+        if stream is not None:
+            counts = {**core, **{field: amount for field, amount in _stream_amounts(stream) if amount}}
+        self.pending.spread(total, counts)
+        self.pending.spread(buckets, core)
+
+    def _targets(
+        self, scope: str | None, provider: str, model: str, credential: str | None, client_key: str | None
+    ) -> tuple[Targets, Targets]:
+        """Where a call's counts go: the all-time hash under each of its names, and this minute's, hour's and
+        day's buckets under its model. Built once per call shape and minute (bounded: clients name models)."""
+        minute = int(self._clock() // 60)
+        shape = (scope, provider, model, credential, client_key)
+        found = self._shapes.get(shape)
+        if found is not None and found[0] == minute:
+            return found[1], found[2]
+        if len(self._shapes) >= 10_000:
+            self._shapes.clear()
+        scoped = scope_tag(scope)
         served = f"m:{part(f'{provider}/{self._models(model)}')}:"
         names = [served]
         if credential is not None:
             names.append(f"c:{part(credential)}:")
         if client_key is not None:
             names.append(f"k:{part(client_key)}:")
-        total = {f"{name}{field}": amount for name in names for field, amount in counts.items() if amount}
-        ops: list[WriteOp] = [("hincr", self._keys.usage_total(scoped), total, None)]
-        bucket = {served + field: amount for field, amount in core.items()}
+        all_time = self._keys.usage_total(scoped)
+        total = tuple((all_time, name, None) for name in names)
+        buckets = []
         for window, size in WINDOWS.items():
-            start = int(now // size) * int(size)
-            ttl = size * (SERIES[window] + 1)
-            ops.append(("hincr", self._keys.usage_bucket(scoped, window, start), bucket, ttl))
-        return ops
+            start = minute * 60 // int(size) * int(size)
+            buckets.append((self._keys.usage_bucket(scoped, window, start), served, size * (SERIES[window] + 1)))
+        self._shapes[shape] = (minute, total, tuple(buckets))
+        return total, tuple(buckets)
 
     async def _flush_pending(self) -> None:
         """This replica's own increments first, so a report always counts them (a failed write is logged

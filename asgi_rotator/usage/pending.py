@@ -23,6 +23,8 @@ logger = logging.getLogger("asgi_rotator")
 
 #: Seconds an increment may wait before it is written with the others.
 _WRITE_EVERY = 1.0
+#: Where one call's counts go: ``(hash key, field prefix, the hash's TTL)`` for each hash it adds to.
+Targets = tuple[tuple[str, str, float | None], ...]
 
 
 class PendingCounters:
@@ -37,7 +39,9 @@ class PendingCounters:
         self._backend = backend
         #: Hash key -> (field -> summed increment, the hash's TTL as last given).
         self._sums: dict[str, tuple[dict[str, int], float | None]] = {}
-        self._writer = WriteSoon(self.flush, lambda: bool(self._sums), every)
+        #: Counts added with :meth:`spread`, summed per set of targets; named per hash and field when written.
+        self._spread: dict[Targets, dict[str, int]] = {}
+        self._writer = WriteSoon(self.flush, lambda: bool(self._sums or self._spread), every)
         #: One write at a time: a report's flush waits for the writer's batch in flight, then reads.
         self._writing = asyncio.Lock()
         self._failing = False
@@ -59,6 +63,29 @@ class PendingCounters:
         if sums:
             self._writer.due()
 
+    def spread(self, targets: Targets, counts: dict[str, int]) -> None:
+        """Add ``counts`` to every hash of ``targets``, each field under that target's prefix.
+
+        A call's counts go to several hashes under several names; summing them per set of targets and naming
+        the fields once per write keeps that fan-out off the request's path.
+        """
+        held = self._spread.get(targets)
+        if held is None:
+            self._spread[targets] = dict(counts)
+        else:
+            for field, amount in counts.items():
+                held[field] = held.get(field, 0) + amount
+        self._writer.due()
+
+    def _named(self) -> None:
+        """Move the spread counts into the per-hash sums, their fields named."""
+        spread, self._spread = self._spread, {}
+        self.add(
+            ("hincr", key, {prefix + field: amount for field, amount in counts.items()}, ttl)
+            for targets, counts in spread.items()
+            for key, prefix, ttl in targets
+        )
+
     async def flush(self) -> None:
         """Write the sums now, in one batch.
 
@@ -66,6 +93,7 @@ class PendingCounters:
             Exception: whatever the backend raised; the sums are kept for the next write.
         """
         async with self._writing:
+            self._named()
             sums, self._sums = self._sums, {}
             if not sums:
                 return

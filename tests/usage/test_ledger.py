@@ -32,7 +32,7 @@ def entry(**values: Any) -> dict[str, Any]:
 async def record(
     ledger: UsageLedger, provider: str, model: str, usage: Usage, cost: float | None, **extra: Any
 ) -> None:
-    ops = ledger.record_ops(
+    ledger.record(
         provider=provider,
         model=model,
         credential=extra.get("credential"),
@@ -42,7 +42,7 @@ async def record(
         cost_usd=cost,
         cost_source="unknown" if cost is None else "config",
     )
-    await ledger._backend.write_many(ops)
+    await ledger.pending.flush()
 
 
 async def three_calls(ledger: UsageLedger, **extra: Any) -> None:
@@ -187,19 +187,35 @@ async def test_replicas_share_the_counters(backend: StateBackend, clock: FakeClo
         assert report["by_model"] == {"openai/gpt-4.1": entry(requests=3, input_tokens=6, cost_usd=0.6)}
 
 
-async def test_a_call_is_one_batch_of_a_handful_of_hashes(ledger: UsageLedger) -> None:
-    ops = ledger.record_ops(
-        provider="openai",
-        model="gpt-4.1",
-        credential="...abcd",
-        client_key="ck-1",
-        scope=None,
-        usage=Usage(input_tokens=10, output_tokens=5),
-        cost_usd=0.01,
-        cost_source="config",
-    )
+async def test_calls_are_written_as_one_batch_of_a_handful_of_hashes(
+    ledger: UsageLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend, batches = ledger.pending._backend, []
+    write_many = backend.write_many
+
+    async def recording(ops: list[Any]) -> None:
+        batches.append(ops)
+        await write_many(ops)
+
+    monkeypatch.setattr(backend, "write_many", recording)
+    for _ in range(3):
+        ledger.record(
+            provider="openai",
+            model="gpt-4.1",
+            credential="...abcd",
+            client_key="ck-1",
+            scope=None,
+            usage=Usage(input_tokens=10, output_tokens=5),
+            cost_usd=0.01,
+            cost_source="config",
+        )
+    await ledger.pending.flush()
+    (ops,) = batches
     assert [op[0] for op in ops] == ["hincr"] * 4  # all time, then the minute, hour and day buckets
-    assert sum(len(op[2]) for op in ops) == 4 * 3 + 4 * 3  # was 84 increments in 20 hashes
+    assert sum(len(op[2]) for op in ops) == 4 * 3 + 4 * 3  # was 84 increments in 20 hashes per call
+    assert ops[0][2]["m:openai/gpt-4.1:input_tokens"] == 30 and ops[0][2]["k:ck-1:requests"] == 3
+    model_fields = {f"m:openai/gpt-4.1:{f}" for f in ("requests", "input_tokens", "output_tokens", "cost_nusd")}
+    assert ops[0][3] is None and all(op[3] and set(op[2]) == model_fields for op in ops[1:])  # buckets expire
 
 
 async def test_keys_stay_bounded_whatever_the_model_names(backend: StateBackend, ledger: UsageLedger) -> None:
