@@ -133,42 +133,34 @@ class Windows:
             cap.cooldown,
         )
 
-    def _day(self, provider: str) -> tuple[int, float]:
-        """The current day number and seconds until it ends, for the provider's reset hour."""
+    def _day(self, provider: str, now: float) -> tuple[int, float]:
+        """The day number at ``now`` and seconds until it ends, for the provider's reset hour."""
         reset = self._config.providers[provider].daily_reset_hour * 3600 if provider in self._config.providers else 0
-        shifted = self._clock() - reset
+        shifted = now - reset
         return int(shifted // _DAY), _DAY - shifted % _DAY
 
-    def windows(self, credential: Credential, model: str) -> tuple[Window, ...]:
-        """The counters an admission of ``credential`` for ``model`` checks and counts: requests in the sliding
-        minute (always counted: balanced selection ranks by it), and tokens and requests today when capped."""
+    def clocks(self, provider: str, now: float) -> tuple[float, float, float]:
+        """``(carry, minute_left, day_left)`` at ``now``: the share of the previous minute still inside the
+        sliding minute, and the seconds until the minute and the provider's day end (an admission's
+        ``carry``, ``minute_left`` and ``day_left``)."""
+        return 1 - (now % 60) / 60, 60 - now % 60, self._day(provider, now)[1]
+
+    def windows(self, credential: Credential, model: str, minute: int) -> tuple[Window, ...]:
+        """The counters an admission of ``credential`` for ``model`` checks and counts in ``minute`` (Unix
+        time // 60): requests in the sliding minute (always counted: balanced selection ranks by it), and
+        tokens and requests today when capped."""
         caps, prefix = self._counters(credential, model)
-        now = self._clock()
-        minute, carry, minute_left = int(now // 60), 1 - (now % 60) / 60, 60 - now % 60
-        windows = [
-            Window(
-                f"{prefix}r:{minute}",
-                caps.rpm,
-                1,
-                _MINUTE_TTL,
-                minute_left,
-                previous=f"{prefix}r:{minute - 1}",
-                carry=carry,
-                ranks=True,
-            )
-        ]
+        windows = [Window(f"{prefix}r:{minute}", caps.rpm, 1, _MINUTE_TTL, f"{prefix}r:{minute - 1}", ranks=True)]
         if caps.tpm is not None:  # tokens are counted when the request ends; admission only checks them
-            windows.append(
-                Window(f"{prefix}t:{minute}", caps.tpm, 0, _MINUTE_TTL, minute_left, f"{prefix}t:{minute - 1}", carry)
-            )
+            windows.append(Window(f"{prefix}t:{minute}", caps.tpm, 0, _MINUTE_TTL, f"{prefix}t:{minute - 1}"))
         if caps.daily is not None:
-            day, day_left = self._day(credential.provider)
-            windows.append(Window(f"{prefix}d:{day}", caps.daily, 1, _DAY + 3600, day_left))
+            day, _ = self._day(credential.provider, minute * 60)
+            windows.append(Window(f"{prefix}d:{day}", caps.daily, 1, _DAY + 3600, daily=True))
         return tuple(windows)
 
-    def credential_minute_key(self, credential: Credential) -> str:
-        """The counter of the credential's requests this minute, across models (for display)."""
-        return self._keys.credential_minute(credential, int(self._clock() // 60))
+    def credential_minute_key(self, credential: Credential, minute: int) -> str:
+        """The counter of the credential's requests in ``minute`` (Unix time // 60), across models (for display)."""
+        return self._keys.credential_minute(credential, minute)
 
     def token_ops(self, credential: Credential, model: str, tokens: int) -> list[WriteOp]:
         """The writes that add a finished request's tokens to the credential's minute window."""

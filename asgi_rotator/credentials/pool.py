@@ -97,9 +97,9 @@ class CredentialPool:
             self._pools[(scope, name)] = [from_config(name, c, scope, fp_key) for c in entries]
         self._active: dict[str, Lease] = {}
         self._renewer: asyncio.Task[None] | None = None
-        #: A credential's keys for a model, built once: (lease, cooldowns, last used). Bounded, since clients
-        #: choose model names.
-        self._keys_for: dict[tuple[str | None, str, str, str], tuple[str, tuple[str, ...], str]] = {}
+        #: Each credential as a contender for a model, built once a minute (its windows' keys name the minute).
+        #: Bounded, since clients choose model names.
+        self._contenders: dict[tuple[str | None, str, str, str], tuple[int, Contender]] = {}
 
     def credentials(self, provider: str, scope: str | None = None) -> list[Credential]:
         """The credentials a request of ``scope`` may use for ``provider`` (a scope never sees global ones)."""
@@ -181,28 +181,17 @@ class CredentialPool:
         scope = credentials[0].scope
         group = self.cooldowns.group_of(provider, model)
         eligible = [c for c in credentials if c.id not in exclude and (min_tier is None or c.priority <= min_tier)]
-        contenders = []
-        for credential in eligible:
-            lease_key, cooldown_keys, last_used_key = self._contender_keys(credential, model)
-            contenders.append(
-                Contender(
-                    id=credential.id,
-                    lease_key=lease_key,
-                    max_concurrency=credential.max_concurrency,
-                    cooldown_keys=cooldown_keys,
-                    last_used_key=last_used_key,
-                    tier=credential.priority,
-                    windows=self.windows.windows(credential, model),
-                    counters=((self.windows.credential_minute_key(credential), 90.0),),
-                )
-            )
+        now = self._clock()
+        minute = int(now // 60)
+        contenders = tuple(self._contender(credential, model, minute) for credential in eligible)
+        carry, minute_left, day_left = self.windows.clocks(provider, now)
         reservation = budget.reservation() if budget is not None and not budget.taken else None
         holder = unique_hex(8)
         admission = Admission(
-            contenders=tuple(contenders),
+            contenders=contenders,
             holder=holder,
             lease_ttl=self._lease_ttl,
-            now=self._clock(),
+            now=now,
             strategy=settings.selection,
             optimal_concurrency=settings.optimal_concurrency,
             target_cooldowns=tuple(self.cooldowns.target_keys(provider, model)),
@@ -215,6 +204,9 @@ class CredentialPool:
             cycle_key=self._keys.fair_cycle(scope, provider, group) if fair_cycle else None,
             reservation=reservation,
             tiebreak=tuple(random.random() for _ in contenders),
+            carry=carry,
+            minute_left=minute_left,
+            day_left=day_left,
         )
         decision = await self._backend.admit(admission)
         if decision.outcome == "resting":
@@ -228,24 +220,33 @@ class CredentialPool:
         if budget is not None and reservation is not None:
             budget.taken = True
         credential = eligible[decision.index]
-        lease = Lease(credential, holder, self._keys.lease(credential), model, decision.session or session)
+        lease = Lease(credential, holder, contenders[decision.index].lease_key, model, decision.session or session)
         self._track(lease)
         if decision.filled is not None:
             await self._cap_reached(credential, model, decision.filled)
         return lease, None, False
 
-    def _contender_keys(self, credential: Credential, model: str) -> tuple[str, tuple[str, ...], str]:
-        """The lease, cooldown and last-used keys of ``credential`` for ``model``."""
+    def _contender(self, credential: Credential, model: str, minute: int) -> Contender:
+        """``credential`` as a contender for ``model`` in ``minute`` (Unix time // 60): built once a minute."""
         cache_key = (credential.scope, credential.provider, credential.id, model)
-        found = self._keys_for.get(cache_key)
-        if found is None:
-            if len(self._keys_for) >= 10_000:
-                self._keys_for.clear()
-            base, group_key = self.cooldowns.credential_keys(credential, model)
-            cooldowns = (base, group_key) if group_key else (base,)
-            found = self._keys.lease(credential), cooldowns, self._keys.last_used(credential)
-            self._keys_for[cache_key] = found
-        return found
+        found = self._contenders.get(cache_key)
+        if found is not None and found[0] == minute:
+            return found[1]
+        if len(self._contenders) >= 10_000:
+            self._contenders.clear()
+        base, group_key = self.cooldowns.credential_keys(credential, model)
+        contender = Contender(
+            id=credential.id,
+            lease_key=self._keys.lease(credential),
+            max_concurrency=credential.max_concurrency,
+            cooldown_keys=(base, group_key) if group_key else (base,),
+            last_used_key=self._keys.last_used(credential),
+            tier=credential.priority,
+            windows=self.windows.windows(credential, model, minute),
+            counters=((self.windows.credential_minute_key(credential, minute), 90.0),),
+        )
+        self._contenders[cache_key] = (minute, contender)
+        return contender
 
     async def _cap_reached(self, credential: Credential, model: str, resets_in: float) -> None:
         """The cap's ``cooldown`` mode, once a credential used a window up (rare: one write per window)."""

@@ -31,7 +31,7 @@ async def read_states(
                 keys.cooldown(c),
                 keys.failure_count(c),
                 keys.cycle_turn(c),
-                windows.credential_minute_key(c),
+                windows.credential_minute_key(c, int(now // 60)),
             )
         ]
     )

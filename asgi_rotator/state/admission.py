@@ -24,6 +24,7 @@ an 11th is refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -34,21 +35,21 @@ from .ops import WriteOp
 class Window:
     """One counter an admission checks, and counts when it admits.
 
-    A sliding minute names the ``previous`` minute's counter and the share of it still inside (``carry``);
-    a fixed window (a day) has none. With ``amount`` 0 the window is only checked (tokens, counted later):
-    it has room while its count is below ``limit``; otherwise while the count plus ``amount`` stays within it.
+    A sliding minute names the ``previous`` minute's counter, of which the admission's ``carry`` is still
+    inside; a fixed window (a day) has none. With ``amount`` 0 the window is only checked (tokens, counted
+    later): it has room while its count is below ``limit``; otherwise while the count plus ``amount`` stays
+    within it. A window depends on the minute only, so a credential's windows are built once a minute.
     """
 
     key: str
     limit: int | None
     amount: int
     ttl: float
-    #: Seconds until a full window frees the credential (the retry-after it contributes).
-    resets_in: float
     previous: str | None = None
-    carry: float = 0.0
     #: This window's count is the "requests in the sliding minute" balanced selection ranks by.
     ranks: bool = False
+    #: It resets with the provider's day, not with the minute (see :func:`resets_in`).
+    daily: bool = False
 
 
 @dataclass(slots=True)
@@ -105,6 +106,11 @@ class Admission:
     last_used_ttl: float = 86400.0
     reservation: Reservation | None = None
     tiebreak: tuple[float, ...] = ()
+    #: The share of the previous minute still inside the sliding minute (unrounded).
+    carry: float = 0.0
+    #: Seconds until the minute ends, and until the provider's day does: when a full window frees its credential.
+    minute_left: float = 60.0
+    day_left: float = 86400.0
 
 
 @dataclass(slots=True)
@@ -150,14 +156,19 @@ def has_room(used: float, limit: int | None, amount: int) -> bool:
     return used + amount <= limit if amount > 0 else used < limit
 
 
-def evaluate(contender: Contender, row: Row) -> None:
+def resets_in(admission: Admission, window: Window) -> float:
+    """Seconds until ``window`` resets, as of ``admission``."""
+    return admission.day_left if window.daily else admission.minute_left
+
+
+def evaluate(admission: Admission, contender: Contender, row: Row) -> None:
     """Fill ``row.window_used`` and ``row.capped`` from ``row.counts``."""
     for window, (count, previous) in zip(contender.windows, row.counts, strict=True):
-        used = count + previous * window.carry
+        used = count + previous * admission.carry
         if window.ranks:
             row.window_used = used
         if not has_room(used, window.limit, window.amount):
-            row.capped = max(row.capped or 0.0, window.resets_in)
+            row.capped = max(row.capped or 0.0, resets_in(admission, window))
 
 
 def choose(admission: Admission, rows: list[Row], preferred: str | None, sticky: bool) -> Admitted:
@@ -169,41 +180,45 @@ def choose(admission: Admission, rows: list[Row], preferred: str | None, sticky:
         return limit is not None and rows[i].in_flight >= limit
 
     ready = [i for i, row in enumerate(rows) if row.cooling <= 0 and row.capped is None and not at_cap(i)]
-    fresh = [i for i in ready if not rows[i].exhausted]
-    pool = fresh or ready  # everyone had a turn: the fair cycle starts over
+    pool = [i for i in ready if not rows[i].exhausted] or ready  # everyone had a turn: the cycle starts over
+    if not pool:
+        waits = [w for row in rows for w in (row.cooling if row.cooling > 0 else None, row.capped) if w is not None]
+        busy = any(at_cap(i) and rows[i].cooling <= 0 for i in range(len(rows)))
+        return Admitted("unavailable", retry_after=min(waits) if waits else None, busy=busy)
+    best = next((i for i in pool if contenders[i].id == preferred), None) if preferred is not None else None
+    if best is None:
+        best = min(pool, key=_ranking(admission, rows))
+        if sticky and admission.wait_for_sticky:
+            held = next((i for i, c in enumerate(contenders) if c.id == preferred), None)
+            if held is not None and rows[held].cooling <= 0 and rows[held].capped is None and at_cap(held):
+                return Admitted("wait", busy=True)
+    return Admitted("admitted", index=best, filled=filled_window(admission, contenders[best], rows[best]))
 
-    def balanced(i: int) -> tuple[int, int, float, float, float]:
-        row, optimal = rows[i], admission.optimal_concurrency
+
+def _ranking(admission: Admission, rows: list[Row]) -> Callable[[int], tuple[float, ...]]:
+    """The strategy's order of ready contenders, as a sort key (the best is the least)."""
+    contenders, optimal, tiebreak = admission.contenders, admission.optimal_concurrency, admission.tiebreak
+
+    def balanced(i: int) -> tuple[float, ...]:
+        row = rows[i]
         stacking = 1 if optimal is not None and row.in_flight >= optimal else 0
-        return stacking, row.in_flight, row.window_used, row.last_used, admission.tiebreak[i]
+        return stacking, row.in_flight, row.window_used, row.last_used, tiebreak[i]
 
     if admission.strategy == "sequential":
-        ordered = sorted(pool, key=lambda i: (contenders[i].tier, i))
-    elif admission.strategy == "priority":
-        ordered = sorted(pool, key=lambda i: (contenders[i].tier, *balanced(i)))
-    else:
-        ordered = sorted(pool, key=balanced)
-    if preferred is not None:
-        ordered.sort(key=lambda i: contenders[i].id != preferred)
-    if ordered and sticky and admission.wait_for_sticky and contenders[ordered[0]].id != preferred:
-        held = next((i for i, c in enumerate(contenders) if c.id == preferred), None)
-        if held is not None and rows[held].cooling <= 0 and rows[held].capped is None and at_cap(held):
-            return Admitted("wait", busy=True)
-    if ordered:
-        return Admitted("admitted", index=ordered[0], filled=filled_window(contenders[ordered[0]], rows[ordered[0]]))
-    waits = [w for row in rows for w in (row.cooling if row.cooling > 0 else None, row.capped) if w is not None]
-    busy = any(at_cap(i) and rows[i].cooling <= 0 for i in range(len(rows)))
-    return Admitted("unavailable", retry_after=min(waits) if waits else None, busy=busy)
+        return lambda i: (contenders[i].tier, i)
+    if admission.strategy == "priority":
+        return lambda i: (contenders[i].tier, *balanced(i))
+    return balanced
 
 
-def filled_window(contender: Contender, row: Row) -> float | None:
+def filled_window(admission: Admission, contender: Contender, row: Row) -> float | None:
     """Seconds until the latest-resetting window that admitting ``contender`` leaves without room, if any."""
     waits = [
-        window.resets_in
+        resets_in(admission, window)
         for window, (count, previous) in zip(contender.windows, row.counts, strict=True)
         if window.amount
         and window.limit is not None
-        and count + previous * window.carry + 2 * window.amount > window.limit
+        and count + previous * admission.carry + 2 * window.amount > window.limit
     ]
     return max(waits) if waits else None
 

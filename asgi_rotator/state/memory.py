@@ -197,7 +197,7 @@ class MemoryBackend:
                 exhausted=contender.id in cycle,
                 counts=[(self._count(w.key, now), self._count(w.previous, now)) for w in contender.windows],
             )
-            evaluate(contender, row)
+            evaluate(admission, contender, row)
             rows.append(row)
         found = next(filter(None, [self._read(key, now) for key in admission.anchor_keys]), None)
         session = found.decode() if found is not None else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _json
-from .admission import Admission, Admitted
+from .admission import Admission, Admitted, resets_in
 
 SCRIPT = """
 local s = cjson.decode(ARGV[1])
@@ -153,11 +153,11 @@ def encode(admission: Admission) -> tuple[list[str], list[bytes]]:
             [
                 at(w.key),
                 at(w.previous),
-                w.carry,
+                admission.carry,
                 limit(w.limit),
                 w.amount,
                 _ms(w.ttl),
-                _ms(w.resets_in),
+                _ms(resets_in(admission, w)),
                 1 if w.ranks else 0,
             ]
             for w in contender.windows

@@ -12,12 +12,14 @@ from asgi_rotator.state.admission import Admission, Contender, Reservation, Wind
 
 
 def contender(key: str, name: str, *, limit: int | None = None, rpm: int | None = None, tier: int = 1) -> Contender:
-    window = Window(f"{key}:{name}:r:1", rpm, 1, 150.0, 30.0, previous=f"{key}:{name}:r:0", carry=0.5, ranks=True)
+    window = Window(f"{key}:{name}:r:1", rpm, 1, 150.0, previous=f"{key}:{name}:r:0", ranks=True)
     return Contender(name, f"{key}:{name}:lease", limit, (f"{key}:{name}:cool",), f"{key}:{name}:used", tier, (window,))
 
 
 def admission(*contenders: Contender, **options) -> Admission:
     options.setdefault("tiebreak", tuple(0.5 for _ in contenders))
+    options.setdefault("carry", 0.5)
+    options.setdefault("minute_left", 30.0)
     return Admission(tuple(contenders), secrets.token_hex(4), 60.0, 1000.0, **options)
 
 
@@ -30,21 +32,21 @@ async def test_a_burst_lands_exactly_on_an_rpm_cap(backend, key):
 
 
 async def test_the_previous_minute_share_is_not_rounded_down(backend, key):
-    window = Window(f"{key}:now", 10, 1, 150.0, 59.0, previous=f"{key}:before", carry=59 / 60, ranks=True)
+    window = Window(f"{key}:now", 10, 1, 150.0, previous=f"{key}:before", ranks=True)
     only = dataclasses.replace(contender(key, "a"), windows=(window,))
     await backend.incr(f"{key}:before", 10, ttl=150)  # 10 requests at :50 of the previous minute
-    assert (await backend.admit(admission(only))).outcome == "unavailable"  # 9.83 + 1 > 10 at :01
-    later = dataclasses.replace(only, windows=(dataclasses.replace(window, carry=0.85),))
-    assert (await backend.admit(admission(later))).outcome == "admitted"  # 8.5 + 1 <= 10 at :09
+    at_01 = admission(only, carry=59 / 60, minute_left=59.0)
+    assert (await backend.admit(at_01)).outcome == "unavailable"  # 9.83 + 1 > 10 at :01
+    assert (await backend.admit(admission(only, carry=0.85))).outcome == "admitted"  # 8.5 + 1 <= 10 at :09
 
 
 async def test_a_check_only_window_has_room_below_its_limit(backend, key):
-    tokens = Window(f"{key}:t", 100, 0, 150.0, 20.0)
+    tokens = Window(f"{key}:t", 100, 0, 150.0)
     only = dataclasses.replace(contender(key, "a"), windows=(tokens,))
     await backend.incr(f"{key}:t", 99, ttl=150)
     assert (await backend.admit(admission(only))).outcome == "admitted"
     await backend.incr(f"{key}:t", 1, ttl=150)
-    decision = await backend.admit(admission(only))
+    decision = await backend.admit(admission(only, minute_left=20.0))
     assert decision.outcome == "unavailable" and decision.retry_after == 20.0
     assert await backend.incr(f"{key}:t", 0) == 100  # checked, never counted
 
