@@ -155,8 +155,11 @@ def assert_round_trips(traffic: Traffic, per_request: int) -> None:
     assert traffic.amortized["GET"] <= traffic.seconds / 2 + 1
     commands = per_request * N + sum(traffic.amortized.values())
     greeting = sum(traffic.amortized[name] for name in ("HELLO", "CLIENT", "SELECT"))
-    # A new connection's greeting may reach Redis in one read; every other command is a read of its own.
-    assert commands - greeting <= traffic.round_trips <= commands
+    # A new connection's greeting may reach Redis in one read, or in more than MONITOR shows: redis-py follows
+    # HELLO with two CLIENT SETINFO, which a server before 7.2 rejects unlisted (up to 3 reads per greeting,
+    # seen in a full suite run). Every other command is a read of its own.
+    unseen = 3 * traffic.amortized["HELLO"]
+    assert commands - greeting <= traffic.round_trips <= commands + unseen
 
 
 async def test_a_request_costs_two_round_trips_streamed_or_not(gateway, monitor):
